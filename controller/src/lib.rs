@@ -1,0 +1,7 @@
+//! The holdfast controller: the `holdfast` command and, in later versions, the
+//! reconcile loop that keeps a server as its desired-state file describes.
+//!
+//! The desired-state file itself (parsing, validation, schema, hash) lives in the
+//! [`holdfast_spec`] crate.
+
+pub mod cli;

@@ -1,0 +1,7 @@
+//! The `holdfast` command.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    holdfast::cli::main()
+}

@@ -1,0 +1,889 @@
+//! One service.
+
+use std::collections::BTreeMap;
+
+use super::mounts::decode_mounts;
+use super::ports::decode_ports;
+use super::{Cx, Fields, RefKind, Unsupported, choice};
+use crate::diagnostic::Diagnostic;
+use crate::model::{
+    Build, Dependency, DependencyCondition, Deploy, EnvFile, Healthcheck, Logging, PullPolicy,
+    ResourceAmounts, Resources, RestartPolicy, Service, ServiceNetwork, ServiceSecret,
+};
+use crate::suggest::closest;
+use crate::yaml::{Node, Value};
+
+/// Compose service fields that holdfast does not support yet, with what to do instead.
+const SERVICE_UNSUPPORTED: &[Unsupported] = &[
+    Unsupported {
+        field: "expose",
+        help: "remove it: containers on a shared network reach each other's ports without it",
+    },
+    Unsupported {
+        field: "links",
+        help: "remove it: services on a shared network reach each other by service name",
+    },
+    Unsupported {
+        field: "external_links",
+        help: "put both services on one network and remove it",
+    },
+    Unsupported {
+        field: "mem_limit",
+        help: "use `deploy: {resources: {limits: {memory: ...}}}`",
+    },
+    Unsupported {
+        field: "mem_reservation",
+        help: "use `deploy: {resources: {reservations: {memory: ...}}}`",
+    },
+    Unsupported {
+        field: "cpus",
+        help: "use `deploy: {resources: {limits: {cpus: ...}}}`",
+    },
+    Unsupported {
+        field: "profiles",
+        help: "keep one desired-state file per server instead of profiles",
+    },
+    Unsupported {
+        field: "extends",
+        help: "use a YAML anchor and merge key (`<<: *base`) instead",
+    },
+    Unsupported {
+        field: "network_mode",
+        help: "use `networks:`",
+    },
+    Unsupported {
+        field: "hostname",
+        help: "use a network alias (`networks: {NET: {aliases: [NAME]}}`)",
+    },
+    Unsupported {
+        field: "working_dir",
+        help: "set WORKDIR in the image's Dockerfile",
+    },
+    Unsupported {
+        field: "configs",
+        help: "mount the file with a bind mount under `volumes:` (`./app.conf:/etc/app.conf:ro`)",
+    },
+    Unsupported {
+        field: "tmpfs",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "cap_add",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "cap_drop",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "privileged",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "security_opt",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "read_only",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "devices",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "extra_hosts",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "dns",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "dns_search",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "sysctls",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "ulimits",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "shm_size",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "stop_signal",
+        help: "handle SIGTERM in the program, or set STOPSIGNAL in the Dockerfile",
+    },
+    Unsupported {
+        field: "tty",
+        help: "remove it: a service does not need a terminal",
+    },
+    Unsupported {
+        field: "stdin_open",
+        help: "remove it: a service does not read standard input",
+    },
+    Unsupported {
+        field: "pid",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "ipc",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "platform",
+        help: "remove it: images run on this host's platform",
+    },
+    Unsupported {
+        field: "scale",
+        help: "remove it: holdfast runs one container per service",
+    },
+    Unsupported {
+        field: "volumes_from",
+        help: "mount the same named volume in both services",
+    },
+    Unsupported {
+        field: "develop",
+        help: "remove it: `develop` is for `docker compose watch` on a laptop",
+    },
+    Unsupported {
+        field: "annotations",
+        help: "use `labels`",
+    },
+    Unsupported {
+        field: "label_file",
+        help: "write the labels under `labels:`",
+    },
+    Unsupported {
+        field: "gpus",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "runtime",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "group_add",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "userns_mode",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "oom_score_adj",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "oom_kill_disable",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "pids_limit",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "cgroup_parent",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "mac_address",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "post_start",
+        help: "run the step in the image's entrypoint",
+    },
+    Unsupported {
+        field: "pre_stop",
+        help: "handle SIGTERM in the program",
+    },
+    Unsupported {
+        field: "domainname",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "cpu_shares",
+        help: "use `deploy: {resources: {limits: {cpus: ...}}}`",
+    },
+    Unsupported {
+        field: "cpuset",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "memswap_limit",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "storage_opt",
+        help: "remove it for now",
+    },
+];
+
+/// Docker's rule for container names.
+pub(crate) fn valid_container_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+pub(crate) fn decode_service(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option<Service> {
+    let mut f = Fields::new(cx, node, format!("service `{name}`"))?;
+    let mut s = Service {
+        image: cx.opt_string(f.get("image"), "an image reference"),
+        build: f.get("build").and_then(|n| decode_build(cx, name, n)),
+        ..Service::default()
+    };
+    if let Some(n) = f.get("pull_policy") {
+        s.pull_policy = match choice(
+            cx,
+            n,
+            "pull policy",
+            &["missing", "always", "never", "if_not_present", "build"],
+        ) {
+            Some("always") => PullPolicy::Always,
+            Some("never") => PullPolicy::Never,
+            Some("build") => {
+                cx.error(
+                    Diagnostic::error(n.span, "`pull_policy: build` is not supported yet")
+                        .with_help(
+                            "remove it; a service with `build:` is built when its image is missing",
+                        ),
+                );
+                PullPolicy::Missing
+            }
+            _ => PullPolicy::Missing,
+        };
+    }
+    if let Some(n) = f.get("container_name")
+        && let Some(container_name) = cx.string(n, "a container name")
+    {
+        if valid_container_name(&container_name) {
+            cx.map
+                .container_names
+                .push((name.to_string(), container_name.clone(), n.span));
+            s.container_name = Some(container_name);
+        } else {
+            cx.error(
+                Diagnostic::error(
+                    n.span,
+                    format!("`{container_name}` is not a valid container name"),
+                )
+                .with_help(
+                    "use letters, digits, `_`, `.` and `-`, starting with a letter or digit",
+                ),
+            );
+        }
+    }
+    s.command = f
+        .get("command")
+        .and_then(|n| shell_command(cx, n, "command"));
+    s.entrypoint = f
+        .get("entrypoint")
+        .and_then(|n| shell_command(cx, n, "entrypoint"));
+    s.environment = f
+        .get("environment")
+        .and_then(|n| cx.string_map(n, "environment"))
+        .unwrap_or_default();
+    s.env_file = f
+        .get("env_file")
+        .map(|n| decode_env_files(cx, n))
+        .unwrap_or_default();
+    s.secrets = f
+        .get("secrets")
+        .map(|n| decode_service_secrets(cx, name, n))
+        .unwrap_or_default();
+    s.ports = f
+        .get("ports")
+        .map(|n| decode_ports(cx, name, n))
+        .unwrap_or_default();
+    s.volumes = f
+        .get("volumes")
+        .map(|n| decode_mounts(cx, name, n))
+        .unwrap_or_default();
+    s.networks = f
+        .get("networks")
+        .map(|n| decode_service_networks(cx, name, n))
+        .unwrap_or_default();
+    s.healthcheck = f
+        .get("healthcheck")
+        .and_then(|n| decode_healthcheck(cx, name, n));
+    if let Some(n) = f.get("restart") {
+        s.restart = decode_restart(cx, n).unwrap_or_default();
+    }
+    s.deploy = f
+        .get("deploy")
+        .and_then(|n| decode_deploy(cx, name, n))
+        .unwrap_or_default();
+    s.logging = f.get("logging").and_then(|n| decode_logging(cx, name, n));
+    s.user = cx.opt_string(f.get("user"), "a user name or id");
+    s.init = f.get("init").and_then(|n| cx.bool(n));
+    s.stop_grace_period = f
+        .get("stop_grace_period")
+        .and_then(|n| cx.parsed(n, "a duration"));
+    if let Some(n) = f.get("labels") {
+        s.labels = cx.string_map(n, "labels").unwrap_or_default();
+        if let Some(reserved) = s.labels.keys().find(|k| k.starts_with("io.holdfast.")) {
+            cx.error(
+                Diagnostic::error(
+                    n.span,
+                    format!("label `{reserved}` is reserved for holdfast"),
+                )
+                .with_help("use a label outside the `io.holdfast.` prefix"),
+            );
+        }
+    }
+    s.depends_on = f
+        .get("depends_on")
+        .map(|n| decode_depends_on(cx, name, n))
+        .unwrap_or_default();
+    f.finish(cx, SERVICE_UNSUPPORTED);
+    Some(s)
+}
+
+fn shell_command(cx: &mut Cx<'_>, node: &Node, what: &str) -> Option<Vec<String>> {
+    match &node.value {
+        Value::Seq(_) => cx.string_list(node, "strings", false),
+        Value::Scalar { .. } => {
+            let text = cx.string(node, what)?;
+            match shell_words::split(&text) {
+                Ok(words) => Some(words),
+                Err(_) => {
+                    cx.error(
+                        Diagnostic::error(node.span, format!("the {what} has an unclosed quote"))
+                            .with_label("the string is split like a shell would split it")
+                            .with_help("close the quote, or write the command as a list: [\"prog\", \"arg\"]"),
+                    );
+                    None
+                }
+            }
+        }
+        _ => {
+            cx.expected(node, &format!("the {what} as a string or a list"), None);
+            None
+        }
+    }
+}
+
+fn decode_build(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Build> {
+    if let Value::Scalar { .. } = node.value {
+        let context = cx.string(node, "a build context folder")?;
+        return Some(Build {
+            context: cx.resolve_path(&context),
+            dockerfile: None,
+            args: BTreeMap::new(),
+            target: None,
+        });
+    }
+    let mut f = Fields::new(cx, node, format!("the build of service `{service}`"))?;
+    let context = cx
+        .opt_string(f.get("context"), "a folder")
+        .unwrap_or_else(|| ".".into());
+    let build = Build {
+        context: cx.resolve_path(&context),
+        dockerfile: cx.opt_string(f.get("dockerfile"), "a Dockerfile path"),
+        args: f
+            .get("args")
+            .and_then(|n| cx.string_map(n, "build args"))
+            .unwrap_or_default(),
+        target: cx.opt_string(f.get("target"), "a build stage name"),
+    };
+    f.finish(
+        cx,
+        &[
+            Unsupported {
+                field: "cache_from",
+                help: "remove it for now",
+            },
+            Unsupported {
+                field: "labels",
+                help: "set LABEL in the Dockerfile",
+            },
+            Unsupported {
+                field: "network",
+                help: "remove it for now",
+            },
+            Unsupported {
+                field: "secrets",
+                help: "remove it for now",
+            },
+            Unsupported {
+                field: "ssh",
+                help: "remove it for now",
+            },
+            Unsupported {
+                field: "platforms",
+                help: "remove it: images are built for this host",
+            },
+            Unsupported {
+                field: "dockerfile_inline",
+                help: "put the Dockerfile in the build context",
+            },
+        ],
+    );
+    Some(build)
+}
+
+fn decode_env_files(cx: &mut Cx<'_>, node: &Node) -> Vec<EnvFile> {
+    let items: Vec<&Node> = match &node.value {
+        Value::Seq(items) => items.iter().collect(),
+        _ => vec![node],
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let (path_node, required) = match &item.value {
+            Value::Map(_) => {
+                let Some(mut f) = Fields::new(cx, item, "an env_file entry") else {
+                    continue;
+                };
+                let path = f.get("path");
+                let required = f.get("required").and_then(|n| cx.bool(n)).unwrap_or(true);
+                f.finish(
+                    cx,
+                    &[Unsupported {
+                        field: "format",
+                        help: "remove it; env files are `KEY=value` lines",
+                    }],
+                );
+                let Some(path) = path else {
+                    cx.error(
+                        Diagnostic::error(item.span, "an env_file entry needs `path`")
+                            .with_help("write `path: ./app.env`"),
+                    );
+                    continue;
+                };
+                (path, required)
+            }
+            _ => (item, true),
+        };
+        let Some(text) = cx.string(path_node, "a file path") else {
+            continue;
+        };
+        let path = cx.resolve_path(&text);
+        if required {
+            cx.check_file(path_node, &path, "env file");
+        }
+        out.push(EnvFile { path, required });
+    }
+    out
+}
+
+fn decode_service_secrets(cx: &mut Cx<'_>, service: &str, node: &Node) -> Vec<ServiceSecret> {
+    let Value::Seq(items) = &node.value else {
+        cx.expected(
+            node,
+            "a list of secret names",
+            Some("write `secrets: [name]`"),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let (source_node, target) = match &item.value {
+            Value::Map(_) => {
+                let Some(mut f) = Fields::new(cx, item, format!("a secret of service `{service}`"))
+                else {
+                    continue;
+                };
+                let source = f.get("source");
+                let target = cx.opt_string(f.get("target"), "a file name");
+                f.finish(
+                    cx,
+                    &[
+                        Unsupported {
+                            field: "uid",
+                            help: "remove it; secrets are readable by every user in the container",
+                        },
+                        Unsupported {
+                            field: "gid",
+                            help: "remove it; secrets are readable by every user in the container",
+                        },
+                        Unsupported {
+                            field: "mode",
+                            help: "remove it; secrets are mounted read-only",
+                        },
+                    ],
+                );
+                let Some(source) = source else {
+                    cx.error(
+                        Diagnostic::error(item.span, "a secret entry needs `source`")
+                            .with_help("write `source: NAME`"),
+                    );
+                    continue;
+                };
+                (source, target)
+            }
+            _ => (item, None),
+        };
+        let Some(source) = cx.string(source_node, "a secret name") else {
+            continue;
+        };
+        cx.reference(RefKind::Secret, &source, service, source_node.span);
+        let target = target.unwrap_or_else(|| source.clone());
+        out.push(ServiceSecret { source, target });
+    }
+    out
+}
+
+fn decode_service_networks(
+    cx: &mut Cx<'_>,
+    service: &str,
+    node: &Node,
+) -> BTreeMap<String, ServiceNetwork> {
+    let mut out = BTreeMap::new();
+    match &node.value {
+        Value::Seq(items) => {
+            for item in items {
+                if let Some(name) = cx.string(item, "a network name") {
+                    cx.reference(RefKind::Network, &name, service, item.span);
+                    out.insert(name, ServiceNetwork::default());
+                }
+            }
+        }
+        Value::Map(entries) => {
+            for (key, value) in entries {
+                let Some(name) = cx.string(key, "a network name") else {
+                    continue;
+                };
+                cx.reference(RefKind::Network, &name, service, key.span);
+                let Some(mut f) = Fields::new(
+                    cx,
+                    value,
+                    format!("network `{name}` of service `{service}`"),
+                ) else {
+                    continue;
+                };
+                let aliases = f
+                    .get("aliases")
+                    .and_then(|n| cx.string_list(n, "names", false))
+                    .unwrap_or_default();
+                f.finish(
+                    cx,
+                    &[
+                        Unsupported {
+                            field: "ipv4_address",
+                            help: "remove it; Docker assigns addresses",
+                        },
+                        Unsupported {
+                            field: "ipv6_address",
+                            help: "remove it; Docker assigns addresses",
+                        },
+                        Unsupported {
+                            field: "priority",
+                            help: "remove it",
+                        },
+                        Unsupported {
+                            field: "mac_address",
+                            help: "remove it",
+                        },
+                        Unsupported {
+                            field: "link_local_ips",
+                            help: "remove it",
+                        },
+                        Unsupported {
+                            field: "driver_opts",
+                            help: "remove it",
+                        },
+                        Unsupported {
+                            field: "gw_priority",
+                            help: "remove it",
+                        },
+                        Unsupported {
+                            field: "interface_name",
+                            help: "remove it",
+                        },
+                    ],
+                );
+                out.insert(name, ServiceNetwork { aliases });
+            }
+        }
+        _ => cx.expected(
+            node,
+            "a list of network names or a mapping",
+            Some("write `networks: [backend]`"),
+        ),
+    }
+    out
+}
+
+fn decode_healthcheck(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Healthcheck> {
+    let mut f = Fields::new(cx, node, format!("the healthcheck of service `{service}`"))?;
+    let disable = f.get("disable").and_then(|n| cx.bool(n)).unwrap_or(false);
+    let mut test = match f.get("test") {
+        Some(n) => match &n.value {
+            Value::Seq(items) if !items.is_empty() => {
+                let test = cx.string_list(n, "strings", false).unwrap_or_default();
+                match test.first().map(String::as_str) {
+                    Some("CMD" | "CMD-SHELL" | "NONE") | None => {}
+                    Some(other) => cx.error(
+                        Diagnostic::error(items[0].span, format!("a healthcheck test list starts with `CMD`, `CMD-SHELL` or `NONE`, not `{other}`"))
+                            .with_label("unknown test kind")
+                            .with_help(format!("write [\"CMD\", \"{other}\", ...] to run a program, or a plain string to run a shell command")),
+                    ),
+                }
+                if test.len() == 1 && test[0] != "NONE" {
+                    cx.error(
+                        Diagnostic::error(
+                            n.span,
+                            format!("`{}` needs a command after it", test[0]),
+                        )
+                        .with_help("write [\"CMD\", \"program\", \"arg\"]"),
+                    );
+                }
+                test
+            }
+            Value::Seq(_) => {
+                cx.error(
+                    Diagnostic::error(n.span, "the healthcheck test is empty")
+                        .with_help("write [\"CMD\", \"program\", \"arg\"], or remove `test`"),
+                );
+                Vec::new()
+            }
+            _ => cx
+                .string(n, "a command")
+                .map(|c| vec!["CMD-SHELL".to_string(), c])
+                .unwrap_or_default(),
+        },
+        None => Vec::new(),
+    };
+    if disable {
+        test = vec!["NONE".to_string()];
+    }
+    let hc = Healthcheck {
+        test,
+        interval: f.get("interval").and_then(|n| cx.parsed(n, "a duration")),
+        timeout: f.get("timeout").and_then(|n| cx.parsed(n, "a duration")),
+        retries: f
+            .get("retries")
+            .and_then(|n| cx.number(n, "a number of retries", 0, 1_000_000)),
+        start_period: f
+            .get("start_period")
+            .and_then(|n| cx.parsed(n, "a duration")),
+        start_interval: f
+            .get("start_interval")
+            .and_then(|n| cx.parsed(n, "a duration")),
+    };
+    f.finish(cx, &[]);
+    Some(hc)
+}
+
+fn decode_restart(cx: &mut Cx<'_>, node: &Node) -> Option<RestartPolicy> {
+    let text = cx.string(node, "a restart policy")?;
+    let policy = match text.as_str() {
+        "no" => Some(RestartPolicy::No),
+        "always" => Some(RestartPolicy::Always),
+        "unless-stopped" => Some(RestartPolicy::UnlessStopped),
+        "on-failure" => Some(RestartPolicy::OnFailure { max_retries: None }),
+        other => other
+            .strip_prefix("on-failure:")
+            .and_then(|n| n.parse().ok())
+            .map(|n| RestartPolicy::OnFailure {
+                max_retries: Some(n),
+            }),
+    };
+    if policy.is_none() {
+        let choices = ["no", "always", "unless-stopped", "on-failure"];
+        let help = match closest(&text, choices) {
+            Some(s) => format!(
+                "did you mean `{s}`? (one of `no`, `always`, `unless-stopped`, `on-failure`, `on-failure:N`)"
+            ),
+            None => "use one of `no`, `always`, `unless-stopped`, `on-failure`, `on-failure:N`"
+                .to_string(),
+        };
+        cx.error(
+            Diagnostic::error(node.span, format!("`{text}` is not a valid restart policy"))
+                .with_label("invalid restart policy")
+                .with_help(help),
+        );
+    }
+    policy
+}
+
+fn decode_deploy(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Deploy> {
+    let mut f = Fields::new(cx, node, format!("deploy of service `{service}`"))?;
+    if let Some(n) = f.get("replicas")
+        && let Some(replicas) = cx.number::<u64>(n, "a number of replicas", 0, u64::MAX)
+        && replicas != 1
+    {
+        cx.error(
+            Diagnostic::error(
+                n.span,
+                format!("`replicas: {replicas}` is not supported yet"),
+            )
+            .with_label("holdfast runs one container per service")
+            .with_help("remove `replicas`, or define a second service for a second container"),
+        );
+    }
+    let mut resources = Resources::default();
+    if let Some(n) = f.get("resources")
+        && let Some(mut r) = Fields::new(cx, n, format!("deploy.resources of service `{service}`"))
+    {
+        resources.limits = r
+            .get("limits")
+            .and_then(|n| amounts(cx, n, "limits"))
+            .unwrap_or_default();
+        resources.reservations = r
+            .get("reservations")
+            .and_then(|n| amounts(cx, n, "reservations"))
+            .unwrap_or_default();
+        r.finish(cx, &[]);
+    }
+    f.finish(
+        cx,
+        &[
+            Unsupported {
+                field: "update_config",
+                help: "remove it for now; holdfast replaces a container stop-first",
+            },
+            Unsupported {
+                field: "rollback_config",
+                help: "remove it for now",
+            },
+            Unsupported {
+                field: "restart_policy",
+                help: "use the service's `restart:` field",
+            },
+            Unsupported {
+                field: "placement",
+                help: "remove it: holdfast runs every service on this host",
+            },
+            Unsupported {
+                field: "mode",
+                help: "remove it: holdfast runs one container per service",
+            },
+            Unsupported {
+                field: "endpoint_mode",
+                help: "remove it",
+            },
+            Unsupported {
+                field: "labels",
+                help: "use the service's `labels:` field",
+            },
+        ],
+    );
+    Some(Deploy { resources })
+}
+
+fn amounts(cx: &mut Cx<'_>, node: &Node, what: &str) -> Option<ResourceAmounts> {
+    let mut f = Fields::new(cx, node, format!("resource {what}"))?;
+    let a = ResourceAmounts {
+        memory: f.get("memory").and_then(|n| cx.parsed(n, "a size")),
+        cpus: f.get("cpus").and_then(|n| cx.parsed(n, "a number of CPUs")),
+    };
+    f.finish(
+        cx,
+        &[
+            Unsupported {
+                field: "pids",
+                help: "remove it for now",
+            },
+            Unsupported {
+                field: "devices",
+                help: "remove it for now",
+            },
+            Unsupported {
+                field: "generic_resources",
+                help: "remove it",
+            },
+        ],
+    );
+    Some(a)
+}
+
+fn decode_logging(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Logging> {
+    let mut f = Fields::new(cx, node, format!("logging of service `{service}`"))?;
+    let logging = Logging {
+        driver: cx.opt_string(f.get("driver"), "a log driver name"),
+        options: f
+            .get("options")
+            .and_then(|n| cx.string_map(n, "log options"))
+            .unwrap_or_default(),
+    };
+    f.finish(cx, &[]);
+    Some(logging)
+}
+
+fn decode_depends_on(cx: &mut Cx<'_>, service: &str, node: &Node) -> BTreeMap<String, Dependency> {
+    let mut out = BTreeMap::new();
+    match &node.value {
+        Value::Seq(items) => {
+            for item in items {
+                if let Some(name) = cx.string(item, "a service name") {
+                    cx.reference(RefKind::Service, &name, service, item.span);
+                    out.insert(
+                        name,
+                        Dependency {
+                            condition: DependencyCondition::ServiceStarted,
+                        },
+                    );
+                }
+            }
+        }
+        Value::Map(entries) => {
+            for (key, value) in entries {
+                let Some(name) = cx.string(key, "a service name") else {
+                    continue;
+                };
+                cx.reference(RefKind::Service, &name, service, key.span);
+                let Some(mut f) = Fields::new(
+                    cx,
+                    value,
+                    format!("dependency `{name}` of service `{service}`"),
+                ) else {
+                    continue;
+                };
+                let mut condition = DependencyCondition::ServiceStarted;
+                if let Some(n) = f.get("condition") {
+                    let Some(text) = cx.string(n, "a condition") else {
+                        continue;
+                    };
+                    condition = match text.as_str() {
+                        "service_started" => DependencyCondition::ServiceStarted,
+                        "service_healthy" => DependencyCondition::ServiceHealthy,
+                        "service_completed_successfully" => {
+                            cx.error(
+                                Diagnostic::error(n.span, "`service_completed_successfully` is not supported yet")
+                                    .with_help("holdfast keeps every service running; use `service_started` or `service_healthy`"),
+                            );
+                            continue;
+                        }
+                        _ => {
+                            choice(
+                                cx,
+                                n,
+                                "depends_on condition",
+                                &["service_started", "service_healthy"],
+                            );
+                            continue;
+                        }
+                    };
+                }
+                f.finish(
+                    cx,
+                    &[
+                        Unsupported {
+                            field: "restart",
+                            help: "remove it for now",
+                        },
+                        Unsupported {
+                            field: "required",
+                            help: "remove it: every dependency is required",
+                        },
+                    ],
+                );
+                out.insert(name, Dependency { condition });
+            }
+        }
+        _ => cx.expected(
+            node,
+            "a list of service names or a mapping",
+            Some("write `depends_on: [db]`"),
+        ),
+    }
+    out
+}

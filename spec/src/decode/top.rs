@@ -1,0 +1,283 @@
+//! The top level of the file: `name`, `services`, `networks`, `volumes`, `secrets`.
+
+use std::collections::BTreeMap;
+
+use super::{Cx, Fields, Unsupported, service::decode_service};
+use crate::diagnostic::Diagnostic;
+use crate::model::{DesiredState, Network, Secret, Volume};
+use crate::yaml::{Node, Value};
+
+const TOP_UNSUPPORTED: &[Unsupported] = &[
+    Unsupported {
+        field: "configs",
+        help: "mount the file with a bind mount under `volumes:` (`./app.conf:/etc/app.conf:ro`)",
+    },
+    Unsupported {
+        field: "include",
+        help: "put the included services into this file",
+    },
+    Unsupported {
+        field: "models",
+        help: "remove it",
+    },
+];
+
+const LATER: &[(&str, &str)] = &[
+    ("routes", "reverse-proxy routes"),
+    ("backups", "backup schedules"),
+    ("firewall", "firewall rules"),
+];
+
+const NETWORK_UNSUPPORTED: &[Unsupported] = &[
+    Unsupported {
+        field: "external",
+        help: "remove it and let holdfast create the network for this project",
+    },
+    Unsupported {
+        field: "name",
+        help: "remove it; holdfast names the network `<project>_<network>`",
+    },
+    Unsupported {
+        field: "ipam",
+        help: "remove it; Docker picks the subnet",
+    },
+    Unsupported {
+        field: "driver_opts",
+        help: "remove it",
+    },
+    Unsupported {
+        field: "attachable",
+        help: "remove it",
+    },
+    Unsupported {
+        field: "enable_ipv6",
+        help: "remove it",
+    },
+];
+
+const VOLUME_UNSUPPORTED: &[Unsupported] = &[
+    Unsupported {
+        field: "external",
+        help: "remove it and let holdfast create the volume for this project",
+    },
+    Unsupported {
+        field: "name",
+        help: "remove it; holdfast names the volume `<project>_<volume>`",
+    },
+    Unsupported {
+        field: "driver_opts",
+        help: "remove it, or use a bind mount for a host folder",
+    },
+];
+
+const SECRET_UNSUPPORTED: &[Unsupported] = &[
+    Unsupported {
+        field: "environment",
+        help: "write the value to a file readable only by root and use `file:`",
+    },
+    Unsupported {
+        field: "external",
+        help: "use `file:` with a file on this host",
+    },
+    Unsupported {
+        field: "name",
+        help: "remove it",
+    },
+];
+
+/// A project name Compose would accept.
+pub(crate) fn valid_project_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// Turns a folder name into a project name as Compose does: lowercase, and only
+/// letters, digits, `-` and `_`.
+pub(crate) fn project_name_from(folder: &str) -> String {
+    folder
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_')
+        .skip_while(|c| *c == '-' || *c == '_')
+        .collect()
+}
+
+pub(crate) fn decode_document(
+    cx: &mut Cx<'_>,
+    root: &Node,
+    default_name: &str,
+) -> Option<DesiredState> {
+    let mut f = Fields::new(cx, root, "the desired-state file")?;
+
+    if let Some((key, _)) = f.entry("version") {
+        cx.error(
+            Diagnostic::note(key.span, "`version` is ignored").with_help(
+                "remove it; the Compose file format no longer uses it and neither does holdfast",
+            ),
+        );
+    }
+    let name = match f.get("name") {
+        Some(node) => {
+            let name = cx.string(node, "a project name")?;
+            if !valid_project_name(&name) {
+                cx.error(
+                    Diagnostic::error(node.span, format!("`{name}` is not a valid project name"))
+                        .with_label("invalid name")
+                        .with_help(format!(
+                            "use lowercase letters, digits, `-` and `_`, starting with a letter or digit, such as `{}`",
+                            match project_name_from(&name) { s if s.is_empty() => "myapp".to_string(), s => s }
+                        )),
+                );
+            }
+            name
+        }
+        None => {
+            let name = project_name_from(default_name);
+            if name.is_empty() {
+                cx.error(
+                    Diagnostic::error(root.span, "the file has no `name:` and its folder's name cannot serve as a project name")
+                        .with_help("add a line `name: myapp` at the top"),
+                );
+            }
+            name
+        }
+    };
+
+    let mut services = BTreeMap::new();
+    if let Some(node) = f.get("services") {
+        if let Value::Map(entries) = &node.value {
+            for (key, value) in entries {
+                let Some(service_name) = cx.string(key, "a service name") else {
+                    continue;
+                };
+                cx.map.service_keys.insert(service_name.clone(), key.span);
+                if let Some(service) = decode_service(cx, &service_name, value) {
+                    services.insert(service_name, service);
+                }
+            }
+        } else {
+            cx.expected(
+                node,
+                "`services` as a mapping of service names",
+                Some("write each service as `name:` with its fields indented below"),
+            );
+        }
+    }
+
+    let networks = named_map(
+        cx,
+        f.get("networks"),
+        "networks",
+        |cx, name, _key_span, node| {
+            let mut f = Fields::new(cx, node, format!("network `{name}`"))?;
+            let network = Network {
+                driver: cx.opt_string(f.get("driver"), "a driver name"),
+                internal: f.get("internal").and_then(|n| cx.bool(n)).unwrap_or(false),
+                labels: f
+                    .get("labels")
+                    .and_then(|n| cx.string_map(n, "labels"))
+                    .unwrap_or_default(),
+            };
+            f.finish(cx, NETWORK_UNSUPPORTED);
+            Some(network)
+        },
+    );
+    let volumes = named_map(
+        cx,
+        f.get("volumes"),
+        "volumes",
+        |cx, name, _key_span, node| {
+            let mut f = Fields::new(cx, node, format!("volume `{name}`"))?;
+            let volume = Volume {
+                driver: cx.opt_string(f.get("driver"), "a driver name"),
+                labels: f
+                    .get("labels")
+                    .and_then(|n| cx.string_map(n, "labels"))
+                    .unwrap_or_default(),
+            };
+            f.finish(cx, VOLUME_UNSUPPORTED);
+            Some(volume)
+        },
+    );
+    let secrets = named_map(
+        cx,
+        f.get("secrets"),
+        "secrets",
+        |cx, name, key_span, node| {
+            let mut f = Fields::new(cx, node, format!("secret `{name}`"))?;
+            let file = f.get("file");
+            let rest_unsupported = f.rest().any(|(k, _)| {
+                SECRET_UNSUPPORTED
+                    .iter()
+                    .any(|u| Some(u.field) == k.as_str())
+            });
+            f.finish(cx, SECRET_UNSUPPORTED);
+            let Some(file_node) = file else {
+                if !rest_unsupported {
+                    cx.error(
+                    Diagnostic::error(key_span, format!("secret `{name}` has no `file`"))
+                        .with_help("write `file: ./secrets/NAME` with the path of the file that holds the secret"),
+                );
+                }
+                return None;
+            };
+            let text = cx.string(file_node, "a file path")?;
+            let path = cx.resolve_path(&text);
+            cx.check_file(file_node, &path, "secret file");
+            Some(Secret { file: path })
+        },
+    );
+
+    for (key_name, what) in LATER {
+        if let Some((key, _)) = f.entry(key_name) {
+            cx.error(
+                Diagnostic::error(
+                    key.span,
+                    format!("`{key_name}` ({what}) is not supported yet"),
+                )
+                .with_label("not supported yet")
+                .with_help(format!(
+                    "remove `{key_name}` for now; holdfast will manage {what} in a later version"
+                )),
+            );
+        }
+    }
+    f.finish(cx, TOP_UNSUPPORTED);
+
+    Some(DesiredState {
+        name,
+        services,
+        networks: networks?,
+        volumes: volumes?,
+        secrets: secrets?,
+    })
+}
+
+/// A top-level mapping of names to definitions, where `name:` alone means defaults.
+fn named_map<T>(
+    cx: &mut Cx<'_>,
+    node: Option<&Node>,
+    what: &str,
+    mut decode: impl FnMut(&mut Cx<'_>, &str, crate::diagnostic::Span, &Node) -> Option<T>,
+) -> Option<BTreeMap<String, T>> {
+    let mut out = BTreeMap::new();
+    let Some(node) = node else { return Some(out) };
+    let Value::Map(entries) = &node.value else {
+        cx.expected(
+            node,
+            &format!("`{what}` as a mapping of names"),
+            Some("write each entry as `name:` with its fields indented below"),
+        );
+        return None;
+    };
+    for (key, value) in entries {
+        let Some(name) = cx.string(key, "a name") else {
+            continue;
+        };
+        if let Some(v) = decode(cx, &name, key.span, value) {
+            out.insert(name, v);
+        }
+    }
+    Some(out)
+}

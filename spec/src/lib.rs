@@ -1,0 +1,246 @@
+//! The holdfast desired-state file: parsing with `FILE:LINE:COL` errors, validation,
+//! defaults, a JSON Schema and a content hash.
+//!
+//! A desired-state file is a Compose file (the `services`, `networks`, `volumes` and
+//! `secrets` parts) that holdfast keeps true on a server. Loading it goes through four
+//! steps, each in its own module:
+//!
+//! 1. [`yaml`]: text to a tree of nodes that remember their line and column;
+//! 2. `decode`: nodes to the typed [`DesiredState`], expanding Compose's shorthand forms
+//!    and collecting every mistake instead of stopping at the first;
+//! 3. `validate`: checks across the file (references, port clashes, cycles);
+//! 4. defaults: every service without `networks:` joins the `default` network.
+//!
+//! ```
+//! use std::path::Path;
+//! use holdfast_spec::{load_str, LoadOptions};
+//!
+//! let file = "name: shop\nservices:\n  web:\n    image: nginx:1.27\n    ports: [\"8080:80\"]\n";
+//! let loaded = load_str(Path::new("holdfast.yaml"), file, &LoadOptions::default()).unwrap();
+//! let web = &loaded.state.services["web"];
+//! assert_eq!(web.ports[0].host_ip, "127.0.0.1"); // not 0.0.0.0, unless the file says so
+//!
+//! let bad = "name: shop\nservices:\n  web:\n    imgae: nginx\n";
+//! let report = load_str(Path::new("holdfast.yaml"), bad, &LoadOptions::default()).unwrap_err();
+//! assert!(report.render().contains("holdfast.yaml:4:5"));
+//! assert!(report.render().contains("did you mean `image`?"));
+//! ```
+
+mod decode;
+pub mod diagnostic;
+pub mod hash;
+pub mod interpolate;
+pub mod model;
+mod schema;
+pub mod suggest;
+mod units;
+mod validate;
+pub mod yaml;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+pub use decode::DEFAULT_HOST_IP;
+pub use diagnostic::{Diagnostic, Report, Severity, Span};
+pub use model::*;
+pub use schema::json_schema;
+pub use units::{ByteSize, Cpus, Duration, UnitError};
+pub use validate::DEFAULT_NETWORK;
+
+/// Files larger than this are refused before parsing.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// How a file is loaded.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Variables for `${VAR}` interpolation and for `environment` entries without a
+    /// value. `None` means the process environment, then `.env` beside the file, as
+    /// Compose does.
+    pub variables: Option<HashMap<String, String>>,
+    /// Whether to check that secret files and env files exist.
+    pub check_files: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            variables: None,
+            check_files: true,
+        }
+    }
+}
+
+/// A valid desired-state file.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The desired state, with defaults filled in.
+    pub state: DesiredState,
+    /// Warnings and notes about the file (it has no errors).
+    pub report: Report,
+}
+
+/// Reads and loads the file at `path`.
+///
+/// On failure the [`Report`] holds every error of the file; render it with
+/// [`Report::render`].
+pub fn load_file(path: &Path, options: &LoadOptions) -> Result<Loaded, Report> {
+    let fail = |message: String| {
+        let mut report = Report::new(path, "");
+        report.diagnostics.push(Diagnostic::file_error(message));
+        report
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(fail(format!(
+            "the file is {} bytes; at most {MAX_FILE_BYTES} are accepted",
+            meta.len()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    let source = String::from_utf8(bytes).map_err(|e| {
+        fail(format!(
+            "the file is not UTF-8 text (byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    load_str(path, &source, options)
+}
+
+/// Loads a desired-state file from its text. `path` names the file in messages, and
+/// its folder is where relative paths start.
+pub fn load_str(path: &Path, source: &str, options: &LoadOptions) -> Result<Loaded, Report> {
+    let mut report = Report::new(path, source);
+    let base_dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let base_dir = std::path::absolute(&base_dir).unwrap_or(base_dir);
+    let folder = base_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+
+    let root = match yaml::parse(source) {
+        Ok(Some(root)) => root,
+        Ok(None) => {
+            report.diagnostics.push(
+                Diagnostic::error(Span::at(1, 1, 1), "the file is empty")
+                    .with_help("start with `name: myapp` and a `services:` mapping"),
+            );
+            return Err(report);
+        }
+        Err(errors) => {
+            report.diagnostics = errors;
+            report.sort();
+            return Err(report);
+        }
+    };
+
+    let dotenv = match &options.variables {
+        Some(_) => HashMap::new(),
+        None => read_dotenv(&base_dir.join(".env")),
+    };
+    let lookup = |name: &str| -> Option<String> {
+        match &options.variables {
+            Some(vars) => vars.get(name).cloned(),
+            None => std::env::var(name)
+                .ok()
+                .or_else(|| dotenv.get(name).cloned()),
+        }
+    };
+    let mut cx = decode::Cx {
+        diags: Vec::new(),
+        base_dir,
+        vars: &lookup,
+        check_files: options.check_files,
+        map: decode::SourceMap::default(),
+    };
+    let state = decode::decode_document(&mut cx, &root, &folder);
+    let mut diagnostics = cx.diags;
+    let state = match state {
+        Some(state) => {
+            diagnostics.extend(validate::validate(&state, &cx.map));
+            Some(state)
+        }
+        None => None,
+    };
+    report.diagnostics = diagnostics;
+    report.sort();
+    match state {
+        Some(mut state) if !report.has_errors() => {
+            apply_defaults(&mut state);
+            Ok(Loaded { state, report })
+        }
+        _ => {
+            if !report.has_errors() {
+                report.diagnostics.push(Diagnostic::error(
+                    root.span,
+                    "the file is not a valid desired-state file",
+                ));
+            }
+            Err(report)
+        }
+    }
+}
+
+fn apply_defaults(state: &mut DesiredState) {
+    let mut needs_default = false;
+    for service in state.services.values_mut() {
+        if service.networks.is_empty() {
+            service
+                .networks
+                .insert(DEFAULT_NETWORK.to_string(), ServiceNetwork::default());
+        }
+        needs_default |= service.networks.contains_key(DEFAULT_NETWORK);
+    }
+    if needs_default {
+        state
+            .networks
+            .entry(DEFAULT_NETWORK.to_string())
+            .or_default();
+    }
+}
+
+/// Reads `KEY=value` lines, as Compose reads `.env`. A missing file is no variables.
+fn read_dotenv(path: &Path) -> HashMap<String, String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return HashMap::new();
+    };
+    parse_env_lines(&text)
+}
+
+/// Parses `KEY=value` lines: `#` comments, an optional `export ` prefix and quotes
+/// around the value.
+pub fn parse_env_lines(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                return None;
+            }
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            let (k, v) = line.split_once('=')?;
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(v);
+            Some((k.trim().to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+impl DesiredState {
+    /// The hash of the whole desired state; see [`hash::content_hash`].
+    pub fn content_hash(&self) -> String {
+        hash::content_hash(self)
+    }
+}
+
+impl Service {
+    /// The hash of this service's resolved spec; see [`hash::content_hash`].
+    pub fn content_hash(&self) -> String {
+        hash::content_hash(self)
+    }
+}

@@ -1,0 +1,451 @@
+//! The desired state, after parsing, defaults and path resolution.
+//!
+//! These are the types the controller works from. Shorthand forms of the file (a list
+//! `environment`, a string `command`, a short `ports` entry) are already expanded, paths
+//! are absolute, and defaults are filled in. Serialising a [`DesiredState`] gives a file
+//! that parses back to the same value.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::schema;
+use crate::units::{ByteSize, Cpus, Duration};
+
+/// The whole desired-state file.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(title = "holdfast desired state", extend("patternProperties" = {"^x-": {}}))]
+#[serde(deny_unknown_fields)]
+pub struct DesiredState {
+    /// Project name. Containers, networks and volumes are owned per project. Defaults to
+    /// the name of the folder that holds the file, as Compose does.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_-]*$"))]
+    pub name: String,
+    /// The containers to run, by service name.
+    #[serde(default)]
+    pub services: BTreeMap<String, Service>,
+    /// Docker networks. A service that names no network joins `default`, which is
+    /// created for the project when absent here.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, Option<Network>>")]
+    pub networks: BTreeMap<String, Network>,
+    /// Named volumes. They are never removed unless asked explicitly.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, Option<Volume>>")]
+    pub volumes: BTreeMap<String, Volume>,
+    /// Secrets, each read from a file outside the desired-state file.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+/// One container and how to run it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, JsonSchema)]
+#[schemars(extend("patternProperties" = {"^x-": {}}))]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Image reference. With `build`, the tag given to the built image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Build the image locally instead of pulling it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::build")]
+    pub build: Option<Build>,
+    /// When to pull the image.
+    #[serde(default)]
+    pub pull_policy: PullPolicy,
+    /// The container's fixed name. Defaults to `<project>-<service>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    /// Overrides the image's `CMD`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::shell_command")]
+    pub command: Option<Vec<String>>,
+    /// Overrides the image's `ENTRYPOINT`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::shell_command")]
+    pub entrypoint: Option<Vec<String>>,
+    /// Environment variables. Values from `env_file` come first; these win.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::string_map_or_list")]
+    pub environment: BTreeMap<String, String>,
+    /// Files of `KEY=VALUE` lines added to the environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::env_files")]
+    pub env_file: Vec<EnvFile>,
+    /// Secrets mounted read-only under `/run/secrets/`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::service_secrets")]
+    pub secrets: Vec<ServiceSecret>,
+    /// Published ports. A port with no host IP binds to 127.0.0.1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::ports")]
+    pub ports: Vec<Port>,
+    /// Named volumes and bind mounts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::mounts")]
+    pub volumes: Vec<Mount>,
+    /// Networks the container joins, with optional aliases.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::service_networks")]
+    pub networks: BTreeMap<String, ServiceNetwork>,
+    /// How Docker checks that the container works.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Healthcheck>,
+    /// Docker's restart policy.
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    /// Resource limits and reservations.
+    #[serde(default, skip_serializing_if = "Deploy::is_empty")]
+    pub deploy: Deploy,
+    /// Log driver and its options.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logging: Option<Logging>,
+    /// User (and group) the process runs as: `1000`, `1000:1000` or `app`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Run an init process (tini) as PID 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<bool>,
+    /// How long to wait after SIGTERM before SIGKILL. Docker's default is 10s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Duration")]
+    pub stop_grace_period: Option<Duration>,
+    /// Labels on the container. Keys under `io.holdfast.` are reserved.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::string_map_or_list")]
+    pub labels: BTreeMap<String, String>,
+    /// Services that must be started (or healthy) before this one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::depends_on")]
+    pub depends_on: BTreeMap<String, Dependency>,
+}
+
+/// How to build a service's image.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Build {
+    /// The build context: a folder, resolved against the desired-state file's folder.
+    pub context: PathBuf,
+    /// The Dockerfile, relative to the context. Default `Dockerfile`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dockerfile: Option<String>,
+    /// Build arguments.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::string_map_or_list")]
+    pub args: BTreeMap<String, String>,
+    /// The stage of a multi-stage Dockerfile to build.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// When the image is pulled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PullPolicy {
+    /// Pull only when the image is not present locally.
+    #[default]
+    Missing,
+    /// Pull on every reconcile that creates a container.
+    Always,
+    /// Never pull; a missing image is an error that retrying cannot fix.
+    Never,
+}
+
+/// A file of environment variables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvFile {
+    /// Absolute path of the file.
+    pub path: PathBuf,
+    /// Whether a missing file is an error. Default true.
+    #[serde(default = "yes")]
+    pub required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A secret mounted into a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSecret {
+    /// The top-level secret's name.
+    pub source: String,
+    /// The file name under `/run/secrets/` (or an absolute path). Defaults to `source`.
+    pub target: String,
+}
+
+/// A published port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Port {
+    /// The port inside the container.
+    pub target: u16,
+    /// The host port. Absent means Docker picks a free one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<u16>,
+    /// The host address. Defaults to `127.0.0.1`; write `0.0.0.0` to listen on every
+    /// interface.
+    pub host_ip: String,
+    /// `tcp` or `udp`.
+    pub protocol: Protocol,
+}
+
+/// A transport protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP.
+    #[default]
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Protocol {
+    /// `tcp` or `udp`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+/// A named volume or a bind mount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mount {
+    /// `volume` or `bind`.
+    #[serde(rename = "type")]
+    pub kind: MountKind,
+    /// Volume name, or the host path (absolute) for a bind mount. Absent for an
+    /// anonymous volume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The path inside the container.
+    pub target: String,
+    /// Mount read-only.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// The kind of a mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    /// A Docker volume.
+    Volume,
+    /// A host path.
+    Bind,
+}
+
+/// A service's membership of one network.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceNetwork {
+    /// Extra DNS names of the container on this network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+}
+
+/// How Docker checks the container's health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Healthcheck {
+    /// `["CMD", prog, args...]`, `["CMD-SHELL", "command"]` or `["NONE"]`. A string is
+    /// run by the shell.
+    #[schemars(schema_with = "schema::healthcheck_test")]
+    pub test: Vec<String>,
+    /// Time between checks. Docker's default is 30s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Duration")]
+    pub interval: Option<Duration>,
+    /// How long one check may take. Docker's default is 30s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Duration")]
+    pub timeout: Option<Duration>,
+    /// Consecutive failures before the container is unhealthy. Docker's default is 3.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// Grace time after start during which failures do not count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Duration")]
+    pub start_period: Option<Duration>,
+    /// Time between checks during the start period (Docker 25 and later).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Duration")]
+    pub start_interval: Option<Duration>,
+}
+
+impl Healthcheck {
+    /// Whether the check is switched off (`["NONE"]` or `disable: true`).
+    pub fn is_disabled(&self) -> bool {
+        self.test.first().map(String::as_str) == Some("NONE")
+    }
+}
+
+/// Docker's restart policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartPolicy {
+    /// Never restart (`"no"`, the default).
+    #[default]
+    No,
+    /// Always restart.
+    Always,
+    /// Restart unless stopped by hand.
+    UnlessStopped,
+    /// Restart when the process exits non-zero, at most `max_retries` times if given.
+    OnFailure {
+        /// Upper bound on restarts.
+        max_retries: Option<u32>,
+    },
+}
+
+impl std::fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RestartPolicy::No => f.write_str("no"),
+            RestartPolicy::Always => f.write_str("always"),
+            RestartPolicy::UnlessStopped => f.write_str("unless-stopped"),
+            RestartPolicy::OnFailure { max_retries: None } => f.write_str("on-failure"),
+            RestartPolicy::OnFailure {
+                max_retries: Some(n),
+            } => write!(f, "on-failure:{n}"),
+        }
+    }
+}
+
+impl Serialize for RestartPolicy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl JsonSchema for RestartPolicy {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RestartPolicy".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Docker's restart policy: no, always, unless-stopped, on-failure or on-failure:N.",
+            "type": "string",
+            "pattern": "^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"
+        })
+    }
+}
+
+/// `deploy:` — only `resources` is supported.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Deploy {
+    /// Resource limits and reservations.
+    #[serde(default)]
+    pub resources: Resources,
+}
+
+impl Deploy {
+    /// Whether nothing is set.
+    pub fn is_empty(&self) -> bool {
+        self == &Deploy::default()
+    }
+}
+
+/// Limits and reservations.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// Hard limits.
+    #[serde(default)]
+    pub limits: ResourceAmounts,
+    /// Soft reservations.
+    #[serde(default)]
+    pub reservations: ResourceAmounts,
+}
+
+/// An amount of memory and CPU.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceAmounts {
+    /// Memory, such as `512M`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "ByteSize")]
+    pub memory: Option<ByteSize>,
+    /// CPUs, such as `0.5`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Cpus")]
+    pub cpus: Option<Cpus>,
+}
+
+/// The log driver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Logging {
+    /// Driver name, such as `json-file` or `local`. Defaults to the engine's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// Driver options, such as `max-size: 10m`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
+}
+
+/// One dependency of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dependency {
+    /// What "ready" means for the dependency.
+    pub condition: DependencyCondition,
+}
+
+/// When a dependency counts as ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DependencyCondition {
+    /// Its container is running.
+    #[default]
+    ServiceStarted,
+    /// Its container is running and its health check passes.
+    ServiceHealthy,
+}
+
+/// A top-level network.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// Network driver. Default `bridge`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// An internal network has no route to the outside world.
+    #[serde(default)]
+    pub internal: bool,
+    /// Labels on the network.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::string_map_or_list")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A top-level named volume.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Volume {
+    /// Volume driver. Default `local`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// Labels on the volume.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::string_map_or_list")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A top-level secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Secret {
+    /// The file that holds the secret, resolved against the desired-state file's folder.
+    pub file: PathBuf,
+}

@@ -1,0 +1,165 @@
+//! The JSON Schema of the desired-state file, for editors (yaml-language-server).
+//!
+//! The schema is derived from the model types. Fields that accept Compose's shorthand
+//! forms describe every accepted form here.
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
+use crate::model::DesiredState;
+use crate::units::{ByteSize, Cpus, Duration};
+
+/// The JSON Schema of the desired-state file.
+///
+/// ```
+/// let schema = holdfast_spec::json_schema();
+/// assert!(schema["properties"]["services"].is_object());
+/// ```
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::generate::SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<DesiredState>();
+    serde_json::to_value(schema).unwrap_or_default()
+}
+
+impl JsonSchema for Duration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A duration: a number with a unit (us, ms, s, m, h), such as 30s or 1m30s.",
+            "type": "string",
+            "pattern": "^(0|([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+)$"
+        })
+    }
+}
+
+impl JsonSchema for ByteSize {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ByteSize".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A size in bytes, or a number with a unit (b, k, m, g), such as 512M.",
+            "oneOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?([bkmgtBKMGT]|[kmgtKMGT][bB]|[kmgtKMGT]i[bB])?$"}
+            ]
+        })
+    }
+}
+
+impl JsonSchema for Cpus {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Cpus".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A number of CPUs, such as 0.5 or \"2\".",
+            "oneOf": [
+                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$"}
+            ]
+        })
+    }
+}
+
+fn scalar() -> serde_json::Value {
+    serde_json::json!({"type": ["string", "number", "boolean", "null"]})
+}
+
+/// `{KEY: value}` or `["KEY=value"]`.
+pub(crate) fn string_map_or_list(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "oneOf": [
+            {"type": "object", "additionalProperties": scalar()},
+            {"type": "array", "items": {"type": "string"}}
+        ]
+    })
+}
+
+/// A command as a list, or as a string split like a shell would.
+pub(crate) fn shell_command(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "oneOf": [
+            {"type": "string"},
+            {"type": "array", "items": {"type": "string"}}
+        ]
+    })
+}
+
+pub(crate) fn build(generator: &mut SchemaGenerator) -> Schema {
+    let long = generator.subschema_for::<crate::model::Build>();
+    json_schema!({
+        "description": "The build context as a string, or context, dockerfile, args and target.",
+        "oneOf": [{"type": "string"}, long]
+    })
+}
+
+pub(crate) fn env_files(generator: &mut SchemaGenerator) -> Schema {
+    let long = generator.subschema_for::<crate::model::EnvFile>();
+    json_schema!({
+        "oneOf": [
+            {"type": "string"},
+            {"type": "array", "items": {"oneOf": [{"type": "string"}, long]}}
+        ]
+    })
+}
+
+pub(crate) fn service_secrets(generator: &mut SchemaGenerator) -> Schema {
+    let long = generator.subschema_for::<crate::model::ServiceSecret>();
+    json_schema!({
+        "type": "array",
+        "items": {"oneOf": [{"type": "string"}, long]}
+    })
+}
+
+pub(crate) fn ports(generator: &mut SchemaGenerator) -> Schema {
+    let long = generator.subschema_for::<crate::model::Port>();
+    json_schema!({
+        "description": "\"[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]\", a number, or the long form. Without a host IP the port binds to 127.0.0.1.",
+        "type": "array",
+        "items": {"oneOf": [{"type": "string"}, {"type": "integer"}, long]}
+    })
+}
+
+pub(crate) fn mounts(generator: &mut SchemaGenerator) -> Schema {
+    let long = generator.subschema_for::<crate::model::Mount>();
+    json_schema!({
+        "description": "\"SOURCE:TARGET[:ro]\", \"TARGET\", or the long form.",
+        "type": "array",
+        "items": {"oneOf": [{"type": "string"}, long]}
+    })
+}
+
+pub(crate) fn service_networks(generator: &mut SchemaGenerator) -> Schema {
+    let long = generator.subschema_for::<crate::model::ServiceNetwork>();
+    json_schema!({
+        "oneOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "object", "additionalProperties": {"oneOf": [{"type": "null"}, long]}}
+        ]
+    })
+}
+
+pub(crate) fn healthcheck_test(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "oneOf": [
+            {"type": "string"},
+            {"type": "array", "items": {"type": "string"}, "minItems": 1}
+        ]
+    })
+}
+
+pub(crate) fn depends_on(generator: &mut SchemaGenerator) -> Schema {
+    let long = generator.subschema_for::<crate::model::Dependency>();
+    json_schema!({
+        "oneOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "object", "additionalProperties": long}
+        ]
+    })
+}

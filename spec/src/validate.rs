@@ -1,0 +1,231 @@
+//! Checks that look across the whole file: references, port clashes, names, cycles.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use crate::decode::valid_container_name;
+use crate::decode::{RefKind, SourceMap};
+use crate::diagnostic::{Diagnostic, Span};
+use crate::model::DesiredState;
+use crate::suggest::closest;
+
+/// The network every service without `networks:` joins, as in Compose.
+pub const DEFAULT_NETWORK: &str = "default";
+
+pub(crate) fn validate(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let key_span = |name: &str| map.service_keys.get(name).copied().unwrap_or_default();
+
+    for (name, service) in &state.services {
+        if !valid_container_name(name) {
+            out.push(
+                Diagnostic::error(
+                    key_span(name),
+                    format!("`{name}` is not a valid service name"),
+                )
+                .with_label("invalid name")
+                .with_help(
+                    "use letters, digits, `_`, `.` and `-`, starting with a letter or digit",
+                ),
+            );
+        }
+        if service.image.is_none() && service.build.is_none() {
+            out.push(
+                Diagnostic::error(
+                    key_span(name),
+                    format!("service `{name}` has neither `image` nor `build`"),
+                )
+                .with_label("nothing to run")
+                .with_help("add `image: NAME:TAG`, or `build: ./folder` with a Dockerfile"),
+            );
+        }
+    }
+
+    for r in &map.references {
+        let (defined, what): (Vec<&str>, &str) = match r.kind {
+            RefKind::Service => (
+                state.services.keys().map(String::as_str).collect(),
+                "service",
+            ),
+            RefKind::Network => {
+                let mut names: Vec<&str> = state.networks.keys().map(String::as_str).collect();
+                names.push(DEFAULT_NETWORK);
+                (names, "network")
+            }
+            RefKind::Volume => (state.volumes.keys().map(String::as_str).collect(), "volume"),
+            RefKind::Secret => (state.secrets.keys().map(String::as_str).collect(), "secret"),
+        };
+        if r.kind == RefKind::Service && r.name == r.from_service {
+            out.push(
+                Diagnostic::error(r.span, format!("service `{}` depends on itself", r.name))
+                    .with_help("remove it from its own `depends_on`"),
+            );
+            continue;
+        }
+        if defined.contains(&r.name.as_str()) {
+            continue;
+        }
+        let top = match r.kind {
+            RefKind::Service => "services",
+            RefKind::Network => "networks",
+            RefKind::Volume => "volumes",
+            RefKind::Secret => "secrets",
+        };
+        let help = match closest(&r.name, defined.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None if r.kind == RefKind::Service => {
+                format!("define a service `{}`, or remove the dependency", r.name)
+            }
+            None => format!(
+                "declare it under the top-level `{top}:` key (`{top}: {{{}: {{}}}}`)",
+                r.name
+            ),
+        };
+        out.push(
+            Diagnostic::error(
+                r.span,
+                format!(
+                    "service `{}` refers to undefined {what} `{}`",
+                    r.from_service, r.name
+                ),
+            )
+            .with_label(format!("no such {what}"))
+            .with_help(help),
+        );
+    }
+
+    out.extend(port_clashes(map));
+    out.extend(container_name_clashes(map));
+    out.extend(dependency_cycles(state, map));
+    out
+}
+
+fn is_unspecified(ip: &str) -> bool {
+    ip.parse::<IpAddr>()
+        .map(|ip| ip.is_unspecified())
+        .unwrap_or(false)
+}
+
+fn port_clashes(map: &SourceMap) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (i, (service, port, span)) in map.ports.iter().enumerate() {
+        let Some(published) = port.published else {
+            continue;
+        };
+        let clash = map.ports[..i].iter().find(|(_, other, _)| {
+            other.published == Some(published)
+                && other.protocol == port.protocol
+                && (other.host_ip == port.host_ip
+                    || is_unspecified(&other.host_ip)
+                    || is_unspecified(&port.host_ip))
+        });
+        if let Some((other_service, other, other_span)) = clash {
+            out.push(
+                Diagnostic::error(
+                    *span,
+                    format!(
+                        "service `{service}` publishes {}:{published}/{}, which service `{other_service}` already publishes on {}",
+                        port.host_ip, port.protocol.as_str(), other.host_ip
+                    ),
+                )
+                .with_label("port already taken")
+                .with_related(*other_span, "first published here")
+                .with_help("publish a different host port"),
+            );
+        }
+    }
+    out
+}
+
+fn container_name_clashes(map: &SourceMap) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (i, (service, name, span)) in map.container_names.iter().enumerate() {
+        if let Some((other, _, other_span)) =
+            map.container_names[..i].iter().find(|(_, n, _)| n == name)
+        {
+            out.push(
+                Diagnostic::error(
+                    *span,
+                    format!("services `{other}` and `{service}` both use container name `{name}`"),
+                )
+                .with_related(*other_span, "first used here")
+                .with_help("give each service its own container_name, or remove it"),
+            );
+        }
+    }
+    out
+}
+
+fn dependency_cycles(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic> {
+    let edge_span = |from: &str, to: &str| -> Span {
+        map.references
+            .iter()
+            .find(|r| r.kind == RefKind::Service && r.from_service == from && r.name == to)
+            .map(|r| r.span)
+            .unwrap_or_default()
+    };
+    let graph: BTreeMap<&str, Vec<&str>> = state
+        .services
+        .iter()
+        .map(|(name, s)| {
+            let deps = s
+                .depends_on
+                .keys()
+                .map(String::as_str)
+                .filter(|d| state.services.contains_key(*d) && d != name);
+            (name.as_str(), deps.collect())
+        })
+        .collect();
+    let mut reported: BTreeSet<Vec<&str>> = BTreeSet::new();
+    let mut out = Vec::new();
+    // 0 = unvisited, 1 = on the current path, 2 = done.
+    let mut state_of: BTreeMap<&str, u8> = BTreeMap::new();
+    fn visit<'a>(
+        node: &'a str,
+        graph: &BTreeMap<&'a str, Vec<&'a str>>,
+        state_of: &mut BTreeMap<&'a str, u8>,
+        path: &mut Vec<&'a str>,
+        cycles: &mut Vec<Vec<&'a str>>,
+    ) {
+        state_of.insert(node, 1);
+        path.push(node);
+        for next in graph.get(node).into_iter().flatten() {
+            match state_of.get(next).copied().unwrap_or(0) {
+                0 => visit(next, graph, state_of, path, cycles),
+                1 => {
+                    if let Some(start) = path.iter().position(|n| n == next) {
+                        cycles.push(path[start..].to_vec());
+                    }
+                }
+                _ => {}
+            }
+        }
+        path.pop();
+        state_of.insert(node, 2);
+    }
+    let mut cycles = Vec::new();
+    for name in graph.keys() {
+        if state_of.get(name).copied().unwrap_or(0) == 0 {
+            visit(name, &graph, &mut state_of, &mut Vec::new(), &mut cycles);
+        }
+    }
+    for cycle in cycles {
+        let mut key = cycle.clone();
+        key.sort();
+        if !reported.insert(key) {
+            continue;
+        }
+        let mut chain: Vec<&str> = cycle.clone();
+        chain.push(cycle[0]);
+        let last = cycle[cycle.len() - 1];
+        out.push(
+            Diagnostic::error(
+                edge_span(last, cycle[0]),
+                format!("`depends_on` forms a cycle: {}", chain.join(" -> ")),
+            )
+            .with_label("this dependency closes the cycle")
+            .with_help("remove one of these dependencies; services cannot all wait for each other"),
+        );
+    }
+    out
+}
