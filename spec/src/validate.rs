@@ -16,7 +16,7 @@ pub(crate) fn validate(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic>
     let mut out = Vec::new();
     let key_span = |name: &str| map.service_keys.get(name).copied().unwrap_or_default();
 
-    for (name, service) in &state.services {
+    for name in state.services.keys() {
         if !valid_container_name(name) {
             out.push(
                 Diagnostic::error(
@@ -27,16 +27,6 @@ pub(crate) fn validate(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic>
                 .with_help(
                     "use letters, digits, `_`, `.` and `-`, starting with a letter or digit",
                 ),
-            );
-        }
-        if service.image.is_none() && service.build.is_none() {
-            out.push(
-                Diagnostic::error(
-                    key_span(name),
-                    format!("service `{name}` has neither `image` nor `build`"),
-                )
-                .with_label("nothing to run")
-                .with_help("add `image: NAME:TAG`, or `build: ./folder` with a Dockerfile"),
             );
         }
     }
@@ -76,6 +66,10 @@ pub(crate) fn validate(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic>
             None if r.kind == RefKind::Service => {
                 format!("define a service `{}`, or remove the dependency", r.name)
             }
+            None if r.kind == RefKind::Secret => format!(
+                "declare it under the top-level `secrets:` key (`secrets: {{{0}: {{file: ./{0}.txt}}}}`)",
+                r.name
+            ),
             None => format!(
                 "declare it under the top-level `{top}:` key (`{top}: {{{}: {{}}}}`)",
                 r.name

@@ -303,18 +303,19 @@ impl Cx<'_> {
     }
 
     /// Reports a missing file, when file checks are on.
-    pub fn check_file(&mut self, node: &Node, path: &Path, what: &str) {
+    /// `written` is the path as the file spells it, so that messages match the file.
+    pub fn check_file(&mut self, node: &Node, written: &str, path: &Path, what: &str) {
         if !self.check_files || path.is_file() {
             return;
         }
         let (message, help) = if path.exists() {
             (
-                format!("{what} `{}` is not a file", path.display()),
+                format!("{what} `{written}` is not a file"),
                 "point at a regular file",
             )
         } else {
             (
-                format!("{what} `{}` does not exist", path.display()),
+                format!("{what} `{written}` does not exist"),
                 "create the file, or fix the path (relative paths start from the desired-state file's folder)",
             )
         };

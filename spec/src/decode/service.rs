@@ -329,12 +329,21 @@ pub(crate) fn decode_service(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option
     if let Some(n) = f.get("labels") {
         s.labels = cx.string_map(n, "labels").unwrap_or_default();
         if let Some(reserved) = s.labels.keys().find(|k| k.starts_with("io.holdfast.")) {
+            let span = match &n.value {
+                Value::Map(entries) => entries
+                    .iter()
+                    .find(|(k, _)| k.as_str() == Some(reserved.as_str()))
+                    .map_or(n.span, |(k, _)| k.span),
+                Value::Seq(items) => items
+                    .iter()
+                    .find(|i| i.as_str().is_some_and(|t| t.starts_with(reserved.as_str())))
+                    .map_or(n.span, |i| i.span),
+                _ => n.span,
+            };
             cx.error(
-                Diagnostic::error(
-                    n.span,
-                    format!("label `{reserved}` is reserved for holdfast"),
-                )
-                .with_help("use a label outside the `io.holdfast.` prefix"),
+                Diagnostic::error(span, format!("label `{reserved}` is reserved for holdfast"))
+                    .with_label("reserved prefix")
+                    .with_help("use a label outside the `io.holdfast.` prefix"),
             );
         }
     }
@@ -343,6 +352,25 @@ pub(crate) fn decode_service(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option
         .map(|n| decode_depends_on(cx, name, n))
         .unwrap_or_default();
     f.finish(cx, SERVICE_UNSUPPORTED);
+    let written = |key: &str| node.get(key).is_some();
+    let misspelt = match &node.value {
+        Value::Map(entries) => entries
+            .iter()
+            .filter_map(|(k, _)| k.as_str())
+            .any(|k| k != "image" && k != "build" && closest(k, ["image", "build"]).is_some()),
+        _ => false,
+    };
+    if !written("image") && !written("build") && !misspelt {
+        let span = cx.map.service_keys.get(name).copied().unwrap_or(node.span);
+        cx.error(
+            Diagnostic::error(
+                span,
+                format!("service `{name}` has neither `image` nor `build`"),
+            )
+            .with_label("nothing to run")
+            .with_help("add `image: NAME:TAG`, or `build: ./folder` with a Dockerfile"),
+        );
+    }
     Some(s)
 }
 
@@ -466,7 +494,7 @@ fn decode_env_files(cx: &mut Cx<'_>, node: &Node) -> Vec<EnvFile> {
         };
         let path = cx.resolve_path(&text);
         if required {
-            cx.check_file(path_node, &path, "env file");
+            cx.check_file(path_node, &text, &path, "env file");
         }
         out.push(EnvFile { path, required });
     }

@@ -224,7 +224,7 @@ pub(crate) fn decode_document(
             };
             let text = cx.string(file_node, "a file path")?;
             let path = cx.resolve_path(&text);
-            cx.check_file(file_node, &path, "secret file");
+            cx.check_file(file_node, &text, &path, "secret file");
             Some(Secret { file: path })
         },
     );
