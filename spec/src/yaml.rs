@@ -273,6 +273,8 @@ fn count_nodes(node: &Node) -> usize {
     }
 }
 
+// The error path runs once per file at most, so a large `Err` costs nothing.
+#[allow(clippy::result_large_err)]
 impl Builder<'_> {
     fn next<'i>(
         parser: &mut Parser<'i, saphyr_parser::StrInput<'i>>,

@@ -1,6 +1,8 @@
 //! Every file under `tests/bad/` is rejected, and the rendered errors are snapshot-tested.
 //! Each error must name `FILE:LINE:COL` and show the offending line.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 
 use holdfast_spec::{LoadOptions, load_str};

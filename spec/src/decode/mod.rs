@@ -217,7 +217,7 @@ impl Cx<'_> {
                         continue;
                     };
                     let value = match &v.value {
-                        Value::Null => self.from_vars(k, &key),
+                        Value::Null => self.lookup_var(k, &key),
                         Value::Scalar { .. } => self.string(v, "a string"),
                         _ => {
                             self.expected(
@@ -255,7 +255,7 @@ impl Cx<'_> {
                                 .with_help("write `KEY=value`"),
                         ),
                         None => {
-                            if let Some(v) = self.from_vars(item, &text) {
+                            if let Some(v) = self.lookup_var(item, &text) {
                                 out.insert(text, v);
                             }
                         }
@@ -274,7 +274,7 @@ impl Cx<'_> {
         Some(out)
     }
 
-    fn from_vars(&mut self, node: &Node, key: &str) -> Option<String> {
+    fn lookup_var(&mut self, node: &Node, key: &str) -> Option<String> {
         let value = (self.vars)(key);
         if value.is_none() {
             self.error(
