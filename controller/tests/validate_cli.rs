@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn holdfast() -> Command {
@@ -29,7 +32,10 @@ fn examples() -> Vec<PathBuf> {
 #[test]
 fn every_example_is_valid_without_warnings() {
     let files = examples();
-    assert!(files.len() >= 6, "expected the quickstart and five seed examples, found {files:?}");
+    assert!(
+        files.len() >= 6,
+        "expected the quickstart and five seed examples, found {files:?}"
+    );
     for file in files {
         let out = holdfast().arg("validate").arg(&file).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -48,7 +54,10 @@ fn invalid_file_exits_1_with_located_errors_on_stderr() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "data only on stdout");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("spec/tests/bad/many_errors_at_once.yaml:4:5"), "{stderr}");
+    assert!(
+        stderr.contains("spec/tests/bad/many_errors_at_once.yaml:4:5"),
+        "{stderr}"
+    );
     assert!(stderr.contains("has 6 errors"), "{stderr}");
 }
 
@@ -65,14 +74,20 @@ fn one_bad_file_among_good_ones_fails_and_all_are_reported() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("quickstart/holdfast.yaml: valid"), "{stderr}");
+    assert!(
+        stderr.contains("quickstart/holdfast.yaml: valid"),
+        "{stderr}"
+    );
     assert!(stderr.contains("undefined_volume.yaml:6:9"), "{stderr}");
     assert!(stderr.contains("port_published_twice.yaml:9:9"), "{stderr}");
 }
 
 #[test]
 fn missing_file_exits_1() {
-    let out = holdfast().args(["validate", "no/such/file.yaml"]).output().unwrap();
+    let out = holdfast()
+        .args(["validate", "no/such/file.yaml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/file.yaml"));
 }
@@ -87,7 +102,10 @@ fn print_gives_the_resolved_state_as_json() {
     let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(state["name"], "quickstart");
     assert_eq!(state["services"]["web"]["ports"][0]["host_ip"], "127.0.0.1");
-    assert_eq!(state["services"]["web"]["depends_on"]["api"]["condition"], "service_healthy");
+    assert_eq!(
+        state["services"]["web"]["depends_on"]["api"]["condition"],
+        "service_healthy"
+    );
 }
 
 #[test]

@@ -78,7 +78,10 @@ name: shop
 "#;
 
 fn load(src: &str) -> holdfast_spec::DesiredState {
-    let opts = LoadOptions { variables: Some(HashMap::new()), check_files: false };
+    let opts = LoadOptions {
+        variables: Some(HashMap::new()),
+        check_files: false,
+    };
     match load_str(Path::new("holdfast.yaml"), src, &opts) {
         Ok(l) => l.state,
         Err(r) => panic!("{}", r.render()),
@@ -91,7 +94,10 @@ fn stable_across_key_order_and_formatting() {
     let b = load(REFORMATTED);
     assert_eq!(a, b);
     assert_eq!(a.content_hash(), b.content_hash());
-    assert_eq!(a.services["web"].content_hash(), b.services["web"].content_hash());
+    assert_eq!(
+        a.services["web"].content_hash(),
+        b.services["web"].content_hash()
+    );
     assert_eq!(a.content_hash().len(), 64);
 }
 
@@ -99,15 +105,24 @@ fn stable_across_key_order_and_formatting() {
 fn changes_when_any_field_that_matters_changes() {
     let mutations: &[(&str, &str)] = &[
         ("image: nginx:1.27", "image: nginx:1.28"),
-        (r#"command: ["nginx", "-g", "daemon off;"]"#, r#"command: ["nginx", "-g", "daemon on;"]"#),
-        (r#"command: ["nginx", "-g", "daemon off;"]"#, r#"command: ["-g", "nginx", "daemon off;"]"#),
+        (
+            r#"command: ["nginx", "-g", "daemon off;"]"#,
+            r#"command: ["nginx", "-g", "daemon on;"]"#,
+        ),
+        (
+            r#"command: ["nginx", "-g", "daemon off;"]"#,
+            r#"command: ["-g", "nginx", "daemon off;"]"#,
+        ),
         ("MODE: production", "MODE: staging"),
         ("WORKERS: \"4\"", "WORKERS: \"5\""),
         ("WORKERS: \"4\"}", "WORKERS: \"4\", EXTRA: x}"),
         (r#"ports: ["8080:80"]"#, r#"ports: ["8081:80"]"#),
         (r#"ports: ["8080:80"]"#, r#"ports: ["0.0.0.0:8080:80"]"#),
         (r#"ports: ["8080:80"]"#, r#"ports: ["8080:80/udp"]"#),
-        ("site:/usr/share/nginx/html:ro", "site:/usr/share/nginx/html"),
+        (
+            "site:/usr/share/nginx/html:ro",
+            "site:/usr/share/nginx/html",
+        ),
         ("site:/usr/share/nginx/html:ro", "site:/srv:ro"),
         ("interval: 10s", "interval: 11s"),
         ("retries: 3", "retries: 4"),
@@ -117,13 +132,34 @@ fn changes_when_any_field_that_matters_changes() {
         ("driver: json-file", "driver: local"),
         ("max-size: 10m", "max-size: 20m"),
         ("team: web", "team: ops"),
-        ("depends_on: [api]", "depends_on: {api: {condition: service_healthy}}"),
-        ("    restart: always\n", "    restart: always\n    init: true\n"),
-        ("    restart: always\n", "    restart: always\n    user: \"1000\"\n"),
-        ("    restart: always\n", "    restart: always\n    stop_grace_period: 20s\n"),
-        ("    restart: always\n", "    restart: always\n    pull_policy: never\n"),
-        ("    restart: always\n", "    restart: always\n    entrypoint: [tini]\n"),
-        ("    networks: [front]\n    healthcheck", "    networks: {front: {aliases: [www]}}\n    healthcheck"),
+        (
+            "depends_on: [api]",
+            "depends_on: {api: {condition: service_healthy}}",
+        ),
+        (
+            "    restart: always\n",
+            "    restart: always\n    init: true\n",
+        ),
+        (
+            "    restart: always\n",
+            "    restart: always\n    user: \"1000\"\n",
+        ),
+        (
+            "    restart: always\n",
+            "    restart: always\n    stop_grace_period: 20s\n",
+        ),
+        (
+            "    restart: always\n",
+            "    restart: always\n    pull_policy: never\n",
+        ),
+        (
+            "    restart: always\n",
+            "    restart: always\n    entrypoint: [tini]\n",
+        ),
+        (
+            "    networks: [front]\n    healthcheck",
+            "    networks: {front: {aliases: [www]}}\n    healthcheck",
+        ),
     ];
     let base = load(BASE);
     let mut seen = HashMap::new();
@@ -137,15 +173,31 @@ fn changes_when_any_field_that_matters_changes() {
             panic!("`{to}` hashes the same as `{prev}`");
         }
         // Only the service that changed gets a new service hash.
-        assert_ne!(changed.services["web"].content_hash(), base.services["web"].content_hash(), "{to}");
-        assert_eq!(changed.services["api"].content_hash(), base.services["api"].content_hash(), "{to}");
+        assert_ne!(
+            changed.services["web"].content_hash(),
+            base.services["web"].content_hash(),
+            "{to}"
+        );
+        assert_eq!(
+            changed.services["api"].content_hash(),
+            base.services["api"].content_hash(),
+            "{to}"
+        );
     }
 }
 
 #[test]
 fn top_level_definitions_change_the_whole_hash() {
     let base = load(BASE);
-    for (from, to) in [("name: shop", "name: shop2"), ("  front: {}", "  front: {internal: true}"), ("  site: {}", "  site: {driver: other}")] {
-        assert_ne!(load(&BASE.replacen(from, to, 1)).content_hash(), base.content_hash(), "{to}");
+    for (from, to) in [
+        ("name: shop", "name: shop2"),
+        ("  front: {}", "  front: {internal: true}"),
+        ("  site: {}", "  site: {driver: other}"),
+    ] {
+        assert_ne!(
+            load(&BASE.replacen(from, to, 1)).content_hash(),
+            base.content_hash(),
+            "{to}"
+        );
     }
 }

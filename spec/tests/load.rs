@@ -10,7 +10,10 @@ use holdfast_spec::*;
 
 fn vars() -> LoadOptions {
     LoadOptions {
-        variables: Some(HashMap::from([("FROM_HOST".to_string(), "yes".to_string())])),
+        variables: Some(HashMap::from([(
+            "FROM_HOST".to_string(),
+            "yes".to_string(),
+        )])),
         check_files: true,
     }
 }
@@ -24,7 +27,12 @@ fn good() -> (PathBuf, Loaded) {
 #[test]
 fn plain_compose_file_validates_with_only_a_note_for_version() {
     let (_, loaded) = good();
-    let notes: Vec<_> = loaded.report.diagnostics.iter().map(|d| (d.severity, d.message.as_str())).collect();
+    let notes: Vec<_> = loaded
+        .report
+        .diagnostics
+        .iter()
+        .map(|d| (d.severity, d.message.as_str()))
+        .collect();
     assert_eq!(notes, vec![(Severity::Note, "`version` is ignored")]);
     // Without `name:` the project is named after the file's folder, as Compose does.
     assert_eq!(loaded.state.name, "good");
@@ -36,32 +44,81 @@ fn shorthand_forms_are_expanded() {
     let dir = path.parent().unwrap();
     let s = &loaded.state;
     let bot = &s.services["bot"];
-    assert_eq!(bot.image.as_deref(), Some("registry.example/sleepcore/bot:1.4.2"));
-    assert_eq!(bot.command.as_deref().unwrap(), ["node", "dist/main.js", "--port", "3000"]);
+    assert_eq!(
+        bot.image.as_deref(),
+        Some("registry.example/sleepcore/bot:1.4.2")
+    );
+    assert_eq!(
+        bot.command.as_deref().unwrap(),
+        ["node", "dist/main.js", "--port", "3000"]
+    );
     assert_eq!(bot.environment["NODE_ENV"], "production");
     assert_eq!(bot.environment["FROM_HOST"], "yes");
-    assert_eq!(bot.env_file, vec![EnvFile { path: dir.join("bot.env"), required: true }]);
-    assert_eq!(bot.secrets, vec![ServiceSecret { source: "telegram_token".into(), target: "telegram_token".into() }]);
-    assert_eq!(bot.restart, RestartPolicy::UnlessStopped, "from the merge key");
+    assert_eq!(
+        bot.env_file,
+        vec![EnvFile {
+            path: dir.join("bot.env"),
+            required: true
+        }]
+    );
+    assert_eq!(
+        bot.secrets,
+        vec![ServiceSecret {
+            source: "telegram_token".into(),
+            target: "telegram_token".into()
+        }]
+    );
+    assert_eq!(
+        bot.restart,
+        RestartPolicy::UnlessStopped,
+        "from the merge key"
+    );
     assert_eq!(bot.logging.as_ref().unwrap().options["max-file"], "3");
     assert_eq!(
         bot.ports,
         vec![
-            Port { target: 3000, published: Some(3000), host_ip: "127.0.0.1".into(), protocol: Protocol::Tcp },
-            Port { target: 9229, published: None, host_ip: "127.0.0.1".into(), protocol: Protocol::Tcp },
-            Port { target: 9100, published: Some(9100), host_ip: "0.0.0.0".into(), protocol: Protocol::Udp },
+            Port {
+                target: 3000,
+                published: Some(3000),
+                host_ip: "127.0.0.1".into(),
+                protocol: Protocol::Tcp
+            },
+            Port {
+                target: 9229,
+                published: None,
+                host_ip: "127.0.0.1".into(),
+                protocol: Protocol::Tcp
+            },
+            Port {
+                target: 9100,
+                published: Some(9100),
+                host_ip: "0.0.0.0".into(),
+                protocol: Protocol::Udp
+            },
         ]
     );
     let hc = bot.healthcheck.as_ref().unwrap();
-    assert_eq!(hc.test, ["CMD-SHELL", "wget --spider -q http://localhost:3000/health"]);
+    assert_eq!(
+        hc.test,
+        ["CMD-SHELL", "wget --spider -q http://localhost:3000/health"]
+    );
     assert_eq!(hc.interval.unwrap().as_millis(), 30_000);
     assert_eq!(hc.retries, Some(3));
     let limits = &bot.deploy.resources.limits;
     assert_eq!(limits.memory.unwrap().bytes(), 512 << 20);
     assert_eq!(limits.cpus.unwrap().nano_cpus(), 500_000_000);
-    assert_eq!(bot.deploy.resources.reservations.memory.unwrap().bytes(), 256 << 20);
-    assert_eq!(bot.depends_on["postgres"].condition, DependencyCondition::ServiceHealthy);
-    assert_eq!(bot.depends_on["redis"].condition, DependencyCondition::ServiceStarted);
+    assert_eq!(
+        bot.deploy.resources.reservations.memory.unwrap().bytes(),
+        256 << 20
+    );
+    assert_eq!(
+        bot.depends_on["postgres"].condition,
+        DependencyCondition::ServiceHealthy
+    );
+    assert_eq!(
+        bot.depends_on["redis"].condition,
+        DependencyCondition::ServiceStarted
+    );
     assert_eq!(bot.stop_grace_period.unwrap().as_millis(), 90_000);
     assert_eq!(bot.user.as_deref(), Some("1000:1000"));
 
@@ -71,14 +128,24 @@ fn shorthand_forms_are_expanded() {
     assert_eq!(
         pg.volumes,
         vec![
-            Mount { kind: MountKind::Volume, source: Some("pgdata".into()), target: "/var/lib/postgresql/data".into(), read_only: false },
+            Mount {
+                kind: MountKind::Volume,
+                source: Some("pgdata".into()),
+                target: "/var/lib/postgresql/data".into(),
+                read_only: false
+            },
             Mount {
                 kind: MountKind::Bind,
                 source: Some(dir.join("initdb").to_string_lossy().into_owned()),
                 target: "/docker-entrypoint-initdb.d".into(),
                 read_only: true
             },
-            Mount { kind: MountKind::Volume, source: None, target: "/var/lib/postgresql/tmp".into(), read_only: false },
+            Mount {
+                kind: MountKind::Volume,
+                source: None,
+                target: "/var/lib/postgresql/tmp".into(),
+                read_only: false
+            },
         ]
     );
     assert_eq!(pg.networks["backend"].aliases, ["db"]);
@@ -86,7 +153,12 @@ fn shorthand_forms_are_expanded() {
 
     let redis = &s.services["redis"];
     assert_eq!(redis.build.as_ref().unwrap().context, dir.join("redis"));
-    assert_eq!(redis.restart, RestartPolicy::OnFailure { max_retries: Some(5) });
+    assert_eq!(
+        redis.restart,
+        RestartPolicy::OnFailure {
+            max_retries: Some(5)
+        }
+    );
     let web = &s.services["web"];
     let build = web.build.as_ref().unwrap();
     assert_eq!(build.dockerfile.as_deref(), Some("Dockerfile.prod"));
@@ -96,7 +168,10 @@ fn shorthand_forms_are_expanded() {
 
     assert!(s.networks["backend"].internal);
     assert!(s.volumes.contains_key("pgdata"));
-    assert_eq!(s.secrets["postgres_password"].file, dir.join("secrets/postgres_password"));
+    assert_eq!(
+        s.secrets["postgres_password"].file,
+        dir.join("secrets/postgres_password")
+    );
 }
 
 #[test]
@@ -119,12 +194,24 @@ fn serialised_state_loads_back_identical() {
 
 #[test]
 fn unset_variables_warn_and_do_not_fail() {
-    let src = "name: x\nservices:\n  a:\n    image: \"busybox:${TAG}\"\n    environment: [FROM_HOST]\n";
-    let opts = LoadOptions { variables: Some(HashMap::new()), check_files: true };
+    let src =
+        "name: x\nservices:\n  a:\n    image: \"busybox:${TAG}\"\n    environment: [FROM_HOST]\n";
+    let opts = LoadOptions {
+        variables: Some(HashMap::new()),
+        check_files: true,
+    };
     let loaded = load_str(Path::new("x/holdfast.yaml"), src, &opts).unwrap();
-    let warnings: Vec<_> = loaded.report.diagnostics.iter().filter(|d| d.severity == Severity::Warning).collect();
+    let warnings: Vec<_> = loaded
+        .report
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .collect();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
-    assert_eq!(loaded.state.services["a"].image.as_deref(), Some("busybox:"));
+    assert_eq!(
+        loaded.state.services["a"].image.as_deref(),
+        Some("busybox:")
+    );
     assert!(loaded.state.services["a"].environment.is_empty());
 }
 
@@ -134,16 +221,27 @@ fn dotenv_beside_the_file_feeds_interpolation() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(".env"), "# tags\nHOLDFAST_TEST_TAG_7F3A=\"2.0\"\n").unwrap();
     let file = dir.join("holdfast.yaml");
-    std::fs::write(&file, "name: x\nservices:\n  a: {image: \"busybox:${HOLDFAST_TEST_TAG_7F3A}\"}\n").unwrap();
+    std::fs::write(
+        &file,
+        "name: x\nservices:\n  a: {image: \"busybox:${HOLDFAST_TEST_TAG_7F3A}\"}\n",
+    )
+    .unwrap();
     let loaded = load_file(&file, &LoadOptions::default());
     std::fs::remove_dir_all(&dir).unwrap();
     let loaded = loaded.unwrap_or_else(|r| panic!("{}", r.render()));
-    assert_eq!(loaded.state.services["a"].image.as_deref(), Some("busybox:2.0"));
+    assert_eq!(
+        loaded.state.services["a"].image.as_deref(),
+        Some("busybox:2.0")
+    );
 }
 
 #[test]
 fn missing_file_is_a_clear_error() {
-    let report = load_file(Path::new("/nonexistent/holdfast.yaml"), &LoadOptions::default()).unwrap_err();
+    let report = load_file(
+        Path::new("/nonexistent/holdfast.yaml"),
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
     let text = report.render();
     assert!(text.contains("/nonexistent/holdfast.yaml"), "{text}");
     assert!(text.contains("cannot read the file"), "{text}");
@@ -154,15 +252,38 @@ fn schema_describes_every_service_field() {
     let schema = json_schema();
     let text = serde_json::to_string(&schema).unwrap();
     for field in [
-        "image", "build", "pull_policy", "container_name", "command", "entrypoint", "environment", "env_file", "secrets",
-        "ports", "volumes", "networks", "healthcheck", "restart", "deploy", "logging", "user", "init",
-        "stop_grace_period", "labels", "depends_on",
+        "image",
+        "build",
+        "pull_policy",
+        "container_name",
+        "command",
+        "entrypoint",
+        "environment",
+        "env_file",
+        "secrets",
+        "ports",
+        "volumes",
+        "networks",
+        "healthcheck",
+        "restart",
+        "deploy",
+        "logging",
+        "user",
+        "init",
+        "stop_grace_period",
+        "labels",
+        "depends_on",
     ] {
         assert!(
-            schema["definitions"]["Service"]["properties"].get(field).is_some(),
+            schema["definitions"]["Service"]["properties"]
+                .get(field)
+                .is_some(),
             "schema lacks service field {field}: {text}"
         );
     }
-    assert_eq!(schema["definitions"]["Service"]["additionalProperties"], serde_json::json!(false));
+    assert_eq!(
+        schema["definitions"]["Service"]["additionalProperties"],
+        serde_json::json!(false)
+    );
     assert_eq!(schema["properties"]["services"]["type"], "object");
 }

@@ -12,7 +12,10 @@ use proptest::prelude::*;
 const SEED: &str = include_str!("good/compose_forms.yaml");
 
 fn check(src: &str) {
-    let opts = LoadOptions { variables: Some(HashMap::new()), check_files: false };
+    let opts = LoadOptions {
+        variables: Some(HashMap::new()),
+        check_files: false,
+    };
     if let Err(report) = load_str(Path::new("fuzz.yaml"), src, &opts) {
         assert!(report.has_errors());
         let text = report.render();
@@ -86,6 +89,8 @@ proptest! {
 fn deep_nesting_is_refused_not_overflowed() {
     let deep = format!("a: {}{}", "[".repeat(10_000), "]".repeat(10_000));
     check(&deep);
-    let deep_block: String = (0..500).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
+    let deep_block: String = (0..500)
+        .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+        .collect();
     check(&deep_block);
 }
