@@ -5,3 +5,4 @@
 //! [`holdfast_spec`] crate.
 
 pub mod cli;
+pub mod runtime;
