@@ -121,6 +121,41 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "schema::depends_on")]
     pub depends_on: BTreeMap<String, Dependency>,
+    /// holdfast's own settings for this service, under the Compose extension key
+    /// `x-holdfast` so that Compose ignores them.
+    #[serde(
+        rename = "x-holdfast",
+        default,
+        skip_serializing_if = "HoldfastOptions::is_default"
+    )]
+    pub holdfast: HoldfastOptions,
+}
+
+/// holdfast's own settings for one service (`x-holdfast:`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldfastOptions {
+    /// What the controller does when the live container differs from the file.
+    #[serde(default)]
+    pub drift: DriftMode,
+}
+
+impl HoldfastOptions {
+    /// Whether every setting has its default.
+    pub fn is_default(&self) -> bool {
+        self == &HoldfastOptions::default()
+    }
+}
+
+/// What the controller does about drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriftMode {
+    /// Put the container back as the file says (the default).
+    #[default]
+    Correct,
+    /// Report the drift (event, status, metric) but change nothing.
+    Report,
 }
 
 /// How to build a service's image.

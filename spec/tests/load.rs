@@ -165,6 +165,8 @@ fn shorthand_forms_are_expanded() {
     assert_eq!(build.args["VERSION"], "2");
     assert_eq!(web.pull_policy, PullPolicy::Never);
     assert_eq!(web.container_name.as_deref(), Some("sleepcore-web"));
+    assert_eq!(web.holdfast.drift, DriftMode::Report);
+    assert_eq!(redis.holdfast.drift, DriftMode::Correct);
 
     assert!(s.networks["backend"].internal);
     assert!(s.volumes.contains_key("pgdata"));

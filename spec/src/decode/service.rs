@@ -7,8 +7,8 @@ use super::ports::decode_ports;
 use super::{Cx, Fields, RefKind, Unsupported, choice};
 use crate::diagnostic::Diagnostic;
 use crate::model::{
-    Build, Dependency, DependencyCondition, Deploy, EnvFile, Healthcheck, Logging, PullPolicy,
-    ResourceAmounts, Resources, RestartPolicy, Service, ServiceNetwork, ServiceSecret,
+    Build, Dependency, DependencyCondition, Deploy, DriftMode, EnvFile, Healthcheck, Logging,
+    PullPolicy, ResourceAmounts, Resources, RestartPolicy, Service, ServiceNetwork, ServiceSecret,
 };
 use crate::suggest::closest;
 use crate::yaml::{Node, Value};
@@ -351,6 +351,17 @@ pub(crate) fn decode_service(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option
         .get("depends_on")
         .map(|n| decode_depends_on(cx, name, n))
         .unwrap_or_default();
+    if let Some(n) = f.get("x-holdfast")
+        && let Some(mut x) = Fields::new(cx, n, format!("x-holdfast of service `{name}`"))
+    {
+        if let Some(d) = x.get("drift") {
+            s.holdfast.drift = match choice(cx, d, "drift mode", &["correct", "report"]) {
+                Some("report") => DriftMode::Report,
+                _ => DriftMode::Correct,
+            };
+        }
+        x.finish(cx, &[]);
+    }
     f.finish(cx, SERVICE_UNSUPPORTED);
     let written = |key: &str| node.get(key).is_some();
     let misspelt = match &node.value {
