@@ -5,4 +5,7 @@
 //! [`holdfast_spec`] crate.
 
 pub mod cli;
+pub mod docker;
+pub mod resources;
 pub mod runtime;
+pub mod source;

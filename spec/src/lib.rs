@@ -239,8 +239,12 @@ impl DesiredState {
 }
 
 impl Service {
-    /// The hash of this service's resolved spec; see [`hash::content_hash`].
+    /// The hash of this service's resolved spec; see [`hash::content_hash`]. holdfast's
+    /// own settings (`x-holdfast`) are left out: switching drift correction on or off
+    /// must not replace the container.
     pub fn content_hash(&self) -> String {
-        hash::content_hash(self)
+        let mut spec = self.clone();
+        spec.holdfast = HoldfastOptions::default();
+        hash::content_hash(&spec)
     }
 }

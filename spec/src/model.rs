@@ -3,7 +3,8 @@
 //! These are the types the controller works from. Shorthand forms of the file (a list
 //! `environment`, a string `command`, a short `ports` entry) are already expanded, paths
 //! are absolute, and defaults are filled in. Serialising a [`DesiredState`] gives a file
-//! that parses back to the same value.
+//! that parses back to the same value, as long as no value contains `$` (interpolation
+//! has already happened, so a `$` would be read as a variable again).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use crate::units::{ByteSize, Cpus, Duration};
 /// The whole desired-state file.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[schemars(title = "holdfast desired state", extend("patternProperties" = {"^x-": {}}))]
+#[schemars(transform = schema::top_level_extras)]
 #[serde(deny_unknown_fields)]
 pub struct DesiredState {
     /// Project name. Containers, networks and volumes are owned per project. Defaults to
@@ -47,24 +49,25 @@ pub struct DesiredState {
 #[serde(deny_unknown_fields)]
 pub struct Service {
     /// Image reference. With `build`, the tag given to the built image.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// Build the image locally instead of pulling it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::build")]
     pub build: Option<Build>,
     /// When to pull the image.
     #[serde(default)]
+    #[schemars(schema_with = "schema::pull_policy")]
     pub pull_policy: PullPolicy,
     /// The container's fixed name. Defaults to `<project>-<service>`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_name: Option<String>,
     /// Overrides the image's `CMD`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::shell_command")]
     pub command: Option<Vec<String>>,
     /// Overrides the image's `ENTRYPOINT`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::shell_command")]
     pub entrypoint: Option<Vec<String>>,
     /// Environment variables. Values from `env_file` come first; these win.
@@ -92,7 +95,7 @@ pub struct Service {
     #[schemars(schema_with = "schema::service_networks")]
     pub networks: BTreeMap<String, ServiceNetwork>,
     /// How Docker checks that the container works.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Healthcheck>,
     /// Docker's restart policy.
     #[serde(default)]
@@ -101,16 +104,16 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Deploy::is_empty")]
     pub deploy: Deploy,
     /// Log driver and its options.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging: Option<Logging>,
     /// User (and group) the process runs as: `1000`, `1000:1000` or `app`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// Run an init process (tini) as PID 1.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<bool>,
     /// How long to wait after SIGTERM before SIGKILL. Docker's default is 10s.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Duration")]
     pub stop_grace_period: Option<Duration>,
     /// Labels on the container. Keys under `io.holdfast.` are reserved.
@@ -165,14 +168,14 @@ pub struct Build {
     /// The build context: a folder, resolved against the desired-state file's folder.
     pub context: PathBuf,
     /// The Dockerfile, relative to the context. Default `Dockerfile`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dockerfile: Option<String>,
     /// Build arguments.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "schema::string_map_or_list")]
     pub args: BTreeMap<String, String>,
     /// The stage of a multi-stage Dockerfile to build.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
 }
 
@@ -200,6 +203,10 @@ pub struct EnvFile {
     pub required: bool,
 }
 
+fn default_host_ip() -> String {
+    crate::DEFAULT_HOST_IP.to_string()
+}
+
 fn yes() -> bool {
     true
 }
@@ -211,22 +218,26 @@ pub struct ServiceSecret {
     /// The top-level secret's name.
     pub source: String,
     /// The file name under `/run/secrets/` (or an absolute path). Defaults to `source`.
+    #[serde(default)]
     pub target: String,
 }
 
 /// A published port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = schema::port_extras)]
 pub struct Port {
     /// The port inside the container.
     pub target: u16,
     /// The host port. Absent means Docker picks a free one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published: Option<u16>,
     /// The host address. Defaults to `127.0.0.1`; write `0.0.0.0` to listen on every
     /// interface.
+    #[serde(default = "default_host_ip")]
     pub host_ip: String,
     /// `tcp` or `udp`.
+    #[serde(default)]
     pub protocol: Protocol,
 }
 
@@ -256,11 +267,11 @@ impl Protocol {
 #[serde(deny_unknown_fields)]
 pub struct Mount {
     /// `volume` or `bind`.
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default)]
     pub kind: MountKind,
     /// Volume name, or the host path (absolute) for a bind mount. Absent for an
     /// anonymous volume.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// The path inside the container.
     pub target: String,
@@ -270,10 +281,11 @@ pub struct Mount {
 }
 
 /// The kind of a mount.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MountKind {
     /// A Docker volume.
+    #[default]
     Volume,
     /// A host path.
     Bind,
@@ -291,28 +303,30 @@ pub struct ServiceNetwork {
 /// How Docker checks the container's health.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = schema::healthcheck_extras)]
 pub struct Healthcheck {
     /// `["CMD", prog, args...]`, `["CMD-SHELL", "command"]` or `["NONE"]`. A string is
     /// run by the shell.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "schema::healthcheck_test")]
     pub test: Vec<String>,
     /// Time between checks. Docker's default is 30s.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Duration")]
     pub interval: Option<Duration>,
     /// How long one check may take. Docker's default is 30s.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Duration")]
     pub timeout: Option<Duration>,
     /// Consecutive failures before the container is unhealthy. Docker's default is 3.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
     /// Grace time after start during which failures do not count.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Duration")]
     pub start_period: Option<Duration>,
     /// Time between checks during the start period (Docker 25 and later).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Duration")]
     pub start_interval: Option<Duration>,
 }
@@ -378,6 +392,7 @@ impl JsonSchema for RestartPolicy {
 /// `deploy:` — only `resources` is supported.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = schema::deploy_extras)]
 pub struct Deploy {
     /// Resource limits and reservations.
     #[serde(default)]
@@ -408,11 +423,11 @@ pub struct Resources {
 #[serde(deny_unknown_fields)]
 pub struct ResourceAmounts {
     /// Memory, such as `512M`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "ByteSize")]
     pub memory: Option<ByteSize>,
     /// CPUs, such as `0.5`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Cpus")]
     pub cpus: Option<Cpus>,
 }
@@ -422,10 +437,11 @@ pub struct ResourceAmounts {
 #[serde(deny_unknown_fields)]
 pub struct Logging {
     /// Driver name, such as `json-file` or `local`. Defaults to the engine's default.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
     /// Driver options, such as `max-size: 10m`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::scalar_map")]
     pub options: BTreeMap<String, String>,
 }
 
@@ -434,6 +450,7 @@ pub struct Logging {
 #[serde(deny_unknown_fields)]
 pub struct Dependency {
     /// What "ready" means for the dependency.
+    #[serde(default)]
     pub condition: DependencyCondition,
 }
 
@@ -453,7 +470,7 @@ pub enum DependencyCondition {
 #[serde(deny_unknown_fields)]
 pub struct Network {
     /// Network driver. Default `bridge`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
     /// An internal network has no route to the outside world.
     #[serde(default)]
@@ -469,7 +486,7 @@ pub struct Network {
 #[serde(deny_unknown_fields)]
 pub struct Volume {
     /// Volume driver. Default `local`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
     /// Labels on the volume.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

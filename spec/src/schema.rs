@@ -159,7 +159,54 @@ pub(crate) fn depends_on(generator: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "oneOf": [
             {"type": "array", "items": {"type": "string"}},
-            {"type": "object", "additionalProperties": long}
+            {"type": "object", "additionalProperties": {"oneOf": [{"type": "null"}, long]}}
         ]
     })
+}
+
+/// `{key: scalar}`, such as log driver options.
+pub(crate) fn scalar_map(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "object", "additionalProperties": scalar()})
+}
+
+pub(crate) fn pull_policy(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "When to pull the image: missing (default; also `if_not_present`), always or never.",
+        "enum": ["missing", "always", "never", "if_not_present"]
+    })
+}
+
+fn add_property(schema: &mut Schema, name: &str, property: serde_json::Value) {
+    if let Some(props) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) {
+        props.insert(name.to_string(), property);
+    }
+}
+
+/// `version:` is accepted (and ignored) at the top level.
+pub(crate) fn top_level_extras(schema: &mut Schema) {
+    add_property(
+        schema,
+        "version",
+        serde_json::json!({"description": "Ignored, as by Compose.", "type": ["string", "number"]}),
+    );
+}
+
+pub(crate) fn healthcheck_extras(schema: &mut Schema) {
+    add_property(
+        schema,
+        "disable",
+        serde_json::json!({"description": "Switch the image's health check off.", "type": "boolean"}),
+    );
+}
+
+pub(crate) fn deploy_extras(schema: &mut Schema) {
+    add_property(
+        schema,
+        "replicas",
+        serde_json::json!({"description": "Only 1: holdfast runs one container per service.", "const": 1}),
+    );
+}
+
+pub(crate) fn port_extras(schema: &mut Schema) {
+    add_property(schema, "mode", serde_json::json!({"enum": ["host"]}));
 }

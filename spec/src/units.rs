@@ -43,7 +43,7 @@ impl std::str::FromStr for Duration {
     fn from_str(s: &str) -> Result<Self, UnitError> {
         let bad = || {
             UnitError(format!(
-                "`{s}` is not a duration; write a number with a unit, like `30s`, `1m30s`, `500ms` or `2h` (units: us, ms, s, m, h)"
+                "`{s}` is not a duration; write a number with a unit, like `30s`, `1m30s`, `500ms` or `2h` (units: ns, us, ms, s, m, h)"
             ))
         };
         let text = s.trim();
@@ -144,7 +144,7 @@ impl std::str::FromStr for ByteSize {
     fn from_str(s: &str) -> Result<Self, UnitError> {
         let bad = || {
             UnitError(format!(
-                "`{s}` is not a size; write a number with a unit, like `512M`, `1G` or `256k` (units: b, k, m, g)"
+                "`{s}` is not a size; write a number with a unit, like `512M`, `1G` or `256k` (units: b, k, m, g, t)"
             ))
         };
         let text = s.trim().to_ascii_lowercase();

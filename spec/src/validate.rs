@@ -61,6 +61,13 @@ pub(crate) fn validate(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic>
             RefKind::Volume => "volumes",
             RefKind::Secret => "secrets",
         };
+        if map
+            .invalid_definitions
+            .iter()
+            .any(|(kind, name)| kind == top && name == &r.name)
+        {
+            continue;
+        }
         let help = match closest(&r.name, defined.iter().copied()) {
             Some(s) => format!("did you mean `{s}`?"),
             None if r.kind == RefKind::Service => {
@@ -90,6 +97,7 @@ pub(crate) fn validate(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic>
 
     out.extend(port_clashes(map));
     out.extend(container_name_clashes(map));
+    out.extend(default_name_clashes(state, map));
     out.extend(dependency_cycles(state, map));
     out
 }
@@ -144,6 +152,29 @@ fn container_name_clashes(map: &SourceMap) -> Vec<Diagnostic> {
                 )
                 .with_related(*other_span, "first used here")
                 .with_help("give each service its own container_name, or remove it"),
+            );
+        }
+    }
+    out
+}
+
+/// A `container_name` that equals another service's default name, `<project>-<service>`.
+fn default_name_clashes(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (service, name, span) in &map.container_names {
+        let taken_by = state.services.iter().find(|(other, s)| {
+            *other != service
+                && s.container_name.is_none()
+                && format!("{}-{other}", state.name) == *name
+        });
+        if let Some((other, _)) = taken_by {
+            out.push(
+                Diagnostic::error(
+                    *span,
+                    format!("container name `{name}` is the default name of service `{other}`"),
+                )
+                .with_label("already taken")
+                .with_help("choose another container_name"),
             );
         }
     }

@@ -45,6 +45,8 @@ pub(crate) struct SourceMap {
     pub references: Vec<Reference>,
     pub ports: Vec<(String, crate::model::Port, Span)>,
     pub container_names: Vec<(String, String, Span)>,
+    /// Top-level definitions (`"secrets"`, name) that had errors of their own.
+    pub invalid_definitions: Vec<(String, String)>,
 }
 
 /// Decoding context: collected diagnostics, the file's folder and variable lookup.
@@ -272,6 +274,30 @@ impl Cx<'_> {
             }
         }
         Some(out)
+    }
+
+    /// Labels: like [`Cx::string_map`], and the `io.holdfast.` prefix is refused.
+    pub fn labels(&mut self, node: &Node) -> Option<BTreeMap<String, String>> {
+        let labels = self.string_map(node, "labels")?;
+        for reserved in labels.keys().filter(|k| k.starts_with("io.holdfast.")) {
+            let span = match &node.value {
+                Value::Map(entries) => entries
+                    .iter()
+                    .find(|(k, _)| k.as_str() == Some(reserved.as_str()))
+                    .map_or(node.span, |(k, _)| k.span),
+                Value::Seq(items) => items
+                    .iter()
+                    .find(|i| i.as_str().is_some_and(|t| t.starts_with(reserved.as_str())))
+                    .map_or(node.span, |i| i.span),
+                _ => node.span,
+            };
+            self.error(
+                Diagnostic::error(span, format!("label `{reserved}` is reserved for holdfast"))
+                    .with_label("reserved prefix")
+                    .with_help("use a label outside the `io.holdfast.` prefix"),
+            );
+        }
+        Some(labels)
     }
 
     fn lookup_var(&mut self, node: &Node, key: &str) -> Option<String> {

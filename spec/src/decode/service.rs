@@ -16,6 +16,90 @@ use crate::yaml::{Node, Value};
 /// Compose service fields that holdfast does not support yet, with what to do instead.
 const SERVICE_UNSUPPORTED: &[Unsupported] = &[
     Unsupported {
+        field: "dns_opt",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "cpu_quota",
+        help: "use `deploy: {resources: {limits: {cpus: ...}}}`",
+    },
+    Unsupported {
+        field: "cpu_period",
+        help: "use `deploy: {resources: {limits: {cpus: ...}}}`",
+    },
+    Unsupported {
+        field: "cpu_count",
+        help: "use `deploy: {resources: {limits: {cpus: ...}}}`",
+    },
+    Unsupported {
+        field: "cpu_percent",
+        help: "use `deploy: {resources: {limits: {cpus: ...}}}`",
+    },
+    Unsupported {
+        field: "cpu_rt_runtime",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "cpu_rt_period",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "uts",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "mem_swappiness",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "blkio_config",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "log_driver",
+        help: "use `logging: {driver: ...}`",
+    },
+    Unsupported {
+        field: "log_opt",
+        help: "use `logging: {options: ...}`",
+    },
+    Unsupported {
+        field: "attach",
+        help: "remove it: holdfast never attaches to a service's output; use `holdfast logs`",
+    },
+    Unsupported {
+        field: "device_cgroup_rules",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "credential_spec",
+        help: "remove it: Windows only",
+    },
+    Unsupported {
+        field: "isolation",
+        help: "remove it: Windows only",
+    },
+    Unsupported {
+        field: "cgroup",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "use_api_socket",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "provider",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "models",
+        help: "remove it for now",
+    },
+    Unsupported {
+        field: "pull_refresh_after",
+        help: "remove it; use `pull_policy: always` to pull on every update",
+    },
+    Unsupported {
         field: "expose",
         help: "remove it: containers on a shared network reach each other's ports without it",
     },
@@ -239,25 +323,31 @@ pub(crate) fn decode_service(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option
         build: f.get("build").and_then(|n| decode_build(cx, name, n)),
         ..Service::default()
     };
+    if let (Some(n), Some("")) = (f.get("image"), s.image.as_deref()) {
+        cx.error(
+            Diagnostic::error(n.span, "the image name is empty")
+                .with_help("write an image reference such as `nginx:1.27`"),
+        );
+    }
     if let Some(n) = f.get("pull_policy") {
-        s.pull_policy = match choice(
-            cx,
-            n,
-            "pull policy",
-            &["missing", "always", "never", "if_not_present", "build"],
-        ) {
-            Some("always") => PullPolicy::Always,
-            Some("never") => PullPolicy::Never,
-            Some("build") => {
-                cx.error(
-                    Diagnostic::error(n.span, "`pull_policy: build` is not supported yet")
-                        .with_help(
-                            "remove it; a service with `build:` is built when its image is missing",
-                        ),
-                );
-                PullPolicy::Missing
+        s.pull_policy = if n.as_str() == Some("build") {
+            cx.error(
+                Diagnostic::error(n.span, "`pull_policy: build` is not supported yet").with_help(
+                    "remove it; a service with `build:` is built when its image is missing",
+                ),
+            );
+            PullPolicy::Missing
+        } else {
+            match choice(
+                cx,
+                n,
+                "pull policy",
+                &["missing", "always", "never", "if_not_present"],
+            ) {
+                Some("always") => PullPolicy::Always,
+                Some("never") => PullPolicy::Never,
+                _ => PullPolicy::Missing,
             }
-            _ => PullPolicy::Missing,
         };
     }
     if let Some(n) = f.get("container_name")
@@ -327,25 +417,7 @@ pub(crate) fn decode_service(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option
         .get("stop_grace_period")
         .and_then(|n| cx.parsed(n, "a duration"));
     if let Some(n) = f.get("labels") {
-        s.labels = cx.string_map(n, "labels").unwrap_or_default();
-        if let Some(reserved) = s.labels.keys().find(|k| k.starts_with("io.holdfast.")) {
-            let span = match &n.value {
-                Value::Map(entries) => entries
-                    .iter()
-                    .find(|(k, _)| k.as_str() == Some(reserved.as_str()))
-                    .map_or(n.span, |(k, _)| k.span),
-                Value::Seq(items) => items
-                    .iter()
-                    .find(|i| i.as_str().is_some_and(|t| t.starts_with(reserved.as_str())))
-                    .map_or(n.span, |i| i.span),
-                _ => n.span,
-            };
-            cx.error(
-                Diagnostic::error(span, format!("label `{reserved}` is reserved for holdfast"))
-                    .with_label("reserved prefix")
-                    .with_help("use a label outside the `io.holdfast.` prefix"),
-            );
-        }
+        s.labels = cx.labels(n).unwrap_or_default();
     }
     s.depends_on = f
         .get("depends_on")
@@ -363,7 +435,7 @@ pub(crate) fn decode_service(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option
         x.finish(cx, &[]);
     }
     f.finish(cx, SERVICE_UNSUPPORTED);
-    let written = |key: &str| node.get(key).is_some();
+    let written = |key: &str| node.get(key).is_some_and(|v| v.value != Value::Null);
     let misspelt = match &node.value {
         Value::Map(entries) => entries
             .iter()
@@ -409,9 +481,30 @@ fn shell_command(cx: &mut Cx<'_>, node: &Node, what: &str) -> Option<Vec<String>
     }
 }
 
+/// Compose also accepts git URLs as build contexts; holdfast builds local folders only.
+fn remote_context(cx: &mut Cx<'_>, node: &Node, context: &str) -> bool {
+    let remote = context.contains("://")
+        || context.starts_with("git@")
+        || context.starts_with("github.com/");
+    if remote {
+        cx.error(
+            Diagnostic::error(
+                node.span,
+                format!("remote build context `{context}` is not supported yet"),
+            )
+            .with_label("not a local folder")
+            .with_help("clone the repository on the server and point `context` at the folder"),
+        );
+    }
+    remote
+}
+
 fn decode_build(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Build> {
     if let Value::Scalar { .. } = node.value {
         let context = cx.string(node, "a build context folder")?;
+        if remote_context(cx, node, &context) {
+            return None;
+        }
         return Some(Build {
             context: cx.resolve_path(&context),
             dockerfile: None,
@@ -420,9 +513,15 @@ fn decode_build(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Build> {
         });
     }
     let mut f = Fields::new(cx, node, format!("the build of service `{service}`"))?;
+    let context_node = f.get("context");
     let context = cx
-        .opt_string(f.get("context"), "a folder")
+        .opt_string(context_node, "a folder")
         .unwrap_or_else(|| ".".into());
+    if let Some(n) = context_node
+        && remote_context(cx, n, &context)
+    {
+        return None;
+    }
     let build = Build {
         context: cx.resolve_path(&context),
         dockerfile: cx.opt_string(f.get("dockerfile"), "a Dockerfile path"),
@@ -435,6 +534,58 @@ fn decode_build(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Build> {
     f.finish(
         cx,
         &[
+            Unsupported {
+                field: "tags",
+                help: "use `image:` for the one tag holdfast gives the built image",
+            },
+            Unsupported {
+                field: "no_cache",
+                help: "remove it for now",
+            },
+            Unsupported {
+                field: "additional_contexts",
+                help: "put everything in one context folder",
+            },
+            Unsupported {
+                field: "pull",
+                help: "remove it: no base image is pulled",
+            },
+            Unsupported {
+                field: "shm_size",
+                help: "remove it for now",
+            },
+            Unsupported {
+                field: "extra_hosts",
+                help: "remove it for now",
+            },
+            Unsupported {
+                field: "isolation",
+                help: "remove it: Windows only",
+            },
+            Unsupported {
+                field: "privileged",
+                help: "remove it for now",
+            },
+            Unsupported {
+                field: "ulimits",
+                help: "remove it for now",
+            },
+            Unsupported {
+                field: "cache_to",
+                help: "remove it for now",
+            },
+            Unsupported {
+                field: "entitlements",
+                help: "remove it for now",
+            },
+            Unsupported {
+                field: "provenance",
+                help: "remove it for now",
+            },
+            Unsupported {
+                field: "sbom",
+                help: "remove it for now",
+            },
             Unsupported {
                 field: "cache_from",
                 help: "remove it for now",
@@ -564,6 +715,16 @@ fn decode_service_secrets(cx: &mut Cx<'_>, service: &str, node: &Node) -> Vec<Se
         };
         cx.reference(RefKind::Secret, &source, service, source_node.span);
         let target = target.unwrap_or_else(|| source.clone());
+        if target.is_empty() || target.split('/').any(|part| part == "..") {
+            cx.error(
+                Diagnostic::error(
+                    item.get("target").map_or(item.span, |t| t.span),
+                    format!("secret target `{target}` is not allowed"),
+                )
+                    .with_help("name a file under /run/secrets/ (such as `db_password`) or an absolute path without `..`"),
+            );
+            continue;
+        }
         out.push(ServiceSecret { source, target });
     }
     out
@@ -766,10 +927,28 @@ fn decode_deploy(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Deploy> 
             .get("limits")
             .and_then(|n| amounts(cx, n, "limits"))
             .unwrap_or_default();
-        resources.reservations = r
-            .get("reservations")
+        let reservations = r.get("reservations");
+        resources.reservations = reservations
             .and_then(|n| amounts(cx, n, "reservations"))
             .unwrap_or_default();
+        if let (Some(limit), Some(reserved)) =
+            (resources.limits.memory, resources.reservations.memory)
+            && reserved > limit
+        {
+            let span = reservations
+                .and_then(|n| n.get("memory"))
+                .map_or(n.span, |m| m.span);
+            cx.error(
+                Diagnostic::error(
+                    span,
+                    format!(
+                        "the memory reservation ({reserved}) is larger than the limit ({limit})"
+                    ),
+                )
+                .with_label("Docker refuses this")
+                .with_help("reserve at most the limit, or raise the limit"),
+            );
+        }
         r.finish(cx, &[]);
     }
     f.finish(

@@ -176,7 +176,7 @@ pub(crate) fn decode_document(
                 internal: f.get("internal").and_then(|n| cx.bool(n)).unwrap_or(false),
                 labels: f
                     .get("labels")
-                    .and_then(|n| cx.string_map(n, "labels"))
+                    .and_then(|n| cx.labels(n))
                     .unwrap_or_default(),
             };
             f.finish(cx, NETWORK_UNSUPPORTED);
@@ -193,7 +193,7 @@ pub(crate) fn decode_document(
                 driver: cx.opt_string(f.get("driver"), "a driver name"),
                 labels: f
                     .get("labels")
-                    .and_then(|n| cx.string_map(n, "labels"))
+                    .and_then(|n| cx.labels(n))
                     .unwrap_or_default(),
             };
             f.finish(cx, VOLUME_UNSUPPORTED);
@@ -275,8 +275,12 @@ fn named_map<T>(
         let Some(name) = cx.string(key, "a name") else {
             continue;
         };
-        if let Some(v) = decode(cx, &name, key.span, value) {
-            out.insert(name, v);
+        match decode(cx, &name, key.span, value) {
+            Some(v) => {
+                out.insert(name, v);
+            }
+            // Already reported; references to it must not be reported as undefined too.
+            None => cx.map.invalid_definitions.push((what.to_string(), name)),
         }
     }
     Some(out)

@@ -1,0 +1,65 @@
+//! Talking to the Docker engine: connection with API version negotiation, images,
+//! networks and volumes. Containers are handled by `resources::service`.
+
+pub mod events;
+pub mod image;
+pub mod objects;
+
+use bollard::Docker;
+
+/// Why the engine could not be reached or refused a request.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    /// No engine answers at the configured address.
+    #[error("cannot reach the Docker engine ({0}); is dockerd running, and is DOCKER_HOST right?")]
+    Unreachable(#[source] bollard::errors::Error),
+    /// The engine answered with an error.
+    #[error("the Docker engine refused: {0}")]
+    Api(#[from] bollard::errors::Error),
+}
+
+/// Connects to the engine named by `DOCKER_HOST` (default: the local unix socket) and
+/// negotiates the API version, so that both old engines (20.10, API 1.41) and new ones
+/// (29, which refuses clients below 1.44) work.
+pub async fn connect() -> Result<Docker, DockerError> {
+    let docker = Docker::connect_with_defaults().map_err(DockerError::Unreachable)?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(DockerError::Unreachable)?;
+    docker.ping().await.map_err(DockerError::Unreachable)?;
+    Ok(docker)
+}
+
+/// Whether the engine answered 404 (no such container, image, network or volume).
+pub fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// Whether the engine answered 409 (conflict: the name is taken, or the object is in use).
+pub fn is_conflict(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 409,
+            ..
+        }
+    )
+}
+
+/// Whether the engine answered 304 (already started or already stopped).
+pub fn is_not_modified(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 304,
+            ..
+        }
+    )
+}

@@ -1,0 +1,19 @@
+//! The kinds of resource holdfast keeps true on a host, one folder per kind.
+//!
+//! Every kind works in the same three steps, each its own piece of code:
+//!
+//! 1. **observe** — read the live object from the host (for a service: `docker inspect`
+//!    of the container holdfast owns) into a plain value;
+//! 2. **plan** — compare the desired value with the observed one and decide, field by
+//!    field, what differs (the *drift*) and which actions would remove the difference;
+//! 3. **apply** — carry the actions out.
+//!
+//! Planning is pure: no Docker, no I/O, no async. That keeps it testable without a
+//! Docker engine and makes `holdfast plan`, `holdfast diff` and `apply --dry-run` free,
+//! because they stop after step 2 and share one code path with the daemon.
+//!
+//! Kinds:
+//!
+//! - [`service`]: one container per Compose service.
+
+pub mod service;

@@ -1,0 +1,3 @@
+//! Where desired state comes from. Today: a local file, watched for changes.
+
+pub mod file;
