@@ -2,6 +2,11 @@
 //!
 //! Data goes to stdout; errors, warnings and progress go to stderr.
 
+mod apply;
+mod common;
+mod delete;
+mod plan;
+mod run;
 mod schema;
 mod validate;
 
@@ -25,6 +30,14 @@ pub enum Command {
     Validate(validate::Args),
     /// Print the JSON Schema of the desired-state file (for editors).
     Schema(schema::Args),
+    /// Show what the controller would change, against the live engine.
+    Plan(plan::Args),
+    /// Converge once: bring every service to its desired state, then exit.
+    Apply(apply::Args),
+    /// Run the controller in the foreground: keep the services as the file says.
+    Run(run::Args),
+    /// Remove the project's containers and networks (and volumes with --volumes).
+    Delete(delete::Args),
 }
 
 /// Runs the command line and returns the process's exit code.
@@ -33,5 +46,9 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),
+        Command::Plan(args) => plan::run(&args),
+        Command::Apply(args) => apply::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Delete(args) => delete::run(&args),
     }
 }

@@ -6,12 +6,8 @@ use bollard::Docker;
 use bollard::models::{NetworkCreateRequest, VolumeCreateRequest};
 
 use super::{is_conflict, is_not_found};
+use crate::resources::service::desired::{network_name, volume_name};
 use crate::resources::service::labels;
-
-/// The Docker name of a project's network or volume, as Compose names them.
-pub fn scoped_name(project: &str, name: &str) -> String {
-    format!("{project}_{name}")
-}
 
 fn owner_labels(
     project: &str,
@@ -32,6 +28,10 @@ pub enum Ensured {
     Created,
 }
 
+/// Docker allows two networks with the same name (it checks only on request, and
+/// API 1.44 dropped the check), so this process creates them one at a time.
+static CREATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Creates the project's network `name` unless it exists.
 pub async fn ensure_network(
     docker: &Docker,
@@ -39,7 +39,9 @@ pub async fn ensure_network(
     name: &str,
     spec: &holdfast_spec::Network,
 ) -> Result<Ensured, bollard::errors::Error> {
-    let full = scoped_name(project, name);
+    let full = network_name(project, name);
+    let _one_at_a_time = CREATE.lock().await;
+    remove_duplicate_networks(docker, project, &full).await?;
     match docker
         .inspect_network(
             &full,
@@ -66,6 +68,37 @@ pub async fn ensure_network(
     }
 }
 
+/// Removes all but the oldest of several networks named `full` that the project owns
+/// (left by an older holdfast or another process racing this one).
+async fn remove_duplicate_networks(
+    docker: &Docker,
+    project: &str,
+    full: &str,
+) -> Result<(), bollard::errors::Error> {
+    let filters: HashMap<String, Vec<String>> = HashMap::from([
+        ("name".to_string(), vec![format!("^{full}$")]),
+        (
+            "label".to_string(),
+            vec![format!("{}={project}", labels::PROJECT)],
+        ),
+    ]);
+    let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let mut networks = docker.list_networks(Some(options)).await?;
+    if networks.len() < 2 {
+        return Ok(());
+    }
+    networks.sort_by(|a, b| a.created.cmp(&b.created));
+    for extra in networks.into_iter().skip(1) {
+        if let Some(id) = extra.id {
+            tracing::warn!(network = full, id, "removing a duplicate network");
+            let _ = docker.remove_network(&id).await;
+        }
+    }
+    Ok(())
+}
+
 /// Creates the project's named volume `name` unless it exists.
 pub async fn ensure_volume(
     docker: &Docker,
@@ -73,7 +106,7 @@ pub async fn ensure_volume(
     name: &str,
     spec: &holdfast_spec::Volume,
 ) -> Result<Ensured, bollard::errors::Error> {
-    let full = scoped_name(project, name);
+    let full = volume_name(project, name);
     match docker.inspect_volume(&full).await {
         Ok(_) => return Ok(Ensured::Existed),
         Err(e) if is_not_found(&e) => {}

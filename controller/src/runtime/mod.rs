@@ -2,5 +2,6 @@
 //! reconcile next, and the per-resource backoff that decides when to retry.
 
 pub mod backoff;
+pub mod controller;
 pub mod queue;
 pub mod store;

@@ -26,12 +26,16 @@
 //! assert_eq!(plan.describe(), vec!["create service/web".to_string()]);
 //! ```
 
+pub mod apply;
 pub mod config;
 pub mod desired;
 pub mod drift;
+pub mod inputs;
 pub mod labels;
 pub mod live;
+pub mod observe;
 pub mod plan;
+pub mod reconcile;
 
 #[cfg(test)]
 pub(crate) mod fixtures;

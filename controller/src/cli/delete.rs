@@ -1,0 +1,116 @@
+//! `holdfast delete -f FILE [--volumes]`: remove what the project owns.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use bollard::query_parameters::{
+    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveVolumeOptions,
+};
+
+use super::common::{FileArg, docker, load, runtime};
+use crate::resources::service::{apply, labels, observe};
+
+/// Arguments of `holdfast delete`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    file: FileArg,
+    /// Remove the project's named volumes too (their data is lost).
+    #[arg(long)]
+    volumes: bool,
+}
+
+/// Removes every container and network labelled with the project (and volumes with
+/// `--volumes`). Exit 0 when all are gone.
+pub fn run(args: &Args) -> ExitCode {
+    let Some(state) = load(&args.file.file) else {
+        return ExitCode::from(1);
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        let docker = match docker().await {
+            Ok(d) => d,
+            Err(code) => return code,
+        };
+        let project = state.name.as_str();
+        let filters: HashMap<String, Vec<String>> = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{}={project}", labels::PROJECT)],
+        )]);
+        let mut failed = false;
+        match observe::owned_containers(&docker, project, None).await {
+            Ok(containers) => {
+                for (id, service) in containers {
+                    match apply::stop_and_remove(&docker, &id, None).await {
+                        Ok(()) => eprintln!("removed container of service/{service}"),
+                        Err(e) => {
+                            failed = true;
+                            eprintln!("error: service/{service}: {e}");
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("error: Docker: {e}");
+                return ExitCode::from(2);
+            }
+        }
+        let networks = docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .unwrap_or_default();
+        for n in networks {
+            let Some(name) = n.name else { continue };
+            match docker.remove_network(&name).await {
+                Ok(()) => eprintln!("removed network {name}"),
+                Err(e) => {
+                    failed = true;
+                    eprintln!("error: network {name}: {e}");
+                }
+            }
+        }
+        let volumes = docker
+            .list_volumes(Some(
+                ListVolumesOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .ok()
+            .and_then(|v| v.volumes)
+            .unwrap_or_default();
+        if args.volumes {
+            for v in volumes {
+                match docker
+                    .remove_volume(&v.name, None::<RemoveVolumeOptions>)
+                    .await
+                {
+                    Ok(()) => eprintln!("removed volume {}", v.name),
+                    Err(e) => {
+                        failed = true;
+                        eprintln!("error: volume {}: {e}", v.name);
+                    }
+                }
+            }
+        } else if !volumes.is_empty() {
+            let names: Vec<String> = volumes.into_iter().map(|v| v.name).collect();
+            eprintln!(
+                "kept {} volume(s) ({}); pass --volumes to remove them",
+                names.len(),
+                names.join(", ")
+            );
+        }
+        if failed {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}

@@ -1,0 +1,306 @@
+//! Apply: carry out a service's planned actions against the engine.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, Mount,
+    MountType, NetworkConnectRequest, NetworkingConfig, PortBinding as DockerPortBinding,
+    RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RestartContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+use holdfast_spec::MountKind;
+
+use super::desired::DesiredContainer;
+use super::live::LiveContainer;
+use super::plan::Action;
+use crate::docker::{is_conflict, is_not_found, is_not_modified};
+
+/// Why an action failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A container that holdfast does not own already has the name.
+    #[error(
+        "container name `{0}` is taken by a container holdfast does not own; rename or remove it (`docker rm -f {0}`), or set another container_name"
+    )]
+    NameTaken(String),
+    /// The engine refused.
+    #[error(transparent)]
+    Api(#[from] bollard::errors::Error),
+}
+
+impl ApplyError {
+    /// Whether retrying without a change cannot succeed.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, ApplyError::NameTaken(_))
+    }
+}
+
+fn restart_policy(desired: &DesiredContainer) -> RestartPolicy {
+    let r = desired.restart.normalized();
+    let name = match r.name.as_str() {
+        "always" => RestartPolicyNameEnum::ALWAYS,
+        "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+        "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+        _ => RestartPolicyNameEnum::NO,
+    };
+    RestartPolicy {
+        name: Some(name),
+        maximum_retry_count: (r.max_retries > 0).then_some(i64::from(r.max_retries)),
+    }
+}
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The engine's create request for `desired`, with only the first network attached
+/// (engines before API 1.44 accept one network at create; the rest are connected
+/// before the container starts).
+pub fn create_body(desired: &DesiredContainer) -> ContainerCreateBody {
+    let mut port_bindings: HashMap<String, Option<Vec<DockerPortBinding>>> = HashMap::new();
+    for p in &desired.ports {
+        port_bindings
+            .entry(format!("{}/{}", p.container_port, p.protocol.as_str()))
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(DockerPortBinding {
+                host_ip: Some(p.host_ip.clone()),
+                host_port: Some(p.host_port.map(|n| n.to_string()).unwrap_or_default()),
+            });
+    }
+    let exposed: Vec<String> = port_bindings.keys().cloned().collect();
+    let mut binds = Vec::new();
+    let mut mounts = Vec::new();
+    for m in &desired.mounts {
+        match (m.kind, &m.source) {
+            (MountKind::Bind, Some(source)) => {
+                binds.push(format!(
+                    "{source}:{}{}",
+                    m.target,
+                    if m.read_only { ":ro" } else { "" }
+                ));
+            }
+            _ => mounts.push(Mount {
+                target: Some(m.target.clone()),
+                source: m.source.clone(),
+                typ: Some(MountType::VOLUME),
+                read_only: Some(m.read_only),
+                ..Default::default()
+            }),
+        }
+    }
+    let host_config = HostConfig {
+        port_bindings: Some(port_bindings),
+        binds: Some(binds),
+        mounts: Some(mounts),
+        memory: desired.limits.memory_bytes.map(signed),
+        memory_reservation: desired.limits.memory_reservation_bytes.map(signed),
+        nano_cpus: desired.limits.nano_cpus.map(signed),
+        restart_policy: Some(restart_policy(desired)),
+        init: desired.init,
+        log_config: desired.logging.as_ref().and_then(|l| {
+            l.driver.as_ref().map(|driver| HostConfigLogConfig {
+                typ: Some(driver.clone()),
+                config: Some(
+                    l.options
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                ),
+            })
+        }),
+        network_mode: desired.networks.keys().next().cloned(),
+        ..Default::default()
+    };
+    let networking_config =
+        desired
+            .networks
+            .iter()
+            .next()
+            .map(|(name, aliases)| NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    name.clone(),
+                    EndpointSettings {
+                        aliases: Some(aliases.iter().cloned().collect()),
+                        ..Default::default()
+                    },
+                )])),
+            });
+    ContainerCreateBody {
+        image: Some(desired.image.clone()),
+        cmd: desired.cmd.clone(),
+        entrypoint: desired.entrypoint.clone(),
+        env: Some(
+            desired
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
+        ),
+        labels: Some(
+            desired
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        user: desired.user.clone(),
+        exposed_ports: Some(exposed),
+        stop_timeout: desired.stop_grace_seconds.map(signed),
+        healthcheck: desired
+            .healthcheck
+            .as_ref()
+            .filter(|h| !h.test.is_empty())
+            .map(|h| HealthConfig {
+                test: Some(h.test.clone()),
+                interval: h.interval_ns.map(signed),
+                timeout: h.timeout_ns.map(signed),
+                retries: h.retries.map(i64::from),
+                start_period: h.start_period_ns.map(signed),
+                start_interval: h.start_interval_ns.map(signed),
+            }),
+        host_config: Some(host_config),
+        networking_config,
+        ..Default::default()
+    }
+}
+
+/// Creates the container (attached to all its networks) and starts it. Returns its ID.
+pub async fn create_and_start(
+    docker: &Docker,
+    desired: &DesiredContainer,
+) -> Result<String, ApplyError> {
+    let options = CreateContainerOptionsBuilder::default()
+        .name(&desired.name)
+        .build();
+    let created = match docker
+        .create_container(Some(options), create_body(desired))
+        .await
+    {
+        Ok(created) => created,
+        Err(e) if is_conflict(&e) => return Err(ApplyError::NameTaken(desired.name.clone())),
+        Err(e) => return Err(e.into()),
+    };
+    let id = created.id;
+    for (name, aliases) in desired.networks.iter().skip(1) {
+        let request = NetworkConnectRequest {
+            container: id.clone(),
+            endpoint_config: Some(EndpointSettings {
+                aliases: Some(aliases.iter().cloned().collect()),
+                ..Default::default()
+            }),
+        };
+        docker.connect_network(name, request).await?;
+    }
+    start(docker, &id).await?;
+    Ok(id)
+}
+
+/// Starts a container; starting a running one is not an error.
+pub async fn start(docker: &Docker, id: &str) -> Result<(), bollard::errors::Error> {
+    match docker.start_container(id, None).await {
+        Err(e) if is_not_modified(&e) => Ok(()),
+        other => other,
+    }
+}
+
+/// Stops a container within its grace period, then removes it (and its anonymous
+/// volumes). A container that is already gone is not an error.
+pub async fn stop_and_remove(
+    docker: &Docker,
+    id: &str,
+    grace_seconds: Option<u64>,
+) -> Result<(), bollard::errors::Error> {
+    let t = grace_seconds
+        .map(|s| i32::try_from(s).unwrap_or(i32::MAX))
+        .unwrap_or(10);
+    match docker
+        .stop_container(
+            id,
+            Some(StopContainerOptionsBuilder::default().t(t).build()),
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if is_not_modified(&e) || is_not_found(&e) => {}
+        Err(e) => return Err(e),
+    }
+    match docker
+        .remove_container(
+            id,
+            Some(
+                RemoveContainerOptionsBuilder::default()
+                    .force(true)
+                    .v(true)
+                    .build(),
+            ),
+        )
+        .await
+    {
+        Err(e) if is_not_found(&e) => Ok(()),
+        // Already being removed by someone else.
+        Err(e) if is_conflict(&e) => Ok(()),
+        other => other,
+    }
+}
+
+/// Restarts a container within its grace period.
+pub async fn restart(
+    docker: &Docker,
+    id: &str,
+    grace_seconds: Option<u64>,
+) -> Result<(), bollard::errors::Error> {
+    let t = grace_seconds
+        .map(|s| i32::try_from(s).unwrap_or(i32::MAX))
+        .unwrap_or(10);
+    docker
+        .restart_container(
+            id,
+            Some(RestartContainerOptionsBuilder::default().t(t).build()),
+        )
+        .await
+}
+
+/// Carries out `actions` for `desired`, given what observe saw. Returns the ID of the
+/// container afterwards, if there is one.
+pub async fn execute(
+    docker: &Docker,
+    desired: &DesiredContainer,
+    live: Option<&LiveContainer>,
+    actions: &[Action],
+) -> Result<Option<String>, ApplyError> {
+    let mut id = live.map(|l| l.id.clone());
+    for action in actions {
+        match action {
+            Action::Nothing => {}
+            Action::Create => {
+                id = Some(create_and_start(docker, desired).await?);
+            }
+            Action::Recreate { .. } => {
+                if let Some(old) = &id {
+                    stop_and_remove(docker, old, desired.stop_grace_seconds).await?;
+                }
+                id = Some(create_and_start(docker, desired).await?);
+            }
+            Action::Start => {
+                if let Some(id) = &id {
+                    start(docker, id).await?;
+                }
+            }
+            Action::Restart { .. } => {
+                if let Some(id) = &id {
+                    if live.is_some_and(|l| l.state == super::live::ContainerState::Paused) {
+                        docker.unpause_container(id).await?;
+                    } else {
+                        restart(docker, id, desired.stop_grace_seconds).await?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(id)
+}

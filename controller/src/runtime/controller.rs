@@ -1,0 +1,593 @@
+//! The controller: keeps a project's services as the desired state says.
+//!
+//! It owns the work queue (keys are service names), the per-service backoff and the
+//! restart budget, runs [`reconcile`](crate::resources::service::reconcile::reconcile)
+//! for each key, and records what it saw as status and events. Triggers (a new desired
+//! state, Docker events, periodic resync) only ever add keys to the queue: every
+//! reconcile looks at the live state afresh, so a missed or repeated trigger is harmless.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bollard::Docker;
+use holdfast_spec::DesiredState;
+use tokio::sync::watch;
+
+use super::backoff::{Backoff, BackoffPolicy};
+use super::queue::{WorkQueue, run_workers};
+use super::store::{Event, EventKind, Phase, ResourceStatus, Store, now_ms};
+use crate::resources::service::plan::Action;
+use crate::resources::service::reconcile::{
+    self, Context, Mode, Outcome, ReconcileError, Report, RestartLimiter,
+};
+use crate::resources::service::{key as service_key, observe};
+
+/// How the controller behaves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Services reconciled at once.
+    pub workers: usize,
+    /// How often every service is looked at even without a trigger (±20 % jitter).
+    pub resync: Duration,
+    /// Remove containers even when that removes all, or more than half, of the
+    /// project's containers.
+    pub allow_mass_removal: bool,
+    /// Retry delays after failures.
+    pub backoff: BackoffPolicy,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            workers: 4,
+            resync: Duration::from_secs(30),
+            allow_mass_removal: false,
+            backoff: BackoffPolicy::default(),
+        }
+    }
+}
+
+/// The desired state in force, with what was decided about it.
+#[derive(Debug)]
+struct Desired {
+    state: DesiredState,
+    hash: String,
+    removal_allowed: bool,
+}
+
+/// What happened when a new desired state was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// Services to reconcile (in the file, or with containers still running).
+    pub keys: Vec<String>,
+    /// Services whose containers would be removed.
+    pub removals: Vec<String>,
+    /// Whether the mass-removal guard refused those removals.
+    pub removal_refused: bool,
+}
+
+/// The controller of one project.
+#[derive(Debug)]
+pub struct Controller {
+    docker: Docker,
+    store: Option<Arc<Store>>,
+    options: Options,
+    desired: RwLock<Option<Arc<Desired>>>,
+    queue: Arc<WorkQueue<String>>,
+    backoff: Mutex<Backoff<String>>,
+    restarts: Mutex<RestartLimiter>,
+    statuses: Mutex<BTreeMap<String, ResourceStatus>>,
+    /// Service → the service hash it stalled at; not retried until that changes.
+    stalled: Mutex<HashMap<String, String>>,
+    changed: watch::Sender<u64>,
+    closed: watch::Sender<bool>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Controller {
+    /// A controller with nothing to do yet. `store` keeps status and events across
+    /// restarts; without it they live in memory only.
+    pub fn new(docker: Docker, store: Option<Arc<Store>>, options: Options) -> Arc<Self> {
+        let backoff = Backoff::new(options.backoff);
+        let (changed, _) = watch::channel(0);
+        let (closed, _) = watch::channel(false);
+        Arc::new(Controller {
+            docker,
+            store,
+            options,
+            desired: RwLock::new(None),
+            queue: Arc::new(WorkQueue::new()),
+            backoff: Mutex::new(backoff),
+            restarts: Mutex::new(RestartLimiter::default()),
+            statuses: Mutex::new(BTreeMap::new()),
+            stalled: Mutex::new(HashMap::new()),
+            changed,
+            closed,
+        })
+    }
+
+    /// The engine client.
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The project name in force, if a desired state was given.
+    pub fn project(&self) -> Option<String> {
+        self.current().map(|d| d.state.name.clone())
+    }
+
+    fn current(&self) -> Option<Arc<Desired>> {
+        self.desired
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records an event (in the store when there is one) and logs it.
+    pub fn event(&self, project: &str, object: &str, kind: EventKind, reason: &str, message: &str) {
+        match kind {
+            EventKind::Normal => tracing::info!(project, object, reason, "{message}"),
+            EventKind::Warning => tracing::warn!(project, object, reason, "{message}"),
+        }
+        if let Some(store) = &self.store {
+            let event = match kind {
+                EventKind::Normal => Event::normal(project, object, reason, message),
+                EventKind::Warning => Event::warning(project, object, reason, message),
+            };
+            if let Err(e) = store.record(event) {
+                tracing::error!(error = %e, "cannot record an event");
+            }
+        }
+    }
+
+    /// Makes `state` the desired state and queues every service it names, plus every
+    /// service that still has containers. Removals that would take away all, or more
+    /// than half, of the project's containers are refused unless allowed.
+    pub async fn set_desired(
+        &self,
+        state: DesiredState,
+    ) -> Result<Accepted, bollard::errors::Error> {
+        let owned = observe::owned_containers(&self.docker, &state.name, None).await?;
+        let owned_services: BTreeSet<String> = owned.iter().map(|(_, s)| s.clone()).collect();
+        let removals: Vec<String> = owned_services
+            .iter()
+            .filter(|s| !state.services.contains_key(*s))
+            .cloned()
+            .collect();
+        let removed_containers = owned.iter().filter(|(_, s)| removals.contains(s)).count();
+        let mass = !removals.is_empty()
+            && (removed_containers == owned.len() || removed_containers * 2 > owned.len());
+        let removal_refused = mass && !self.options.allow_mass_removal;
+        if removal_refused {
+            self.event(
+                &state.name,
+                "project",
+                EventKind::Warning,
+                "MassRemovalRefused",
+                &format!(
+                    "the desired state would remove {removed_containers} of {} containers ({}); nothing is removed. Pass --allow-mass-removal if this is intended",
+                    owned.len(),
+                    removals.join(", ")
+                ),
+            );
+        }
+        let hash = state.content_hash();
+        let previous = self.current();
+        if previous.as_ref().is_none_or(|p| p.hash != hash) {
+            let services = state.services.len();
+            self.event(
+                &state.name,
+                "project",
+                EventKind::Normal,
+                "DesiredStateLoaded",
+                &format!(
+                    "desired state {} with {services} services",
+                    &hash[..12.min(hash.len())]
+                ),
+            );
+        }
+        let keys: Vec<String> = state
+            .services
+            .keys()
+            .cloned()
+            .chain(removals.iter().cloned())
+            .collect();
+        *self.desired.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Desired {
+            state,
+            hash,
+            removal_allowed: !removal_refused,
+        }));
+        // A new spec may fix what retrying could not.
+        lock(&self.stalled).clear();
+        for key in &keys {
+            self.queue.add(key.clone());
+        }
+        Ok(Accepted {
+            keys,
+            removals,
+            removal_refused,
+        })
+    }
+
+    /// Queues `service` now, unless it is stalled on an unchanged spec.
+    pub fn trigger(&self, service: &str) {
+        if self.is_stalled(service) {
+            return;
+        }
+        self.queue.add(service.to_string());
+    }
+
+    fn is_stalled(&self, service: &str) -> bool {
+        let Some(desired) = self.current() else {
+            return false;
+        };
+        let hash = desired
+            .state
+            .services
+            .get(service)
+            .map(|s| s.content_hash())
+            .unwrap_or_default();
+        lock(&self.stalled).get(service) == Some(&hash)
+    }
+
+    /// Queues every service of the desired state (a resync).
+    pub fn trigger_all(&self) {
+        let Some(desired) = self.current() else {
+            return;
+        };
+        for name in desired.state.services.keys() {
+            self.trigger(name);
+        }
+    }
+
+    /// Runs the workers until [`Controller::shutdown`].
+    pub async fn run_workers(self: &Arc<Self>) {
+        let this = self.clone();
+        run_workers(
+            self.queue.clone(),
+            self.options.workers,
+            move |key: String| {
+                let this = this.clone();
+                async move { this.reconcile_key(&key).await }
+            },
+        )
+        .await;
+    }
+
+    /// Resyncs every `options.resync` (with jitter) until shutdown.
+    pub async fn run_resync(self: &Arc<Self>) {
+        let mut rng = fastrand::Rng::new();
+        let mut closed = self.closed.subscribe();
+        loop {
+            let period = self.options.resync.as_secs_f64() * (0.8 + 0.4 * rng.f64());
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs_f64(period)) => self.trigger_all(),
+                _ = closed.wait_for(|c| *c) => return,
+            }
+        }
+    }
+
+    /// Stops handing out work; running reconciles finish.
+    pub fn shutdown(&self) {
+        self.queue.close();
+        self.closed.send_replace(true);
+    }
+
+    /// A receiver that turns true on shutdown.
+    pub fn closed(&self) -> watch::Receiver<bool> {
+        self.closed.subscribe()
+    }
+
+    /// The current status of every resource, by key.
+    pub fn statuses(&self) -> BTreeMap<String, ResourceStatus> {
+        lock(&self.statuses).clone()
+    }
+
+    /// A receiver that changes whenever a status does.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Whether every service of the desired state is Ready and no removed service
+    /// still has a container waiting to go.
+    pub fn converged(&self) -> bool {
+        let Some(desired) = self.current() else {
+            return false;
+        };
+        let statuses = lock(&self.statuses);
+        desired.state.services.keys().all(|name| {
+            statuses
+                .get(&service_key(name))
+                .is_some_and(|s| s.phase == Phase::Ready)
+        }) && statuses.values().all(|s| {
+            desired
+                .state
+                .services
+                .contains_key(s.key.trim_start_matches("service/"))
+                || s.phase == Phase::Stalled
+        }) && self.queue.is_empty()
+    }
+
+    /// Reconciles `service` once and records the result.
+    async fn reconcile_key(&self, service: &str) {
+        let Some(desired) = self.current() else {
+            return;
+        };
+        let project = desired.state.name.clone();
+        let key = service_key(service);
+        let previous = lock(&self.statuses).get(&key).cloned();
+        let suspended = previous.as_ref().is_some_and(|s| s.suspended)
+            || self
+                .store
+                .as_ref()
+                .and_then(|s| s.status(&project, &key).ok().flatten())
+                .is_some_and(|s| s.suspended);
+        let cx = Context {
+            docker: &self.docker,
+            state: &desired.state,
+            mode: Mode::Apply,
+            suspended,
+            removal_allowed: desired.removal_allowed,
+            restarts: &self.restarts,
+        };
+        let started = std::time::Instant::now();
+        let result = reconcile::reconcile(&cx, service).await;
+        tracing::debug!(
+            service,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "reconciled"
+        );
+        let mut status = previous.clone().unwrap_or_else(|| ResourceStatus {
+            key: key.clone(),
+            project: project.clone(),
+            phase: Phase::Progressing,
+            message: String::new(),
+            last_error: None,
+            retries: 0,
+            next_retry: None,
+            applied_hash: None,
+            observed_at: 0,
+            drift: Vec::new(),
+            report_only: false,
+            suspended,
+            restarts: 0,
+        });
+        status.observed_at = now_ms();
+        status.suspended = suspended;
+        status.report_only = desired
+            .state
+            .services
+            .get(service)
+            .is_some_and(|s| s.holdfast.drift == holdfast_spec::DriftMode::Report);
+        match result {
+            Ok(report) => {
+                self.record_report(&project, &key, &report, previous.as_ref());
+                lock(&self.backoff).succeeded(&service.to_string());
+                status.retries = 0;
+                status.next_retry = None;
+                status.last_error = None;
+                status.drift = report
+                    .plan
+                    .as_ref()
+                    .map(|p| p.drift.iter().map(|d| d.field.to_string()).collect())
+                    .unwrap_or_default();
+                if report.restarted {
+                    status.restarts += 1;
+                }
+                match &report.outcome {
+                    Outcome::Ready => {
+                        status.phase = if suspended {
+                            Phase::Suspended
+                        } else {
+                            Phase::Ready
+                        };
+                        status.message = "running".into();
+                        status.applied_hash = report.spec_hash.clone();
+                    }
+                    Outcome::Progressing {
+                        reason,
+                        retry_after,
+                    } => {
+                        status.phase = Phase::Progressing;
+                        status.message = reason.clone();
+                        status.applied_hash = report.spec_hash.clone();
+                        self.queue.add_after(service.to_string(), *retry_after);
+                    }
+                    Outcome::Degraded { reason } => {
+                        status.phase = Phase::Degraded;
+                        status.message = reason.clone();
+                        self.queue
+                            .add_after(service.to_string(), self.options.resync);
+                    }
+                    Outcome::Drifted => {
+                        status.phase = if suspended {
+                            Phase::Suspended
+                        } else {
+                            Phase::Degraded
+                        };
+                        status.message = format!(
+                            "differs from the file ({}); not corrected ({})",
+                            status.drift.join(", "),
+                            if suspended {
+                                "suspended"
+                            } else {
+                                "report-only"
+                            }
+                        );
+                    }
+                    Outcome::Removed => {
+                        lock(&self.statuses).remove(&key);
+                        if let Some(store) = &self.store {
+                            let _ = store.remove_status(&project, &key);
+                        }
+                        self.changed.send_modify(|n| *n += 1);
+                        return;
+                    }
+                    Outcome::RemovalRefused => {
+                        status.phase = Phase::Stalled;
+                        status.message =
+                            "removed from the file; kept by the mass-removal guard".into();
+                    }
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                status.last_error = Some(message.clone());
+                if e.is_permanent() {
+                    status.phase = Phase::Stalled;
+                    status.message = format!("{message} (not retried until the spec changes)");
+                    let hash = desired
+                        .state
+                        .services
+                        .get(service)
+                        .map(|s| s.content_hash())
+                        .unwrap_or_default();
+                    lock(&self.stalled).insert(service.to_string(), hash);
+                    if previous.as_ref().is_none_or(|p| p.phase != Phase::Stalled) {
+                        self.event(&project, &key, EventKind::Warning, "Stalled", &message);
+                    }
+                } else {
+                    let delay = lock(&self.backoff).failed(&service.to_string());
+                    status.retries += 1;
+                    status.phase = Phase::Degraded;
+                    status.next_retry =
+                        Some(now_ms() + u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+                    status.message = format!(
+                        "retry {} in {:.1}s: {message}",
+                        status.retries,
+                        delay.as_secs_f64()
+                    );
+                    self.event(
+                        &project,
+                        &key,
+                        EventKind::Warning,
+                        "ReconcileFailed",
+                        &message,
+                    );
+                    self.queue.add_after(service.to_string(), delay);
+                }
+            }
+        }
+        if previous
+            .as_ref()
+            .is_none_or(|p| p.phase != status.phase || p.message != status.message)
+        {
+            tracing::info!(project, object = key, phase = %status.phase, "{}", status.message);
+        }
+        if let Some(store) = &self.store
+            && let Err(e) = store.put_status(&status)
+        {
+            tracing::error!(error = %e, "cannot store a status");
+        }
+        lock(&self.statuses).insert(key, status);
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    fn record_report(
+        &self,
+        project: &str,
+        key: &str,
+        report: &Report,
+        previous: Option<&ResourceStatus>,
+    ) {
+        for step in &report.steps {
+            self.event(project, key, EventKind::Normal, "Applied", step);
+        }
+        let Some(plan) = &report.plan else { return };
+        let fields: Vec<String> = plan.drift.iter().map(|d| d.field.to_string()).collect();
+        if report.drifted {
+            let details: Vec<String> = plan
+                .drift
+                .iter()
+                .map(|d| format!("{}: want {}, have {}", d.field, d.desired, d.live))
+                .collect();
+            let already = previous.is_some_and(|p| p.drift == fields);
+            if !already || plan.actions.iter().any(Action::changes_anything) {
+                self.event(
+                    project,
+                    key,
+                    EventKind::Warning,
+                    "DriftDetected",
+                    &details.join("; "),
+                );
+            }
+        }
+        for action in &plan.actions {
+            let (kind, reason) = match action {
+                Action::Nothing => continue,
+                Action::Create => (EventKind::Normal, "Created"),
+                Action::Start => (EventKind::Normal, "Started"),
+                Action::Recreate { .. } => (EventKind::Normal, "Recreated"),
+                Action::Restart { .. } => (EventKind::Warning, "Restarted"),
+            };
+            let service = key.trim_start_matches("service/");
+            self.event(project, key, kind, reason, &action.describe(service));
+            if report.drifted {
+                self.event(
+                    project,
+                    key,
+                    EventKind::Normal,
+                    "DriftCorrected",
+                    &format!("corrected {}", fields.join(", ")),
+                );
+            }
+        }
+    }
+
+    /// Waits until [`Controller::converged`] or `timeout`; true when converged.
+    pub async fn wait_converged(&self, timeout: Duration) -> bool {
+        let mut rx = self.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.converged() {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return self.converged(),
+            }
+        }
+    }
+
+    /// Runs one observe-and-plan pass over `state` without changing anything, and
+    /// returns one report per service (including removed ones that still run).
+    pub async fn plan(
+        &self,
+        state: &DesiredState,
+    ) -> Vec<Result<Report, (String, ReconcileError)>> {
+        let owned = observe::owned_containers(&self.docker, &state.name, None)
+            .await
+            .unwrap_or_default();
+        let mut names: BTreeSet<String> = state.services.keys().cloned().collect();
+        let removed: BTreeSet<String> = owned
+            .iter()
+            .map(|(_, s)| s.clone())
+            .filter(|s| !names.contains(s))
+            .collect();
+        let removed_containers = owned.iter().filter(|(_, s)| removed.contains(s)).count();
+        let mass = !removed.is_empty()
+            && (removed_containers == owned.len() || removed_containers * 2 > owned.len());
+        names.extend(removed);
+        let cx = Context {
+            docker: &self.docker,
+            state,
+            mode: Mode::Plan,
+            suspended: false,
+            removal_allowed: !mass || self.options.allow_mass_removal,
+            restarts: &self.restarts,
+        };
+        let mut out = Vec::new();
+        for name in names {
+            out.push(
+                reconcile::reconcile(&cx, &name)
+                    .await
+                    .map_err(|e| (name.clone(), e)),
+            );
+        }
+        out
+    }
+}
