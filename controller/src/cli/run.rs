@@ -106,7 +106,7 @@ async fn daemon(args: &Args) -> ExitCode {
             }
             Some(event) = event_rx.recv() => {
                 tracing::debug!(service = event.service, action = event.action, "docker event");
-                controller.trigger(&event.service);
+                controller.on_event(&event);
             }
         }
     }

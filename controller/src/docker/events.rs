@@ -13,6 +13,7 @@ use crate::resources::service::labels;
 
 /// Container events that mean the live state may have left the desired state.
 pub const WATCHED_ACTIONS: &[&str] = &[
+    "start",
     "die",
     "oom",
     "stop",

@@ -15,8 +15,10 @@ use holdfast_spec::DesiredState;
 use tokio::sync::watch;
 
 use super::backoff::{Backoff, BackoffPolicy};
+use super::crashloop::CrashLoop;
 use super::queue::{WorkQueue, run_workers};
 use super::store::{Event, EventKind, Phase, ResourceStatus, Store, now_ms};
+use crate::docker::events::ContainerEvent;
 use crate::resources::service::plan::Action;
 use crate::resources::service::reconcile::{
     self, Context, Mode, Outcome, ReconcileError, Report, RestartLimiter,
@@ -77,6 +79,7 @@ pub struct Controller {
     queue: Arc<WorkQueue<String>>,
     backoff: Mutex<Backoff<String>>,
     restarts: Mutex<RestartLimiter>,
+    crashes: Mutex<CrashLoop>,
     statuses: Mutex<BTreeMap<String, ResourceStatus>>,
     /// Service → the service hash it stalled at; not retried until that changes.
     stalled: Mutex<HashMap<String, String>>,
@@ -103,6 +106,7 @@ impl Controller {
             queue: Arc::new(WorkQueue::new()),
             backoff: Mutex::new(backoff),
             restarts: Mutex::new(RestartLimiter::default()),
+            crashes: Mutex::new(CrashLoop::default()),
             statuses: Mutex::new(BTreeMap::new()),
             stalled: Mutex::new(HashMap::new()),
             changed,
@@ -221,6 +225,13 @@ impl Controller {
         self.queue.add(service.to_string());
     }
 
+    /// Feeds a Docker event of one of the project's containers: counts crashes, and
+    /// queues the service.
+    pub fn on_event(&self, event: &ContainerEvent) {
+        lock(&self.crashes).on_event(&event.service, &event.container, &event.action);
+        self.trigger(&event.service);
+    }
+
     fn is_stalled(&self, service: &str) -> bool {
         let Some(desired) = self.current() else {
             return false;
@@ -333,6 +344,7 @@ impl Controller {
             suspended,
             removal_allowed: desired.removal_allowed,
             restarts: &self.restarts,
+            start_wait: lock(&self.crashes).wait(service),
         };
         let started = std::time::Instant::now();
         let result = reconcile::reconcile(&cx, service).await;
@@ -366,6 +378,18 @@ impl Controller {
         match result {
             Ok(report) => {
                 self.record_report(&project, &key, &report, previous.as_ref());
+                let applied_start = report.applied
+                    && report.plan.as_ref().is_some_and(|p| {
+                        p.actions.iter().any(|a| {
+                            matches!(a, Action::Create | Action::Start | Action::Recreate { .. })
+                        })
+                    });
+                if applied_start {
+                    lock(&self.crashes).started(service);
+                }
+                if report.outcome == Outcome::Ready {
+                    lock(&self.crashes).ready(service);
+                }
                 lock(&self.backoff).succeeded(&service.to_string());
                 status.retries = 0;
                 status.next_retry = None;
@@ -506,7 +530,7 @@ impl Controller {
                 .map(|d| format!("{}: want {}, have {}", d.field, d.desired, d.live))
                 .collect();
             let already = previous.is_some_and(|p| p.drift == fields);
-            if !already || plan.actions.iter().any(Action::changes_anything) {
+            if !already || (report.applied && plan.actions.iter().any(Action::changes_anything)) {
                 self.event(
                     project,
                     key,
@@ -515,6 +539,9 @@ impl Controller {
                     &details.join("; "),
                 );
             }
+        }
+        if !report.applied {
+            return;
         }
         for action in &plan.actions {
             let (kind, reason) = match action {
@@ -579,6 +606,7 @@ impl Controller {
             suspended: false,
             removal_allowed: !mass || self.options.allow_mass_removal,
             restarts: &self.restarts,
+            start_wait: None,
         };
         let mut out = Vec::new();
         for name in names {

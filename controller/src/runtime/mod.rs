@@ -3,5 +3,6 @@
 
 pub mod backoff;
 pub mod controller;
+pub mod crashloop;
 pub mod queue;
 pub mod store;

@@ -43,6 +43,9 @@ pub struct Context<'a> {
     pub removal_allowed: bool,
     /// The rate limit on restarts of unhealthy containers.
     pub restarts: &'a std::sync::Mutex<RestartLimiter>,
+    /// Set while the service is in crash-loop backoff: how long until it may be
+    /// started again.
+    pub start_wait: Option<Duration>,
 }
 
 /// Where a service stands after a reconcile.
@@ -89,6 +92,9 @@ pub struct Report {
     pub drifted: bool,
     /// Whether an unhealthy container was restarted.
     pub restarted: bool,
+    /// Whether the plan's actions were carried out (false in plan mode, and when the
+    /// service was held back by dependencies, crash-loop backoff or the restart budget).
+    pub applied: bool,
 }
 
 /// Why a reconcile failed.
@@ -286,6 +292,7 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
         spec_hash: Some(desired.spec_hash.clone()),
         drifted,
         restarted: false,
+        applied: false,
     };
 
     if policy.suspended || policy.report_only {
@@ -293,6 +300,26 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
             readiness(live.as_ref())
         } else {
             Outcome::Drifted
+        };
+        report.plan = Some(the_plan);
+        return Ok(report);
+    }
+
+    // A container that keeps crashing is started again only after its backoff.
+    let starts = the_plan
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Create | Action::Start | Action::Recreate { .. }));
+    if starts
+        && cx.mode == Mode::Apply
+        && let Some(wait) = cx.start_wait
+    {
+        report.outcome = Outcome::Progressing {
+            reason: format!(
+                "crashed repeatedly; next start in {:.1}s",
+                wait.as_secs_f64()
+            ),
+            retry_after: wait,
         };
         report.plan = Some(the_plan);
         return Ok(report);
@@ -354,6 +381,7 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
 
     let changed = the_plan.actions.iter().any(Action::changes_anything);
     let id = apply::execute(cx.docker, &desired, live.as_ref(), &the_plan.actions).await?;
+    report.applied = true;
     report.outcome = match (changed, id) {
         (false, _) => readiness(live.as_ref()),
         (true, Some(id)) => readiness(observe::inspect(cx.docker, &id).await?.as_ref()),
@@ -442,6 +470,7 @@ async fn remove(
         spec_hash: None,
         drifted: false,
         restarted: false,
+        applied: false,
     };
     if owned.is_empty() {
         return Ok(report);
@@ -461,6 +490,7 @@ async fn remove(
         ));
         if cx.mode == Mode::Apply {
             apply::stop_and_remove(cx.docker, &id, None).await?;
+            report.applied = true;
         }
     }
     Ok(report)
