@@ -118,6 +118,11 @@ pub fn split_env(kv: &str) -> Option<(String, String)> {
     Some((k.to_string(), v.to_string()))
 }
 
+/// `pull_policy: always` pulls once per service spec (and once per controller start),
+/// not on every reconcile: (image, service hash) pairs pulled by this process.
+static PULLED: std::sync::Mutex<std::collections::BTreeSet<(String, String)>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 /// Makes sure the service's image is on this host, building or pulling it when the
 /// service's `pull_policy` and `build` say so, and returns what the controller needs
 /// to know of it.
@@ -126,7 +131,11 @@ pub async fn ensure(
     image: &str,
     service: &Service,
 ) -> Result<ImageInfo, ImageError> {
-    if service.pull_policy != PullPolicy::Always
+    let pull_key = (image.to_string(), service.content_hash());
+    let must_pull = service.pull_policy == PullPolicy::Always
+        && service.build.is_none()
+        && !PULLED.lock().is_ok_and(|p| p.contains(&pull_key));
+    if !must_pull
         && let Some(info) = inspect(docker, image).await?
     {
         return Ok(info);
@@ -137,6 +146,9 @@ pub async fn ensure(
         return Err(ImageError::NotPresent(image.to_string()));
     } else {
         pull(docker, image).await?;
+        if let Ok(mut pulled) = PULLED.lock() {
+            pulled.insert(pull_key);
+        }
     }
     inspect(docker, image)
         .await?

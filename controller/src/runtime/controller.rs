@@ -181,6 +181,20 @@ impl Controller {
         }
         let hash = state.content_hash();
         let previous = self.current();
+        if previous.is_none()
+            && let Some(store) = &self.store
+        {
+            // After a restart of the controller, carry on from the stored status.
+            match store.statuses(Some(&state.name)) {
+                Ok(stored) => {
+                    let mut statuses = lock(&self.statuses);
+                    for s in stored {
+                        statuses.entry(s.key.clone()).or_insert(s);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read stored status"),
+            }
+        }
         if previous.as_ref().is_none_or(|p| p.hash != hash) {
             let services = state.services.len();
             self.event(
