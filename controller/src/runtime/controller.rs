@@ -208,11 +208,19 @@ impl Controller {
                 ),
             );
         }
+        // Services in the file, services whose containers still run, and services with
+        // a status left from before (so that stale entries are cleared).
+        let stale: Vec<String> = lock(&self.statuses)
+            .keys()
+            .map(|k| k.trim_start_matches("service/").to_string())
+            .filter(|s| !state.services.contains_key(s) && !removals.contains(s))
+            .collect();
         let keys: Vec<String> = state
             .services
             .keys()
             .cloned()
             .chain(removals.iter().cloned())
+            .chain(stale)
             .collect();
         *self.desired.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Desired {
             state,
