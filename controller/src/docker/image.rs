@@ -135,9 +135,7 @@ pub async fn ensure(
     let must_pull = service.pull_policy == PullPolicy::Always
         && service.build.is_none()
         && !PULLED.lock().is_ok_and(|p| p.contains(&pull_key));
-    if !must_pull
-        && let Some(info) = inspect(docker, image).await?
-    {
+    if !must_pull && let Some(info) = inspect(docker, image).await? {
         return Ok(info);
     }
     if let Some(build) = &service.build {

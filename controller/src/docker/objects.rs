@@ -14,7 +14,8 @@ fn owner_labels(
     extra: &std::collections::BTreeMap<String, String>,
     spec_hash: &str,
 ) -> HashMap<String, String> {
-    let mut out: HashMap<String, String> = extra.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut out: HashMap<String, String> =
+        extra.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     out.insert(labels::PROJECT.to_string(), project.to_string());
     out.insert(labels::SPEC_HASH.to_string(), spec_hash.to_string());
     out
@@ -58,7 +59,11 @@ pub async fn ensure_network(
         name: full,
         driver: Some(spec.driver.clone().unwrap_or_else(|| "bridge".into())),
         internal: Some(spec.internal),
-        labels: Some(owner_labels(project, &spec.labels, &holdfast_spec::hash::content_hash(spec))),
+        labels: Some(owner_labels(
+            project,
+            &spec.labels,
+            &holdfast_spec::hash::content_hash(spec),
+        )),
         ..Default::default()
     };
     match docker.create_network(request).await {
@@ -116,7 +121,11 @@ pub async fn ensure_volume(
     let request = VolumeCreateRequest {
         name: Some(full),
         driver: Some(spec.driver.clone().unwrap_or_else(|| "local".into())),
-        labels: Some(owner_labels(project, &spec.labels, &holdfast_spec::hash::content_hash(spec))),
+        labels: Some(owner_labels(
+            project,
+            &spec.labels,
+            &holdfast_spec::hash::content_hash(spec),
+        )),
         ..Default::default()
     };
     docker

@@ -56,6 +56,9 @@ struct Desired {
     state: DesiredState,
     hash: String,
     removal_allowed: bool,
+    /// Counts desired states given; a status counts toward convergence only when it
+    /// was observed under the current one.
+    generation: u64,
 }
 
 /// What happened when a new desired state was given.
@@ -80,6 +83,8 @@ pub struct Controller {
     backoff: Mutex<Backoff<String>>,
     restarts: Mutex<RestartLimiter>,
     crashes: Mutex<CrashLoop>,
+    /// Service → the generation it was last reconciled under.
+    reconciled: Mutex<HashMap<String, u64>>,
     statuses: Mutex<BTreeMap<String, ResourceStatus>>,
     /// Service → the service hash it stalled at; not retried until that changes.
     stalled: Mutex<HashMap<String, String>>,
@@ -107,6 +112,7 @@ impl Controller {
             backoff: Mutex::new(backoff),
             restarts: Mutex::new(RestartLimiter::default()),
             crashes: Mutex::new(CrashLoop::default()),
+            reconciled: Mutex::new(HashMap::new()),
             statuses: Mutex::new(BTreeMap::new()),
             stalled: Mutex::new(HashMap::new()),
             changed,
@@ -226,6 +232,7 @@ impl Controller {
             state,
             hash,
             removal_allowed: !removal_refused,
+            generation: previous.as_ref().map_or(1, |p| p.generation + 1),
         }));
         // A new spec may fix what retrying could not.
         lock(&self.stalled).clear();
@@ -332,10 +339,12 @@ impl Controller {
             return false;
         };
         let statuses = lock(&self.statuses);
+        let reconciled = lock(&self.reconciled);
         desired.state.services.keys().all(|name| {
-            statuses
-                .get(&service_key(name))
-                .is_some_and(|s| s.phase == Phase::Ready)
+            reconciled.get(name) == Some(&desired.generation)
+                && statuses
+                    .get(&service_key(name))
+                    .is_some_and(|s| s.phase == Phase::Ready)
         }) && statuses.values().all(|s| {
             desired
                 .state
@@ -370,6 +379,7 @@ impl Controller {
         };
         let started = std::time::Instant::now();
         let result = reconcile::reconcile(&cx, service).await;
+        lock(&self.reconciled).insert(service.to_string(), desired.generation);
         tracing::debug!(
             service,
             elapsed_ms = started.elapsed().as_millis() as u64,
