@@ -6,16 +6,23 @@
 //!   everything labelled with that project when dropped, so that tests can run in
 //!   parallel and never touch containers they did not create.
 //! - [`wait_until`] polls a condition with a deadline instead of sleeping and hoping.
+//! - [`output_within`] runs a command to completion, but kills it (and fails the test)
+//!   when it takes longer than a deadline.
+//! - [`Daemon`] runs a long-lived process (such as `holdfast run`) with its output in a
+//!   log file, stops it with SIGTERM, and kills it if the test ends first.
+//! - [`parse_docker_time`] reads the timestamps `docker inspect` prints, so that tests
+//!   can order events (a container's creation after a health check passed).
 //!
 //! The engine is reached with the `docker` command, independently of the controller's
 //! own client, so that tests check the controller's work from the outside.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The image every test service runs.
 pub const BUSYBOX_IMAGE: &str = "holdfast-test/busybox:1";
@@ -108,6 +115,197 @@ pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> Opt
     }
 }
 
+/// Runs `cmd` to completion and returns its output, like [`Command::output`], but kills
+/// it and panics (with what it printed so far) when it runs longer than `timeout`, so
+/// that a hung command fails the test instead of hanging it. Stdin is closed.
+pub fn output_within(cmd: &mut Command, timeout: Duration) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => panic!("cannot run {cmd:?}: {e}"),
+    };
+    fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    }
+    let stdout = drain(child.stdout.take().unwrap());
+    let stderr = drain(child.stderr.take().unwrap());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} did not finish within {timeout:?}; stdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&stdout.join().unwrap_or_default()),
+                String::from_utf8_lossy(&stderr.join().unwrap_or_default())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
+
+/// Parses a timestamp as `docker inspect` prints it: RFC 3339 with up to nine
+/// fractional digits and `Z` or a `+HH:MM`/`-HH:MM` offset, such as `Created`,
+/// `State.StartedAt` or the `Start` and `End` of a health-check log entry. Panics on
+/// anything else (or a time before 1970).
+pub fn parse_docker_time(text: &str) -> SystemTime {
+    let bad = || -> ! { panic!("not a Docker timestamp: {text:?}") };
+    let num = |s: &str| -> i64 { s.parse().unwrap_or_else(|_| bad()) };
+    let (date, rest) = text.split_once('T').unwrap_or_else(|| bad());
+    let (time, offset_secs) = if let Some(t) = rest.strip_suffix('Z') {
+        (t, 0)
+    } else {
+        let at = rest.rfind(['+', '-']).unwrap_or_else(|| bad());
+        let (t, off) = rest.split_at(at);
+        let (h, m) = off[1..].split_once(':').unwrap_or_else(|| bad());
+        let secs = num(h) * 3600 + num(m) * 60;
+        (t, if off.starts_with('-') { -secs } else { secs })
+    };
+    let d: Vec<&str> = date.split('-').collect();
+    let [y, mo, da] = d.as_slice() else { bad() };
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let t: Vec<&str> = hms.split(':').collect();
+    let [h, mi, se] = t.as_slice() else { bad() };
+    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        bad();
+    }
+    let nanos = if frac.is_empty() {
+        0
+    } else {
+        num(frac) * 10_i64.pow(9 - frac.len() as u32)
+    };
+    // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+    let (y, m, d) = (num(y), num(mo), num(da));
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + num(h) * 3600 + num(mi) * 60 + num(se) - offset_secs;
+    let secs = u64::try_from(secs).unwrap_or_else(|_| bad());
+    SystemTime::UNIX_EPOCH + Duration::new(secs, u32::try_from(nanos).unwrap_or_else(|_| bad()))
+}
+
+/// A long-lived child process (such as `holdfast run`) whose stdout and stderr go to a
+/// log file that tests can poll. Dropping it kills the process if it still runs, and
+/// prints the log when the test is failing.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Child,
+    log: PathBuf,
+    exited: Option<ExitStatus>,
+}
+
+impl Daemon {
+    /// Starts `cmd` with stdin closed and stdout and stderr appended to `log`.
+    pub fn spawn(mut cmd: Command, log: impl Into<PathBuf>) -> Daemon {
+        let log = log.into();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", log.display()));
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        Daemon {
+            child,
+            log,
+            exited: None,
+        }
+    }
+
+    /// The process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the process printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read(&self.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`; false after `timeout`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        wait_until(timeout, || self.log().contains(needle)).is_some()
+    }
+
+    /// The exit status, if the process has exited.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        if self.exited.is_none() {
+            self.exited = self.child.try_wait().unwrap();
+        }
+        self.exited
+    }
+
+    /// Sends the signal `name` (`TERM`, `STOP`, `CONT`, ...) with `kill -NAME PID`.
+    /// `STOP` and `CONT` freeze and thaw the process, so that a test can change things
+    /// behind its back without racing it.
+    pub fn signal(&self, name: &str) {
+        let pid = self.pid().to_string();
+        let out = Command::new("kill")
+            .args([format!("-{name}").as_str(), &pid])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run `kill -{name} {pid}`: {e}"));
+        assert!(
+            out.status.success(),
+            "`kill -{name} {pid}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Sends SIGTERM and waits for the process to exit. Panics (after killing it) when
+    /// it is still running after `timeout`.
+    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        if let Some(status) = self.try_wait() {
+            return status;
+        }
+        let pid = self.pid();
+        self.signal("TERM");
+        if wait_until(timeout, || self.try_wait().is_some()).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!(
+                "process {pid} did not exit within {timeout:?} of SIGTERM; its log:\n{}",
+                self.log()
+            );
+        }
+        self.exited.unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.try_wait().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- log of process {} ---\n{}", self.pid(), self.log());
+        }
+    }
+}
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// One test's project: a unique name, a folder for its desired-state file, and cleanup
@@ -138,7 +336,7 @@ impl TestProject {
 
     /// Writes `holdfast.yaml` (after replacing `{{project}}` and `{{image}}`) and returns its path.
     pub fn write(&self, yaml: &str) -> PathBuf {
-        let path = self.dir.join("holdfast.yaml");
+        let path = self.file();
         let text = yaml
             .replace("{{project}}", &self.name)
             .replace("{{image}}", BUSYBOX_IMAGE);
@@ -147,6 +345,17 @@ impl TestProject {
         std::fs::write(&tmp, text).unwrap();
         std::fs::rename(&tmp, &path).unwrap();
         path
+    }
+
+    /// The path of the desired-state file that [`TestProject::write`] writes.
+    pub fn file(&self) -> PathBuf {
+        self.dir.join("holdfast.yaml")
+    }
+
+    /// A state directory inside the project's folder, for `--state-dir` (so that tests
+    /// never touch `/var/lib/holdfast` or each other's status).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
     }
 
     /// Writes a file next to the desired-state file.
@@ -200,6 +409,12 @@ impl TestProject {
         Some(v.get_mut(0)?.take())
     }
 
+    /// `State.StartedAt` of the container of `service`, if it has one.
+    pub fn started_at(&self, service: &str) -> Option<String> {
+        let c = self.inspect(service)?;
+        c["State"]["StartedAt"].as_str().map(str::to_string)
+    }
+
     /// Whether `service` has one container, running, and healthy if it has a health check.
     pub fn is_ready(&self, service: &str) -> bool {
         let Some(c) = self.inspect(service) else {
@@ -234,5 +449,37 @@ impl Drop for TestProject {
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_timestamps_parse() {
+        let t = |s| {
+            parse_docker_time(s)
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+        };
+        assert_eq!(t("1970-01-01T00:00:00Z"), Duration::ZERO);
+        assert_eq!(
+            t("2026-11-25T20:06:52.359758341Z"),
+            Duration::new(1_795_637_212, 359_758_341)
+        );
+        // Go trims trailing zeros of the fraction.
+        assert_eq!(
+            t("2026-11-25T19:58:58.14431643Z"),
+            Duration::new(1_795_636_738, 144_316_430)
+        );
+        assert_eq!(
+            t("2026-11-25T21:06:52.5+01:00"),
+            Duration::new(1_795_637_212, 500_000_000)
+        );
+        assert_eq!(
+            t("2024-02-29T00:00:00-00:30"),
+            Duration::from_secs(1_709_166_600)
+        );
     }
 }

@@ -27,15 +27,30 @@ pub enum ApplyError {
         "container name `{0}` is taken by a container holdfast does not own; rename or remove it (`docker rm -f {0}`), or set another container_name"
     )]
     NameTaken(String),
+    /// The name is held by another container of this project (one made by hand, or
+    /// one created a moment ago); the next observe sees it.
+    #[error("container name `{0}` is held by another container of this project; looking again")]
+    NameHeldByOwn(String),
+    /// The container is being removed (by someone else) and cannot be started; once it
+    /// is gone, a new one is created.
+    #[error("container `{0}` is being removed; waiting for it to go")]
+    BeingRemoved(String),
     /// The engine refused.
     #[error(transparent)]
     Api(#[from] bollard::errors::Error),
 }
 
 impl ApplyError {
-    /// Whether retrying without a change cannot succeed.
+    /// Whether retrying without a change cannot succeed. None of these: a foreign
+    /// container holding the name may be removed by the operator, so that is retried
+    /// with (capped) backoff too.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, ApplyError::NameTaken(_))
+        false
+    }
+
+    /// Whether this is a passing state of the engine to wait out, not a failure.
+    pub fn is_transitional(&self) -> bool {
+        matches!(self, ApplyError::NameHeldByOwn(_) | ApplyError::BeingRemoved(_))
     }
 }
 
@@ -182,7 +197,7 @@ pub async fn create_and_start(
         .await
     {
         Ok(created) => created,
-        Err(e) if is_conflict(&e) => return Err(ApplyError::NameTaken(desired.name.clone())),
+        Err(e) if is_conflict(&e) => return Err(name_conflict(docker, desired).await),
         Err(e) => return Err(e.into()),
     };
     let id = created.id;
@@ -198,6 +213,22 @@ pub async fn create_and_start(
     }
     start(docker, &id).await?;
     Ok(id)
+}
+
+/// Who holds the name `desired` wants: another container of this project, or a
+/// stranger.
+async fn name_conflict(docker: &Docker, desired: &DesiredContainer) -> ApplyError {
+    let holder = docker
+        .inspect_container(&desired.name, None::<bollard::query_parameters::InspectContainerOptions>)
+        .await;
+    let owned = holder.ok().and_then(|c| c.config).and_then(|c| c.labels).is_some_and(|labels| {
+        labels.get(super::labels::PROJECT).map(String::as_str) == Some(desired.project.as_str())
+    });
+    if owned {
+        ApplyError::NameHeldByOwn(desired.name.clone())
+    } else {
+        ApplyError::NameTaken(desired.name.clone())
+    }
 }
 
 /// Starts a container; starting a running one is not an error.
@@ -288,7 +319,10 @@ pub async fn execute(
             }
             Action::Start => {
                 if let Some(id) = &id {
-                    start(docker, id).await?;
+                    match start(docker, id).await {
+                        Err(e) if is_conflict(&e) => return Err(ApplyError::BeingRemoved(id.clone())),
+                        other => other?,
+                    }
                 }
             }
             Action::Restart { .. } => {

@@ -380,7 +380,17 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
     }
 
     let changed = the_plan.actions.iter().any(Action::changes_anything);
-    let id = apply::execute(cx.docker, &desired, live.as_ref(), &the_plan.actions).await?;
+    let id = match apply::execute(cx.docker, &desired, live.as_ref(), &the_plan.actions).await {
+        Err(e) if e.is_transitional() => {
+            report.outcome = Outcome::Progressing {
+                reason: e.to_string(),
+                retry_after: Duration::from_millis(200),
+            };
+            report.plan = Some(the_plan);
+            return Ok(report);
+        }
+        other => other?,
+    };
     report.applied = true;
     report.outcome = match (changed, id) {
         (false, _) => readiness(live.as_ref()),
@@ -517,7 +527,7 @@ mod tests {
     #[test]
     fn permanent_errors_stall() {
         assert!(ReconcileError::Image(ImageError::NotPresent("x".into())).is_permanent());
-        assert!(ReconcileError::Apply(ApplyError::NameTaken("x".into())).is_permanent());
+        assert!(!ReconcileError::Apply(ApplyError::NameTaken("x".into())).is_permanent());
         let transient = InputError {
             what: "env file",
             path: "/x".into(),
