@@ -416,6 +416,7 @@ impl Controller {
                             matches!(a, Action::Create | Action::Start | Action::Recreate { .. })
                         })
                     });
+                lock(&self.stalled).remove(service);
                 if applied_start {
                     lock(&self.crashes).started(service);
                 }

@@ -50,7 +50,10 @@ impl ApplyError {
 
     /// Whether this is a passing state of the engine to wait out, not a failure.
     pub fn is_transitional(&self) -> bool {
-        matches!(self, ApplyError::NameHeldByOwn(_) | ApplyError::BeingRemoved(_))
+        matches!(
+            self,
+            ApplyError::NameHeldByOwn(_) | ApplyError::BeingRemoved(_)
+        )
     }
 }
 
@@ -219,11 +222,18 @@ pub async fn create_and_start(
 /// stranger.
 async fn name_conflict(docker: &Docker, desired: &DesiredContainer) -> ApplyError {
     let holder = docker
-        .inspect_container(&desired.name, None::<bollard::query_parameters::InspectContainerOptions>)
+        .inspect_container(
+            &desired.name,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
         .await;
-    let owned = holder.ok().and_then(|c| c.config).and_then(|c| c.labels).is_some_and(|labels| {
-        labels.get(super::labels::PROJECT).map(String::as_str) == Some(desired.project.as_str())
-    });
+    let owned = holder
+        .ok()
+        .and_then(|c| c.config)
+        .and_then(|c| c.labels)
+        .is_some_and(|labels| {
+            labels.get(super::labels::PROJECT).map(String::as_str) == Some(desired.project.as_str())
+        });
     if owned {
         ApplyError::NameHeldByOwn(desired.name.clone())
     } else {
@@ -320,7 +330,9 @@ pub async fn execute(
             Action::Start => {
                 if let Some(id) = &id {
                     match start(docker, id).await {
-                        Err(e) if is_conflict(&e) => return Err(ApplyError::BeingRemoved(id.clone())),
+                        Err(e) if is_conflict(&e) => {
+                            return Err(ApplyError::BeingRemoved(id.clone()));
+                        }
                         other => other?,
                     }
                 }
