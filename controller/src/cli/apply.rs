@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::common::{FileArg, docker, load, parse_duration, runtime};
+use super::common::{FileArg, parse_duration, with_engine};
 use crate::runtime::controller::{Controller, Options};
 use crate::runtime::store::{Phase, Store, default_state_dir};
 
@@ -30,19 +30,11 @@ pub struct Args {
 /// Exit 0 once every service is Ready; 1 on timeout, a refused removal or an invalid
 /// file; 2 when the engine cannot be reached.
 pub fn run(args: &Args) -> ExitCode {
-    let Some(state) = load(&args.file.file) else {
-        return ExitCode::from(1);
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let docker = match docker().await {
-            Ok(d) => d,
-            Err(code) => return code,
+    with_engine(&args.file.file, |state, docker| async move {
+        let options = Options {
+            allow_mass_removal: args.allow_mass_removal,
+            ..Options::default()
         };
-        let options = Options { allow_mass_removal: args.allow_mass_removal, ..Options::default() };
         if args.dry_run {
             let controller = Controller::new(docker, None, options);
             let reports = controller.plan(&state).await;
@@ -92,8 +84,23 @@ pub fn run(args: &Args) -> ExitCode {
             eprintln!("project {project}: every service is Ready");
             ExitCode::SUCCESS
         } else {
-            let waiting: Vec<&String> = statuses.iter().filter(|(_, s)| s.phase != Phase::Ready).map(|(k, _)| k).collect();
-            eprintln!("project {project}: not converged (waiting on {})", if waiting.is_empty() { "removals".to_string() } else { waiting.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ") });
+            let waiting: Vec<&String> = statuses
+                .iter()
+                .filter(|(_, s)| s.phase != Phase::Ready)
+                .map(|(k, _)| k)
+                .collect();
+            eprintln!(
+                "project {project}: not converged (waiting on {})",
+                if waiting.is_empty() {
+                    "removals".to_string()
+                } else {
+                    waiting
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            );
             ExitCode::from(1)
         }
     })

@@ -35,6 +35,28 @@ pub fn load(path: &Path) -> Option<DesiredState> {
     }
 }
 
+/// Loads the file, starts the async runtime, connects to Docker and runs `f`. Exit 1
+/// when the file is invalid, 2 when the runtime or the engine is not available.
+pub fn with_engine<F, Fut>(path: &Path, f: F) -> ExitCode
+where
+    F: FnOnce(DesiredState, bollard::Docker) -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
+    let Some(state) = load(path) else {
+        return ExitCode::from(1);
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async move {
+        match docker().await {
+            Ok(docker) => f(state, docker).await,
+            Err(code) => code,
+        }
+    })
+}
+
 /// A multi-threaded runtime, or a message and exit code 2.
 pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()

@@ -7,7 +7,7 @@ use bollard::query_parameters::{
     ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveVolumeOptions,
 };
 
-use super::common::{FileArg, docker, load, runtime};
+use super::common::{FileArg, with_engine};
 use crate::resources::service::{apply, labels, observe};
 
 /// Arguments of `holdfast delete`.
@@ -23,18 +23,7 @@ pub struct Args {
 /// Removes every container and network labelled with the project (and volumes with
 /// `--volumes`). Exit 0 when all are gone.
 pub fn run(args: &Args) -> ExitCode {
-    let Some(state) = load(&args.file.file) else {
-        return ExitCode::from(1);
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let docker = match docker().await {
-            Ok(d) => d,
-            Err(code) => return code,
-        };
+    with_engine(&args.file.file, |state, docker| async move {
         let project = state.name.as_str();
         let filters: HashMap<String, Vec<String>> = HashMap::from([(
             "label".to_string(),

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::common::{FileArg, docker, load, runtime};
+use super::common::{FileArg, with_engine};
 use crate::resources::service::reconcile::{Outcome, Report};
 use crate::runtime::controller::{Controller, Options};
 
@@ -19,18 +19,7 @@ pub struct Args {
 /// Prints one line per planned action on stdout. Exit 0 when the plan could be made,
 /// 1 when the file is invalid or a service could not be planned.
 pub fn run(args: &Args) -> ExitCode {
-    let Some(state) = load(&args.file.file) else {
-        return ExitCode::from(1);
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let docker = match docker().await {
-            Ok(d) => d,
-            Err(code) => return code,
-        };
+    with_engine(&args.file.file, |state, docker| async move {
         let options = Options {
             allow_mass_removal: args.allow_mass_removal,
             ..Options::default()

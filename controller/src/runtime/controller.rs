@@ -92,6 +92,45 @@ pub struct Controller {
     closed: watch::Sender<bool>,
 }
 
+/// What a desired state would remove, given the project's containers.
+struct Removals {
+    /// Services that have containers but are not in the file.
+    services: Vec<String>,
+    /// How many containers that is.
+    containers: usize,
+    /// Whether that is all of the project's containers, or more than half: the
+    /// mass-removal guard's rule (an empty or broken source must never prune everything).
+    mass: bool,
+}
+
+fn removals(state: &DesiredState, owned: &[(String, String)]) -> Removals {
+    let services: Vec<String> = owned
+        .iter()
+        .map(|(_, s)| s.clone())
+        .collect::<BTreeSet<String>>()
+        .into_iter()
+        .filter(|s| !state.services.contains_key(s))
+        .collect();
+    let containers = owned.iter().filter(|(_, s)| services.contains(s)).count();
+    let mass = !services.is_empty() && (containers == owned.len() || containers * 2 > owned.len());
+    Removals {
+        services,
+        containers,
+        mass,
+    }
+}
+
+impl Desired {
+    /// The hash of `service`'s spec ("" when the file no longer has it).
+    fn service_hash(&self, service: &str) -> String {
+        self.state
+            .services
+            .get(service)
+            .map(|s| s.content_hash())
+            .unwrap_or_default()
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -162,15 +201,11 @@ impl Controller {
         state: DesiredState,
     ) -> Result<Accepted, bollard::errors::Error> {
         let owned = observe::owned_containers(&self.docker, &state.name, None).await?;
-        let owned_services: BTreeSet<String> = owned.iter().map(|(_, s)| s.clone()).collect();
-        let removals: Vec<String> = owned_services
-            .iter()
-            .filter(|s| !state.services.contains_key(*s))
-            .cloned()
-            .collect();
-        let removed_containers = owned.iter().filter(|(_, s)| removals.contains(s)).count();
-        let mass = !removals.is_empty()
-            && (removed_containers == owned.len() || removed_containers * 2 > owned.len());
+        let Removals {
+            services: removals,
+            containers: removed_containers,
+            mass,
+        } = removals(&state, &owned);
         let removal_refused = mass && !self.options.allow_mass_removal;
         if removal_refused {
             self.event(
@@ -265,13 +300,7 @@ impl Controller {
         let Some(desired) = self.current() else {
             return false;
         };
-        let hash = desired
-            .state
-            .services
-            .get(service)
-            .map(|s| s.content_hash())
-            .unwrap_or_default();
-        lock(&self.stalled).get(service) == Some(&hash)
+        lock(&self.stalled).get(service) == Some(&desired.service_hash(service))
     }
 
     /// Queues every service of the desired state (a resync).
@@ -497,13 +526,7 @@ impl Controller {
                 if e.is_permanent() {
                     status.phase = Phase::Stalled;
                     status.message = format!("{message} (not retried until the spec changes)");
-                    let hash = desired
-                        .state
-                        .services
-                        .get(service)
-                        .map(|s| s.content_hash())
-                        .unwrap_or_default();
-                    lock(&self.stalled).insert(service.to_string(), hash);
+                    lock(&self.stalled).insert(service.to_string(), desired.service_hash(service));
                     if previous.as_ref().is_none_or(|p| p.phase != Phase::Stalled) {
                         self.event(&project, &key, EventKind::Warning, "Stalled", &message);
                     }
@@ -622,16 +645,10 @@ impl Controller {
         let owned = observe::owned_containers(&self.docker, &state.name, None)
             .await
             .unwrap_or_default();
+        let removed = removals(state, &owned);
+        let mass = removed.mass;
         let mut names: BTreeSet<String> = state.services.keys().cloned().collect();
-        let removed: BTreeSet<String> = owned
-            .iter()
-            .map(|(_, s)| s.clone())
-            .filter(|s| !names.contains(s))
-            .collect();
-        let removed_containers = owned.iter().filter(|(_, s)| removed.contains(s)).count();
-        let mass = !removed.is_empty()
-            && (removed_containers == owned.len() || removed_containers * 2 > owned.len());
-        names.extend(removed);
+        names.extend(removed.services);
         let cx = Context {
             docker: &self.docker,
             state,
@@ -650,5 +667,53 @@ impl Controller {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(services: &[&str]) -> DesiredState {
+        DesiredState {
+            name: "p".into(),
+            services: services
+                .iter()
+                .map(|s| (s.to_string(), holdfast_spec::Service::default()))
+                .collect(),
+            networks: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+        }
+    }
+
+    fn owned(services: &[&str]) -> Vec<(String, String)> {
+        services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("id{i}"), s.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn mass_removal_rule() {
+        let live = owned(&["a", "b", "c", "d"]);
+        // One of four: fine.
+        let r = removals(&state(&["a", "b", "c"]), &live);
+        assert_eq!(
+            (r.services.clone(), r.containers, r.mass),
+            (vec!["d".to_string()], 1, false)
+        );
+        // Two of four is half, not more than half: fine.
+        assert!(!removals(&state(&["a", "b"]), &live).mass);
+        // Three of four: refused.
+        assert!(removals(&state(&["a"]), &live).mass);
+        // Everything (an empty or broken source): refused.
+        let r = removals(&state(&[]), &live);
+        assert!(r.mass && r.containers == 4);
+        // The only container of a one-service project: refused too.
+        assert!(removals(&state(&[]), &owned(&["a"])).mass);
+        // Nothing to remove.
+        assert!(!removals(&state(&["a", "b", "c", "d"]), &live).mass);
     }
 }

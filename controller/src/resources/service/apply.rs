@@ -249,6 +249,11 @@ pub async fn start(docker: &Docker, id: &str) -> Result<(), bollard::errors::Err
     }
 }
 
+/// The stop timeout Docker wants: the grace period, or Docker's default of 10 s.
+fn grace(grace_seconds: Option<u64>) -> i32 {
+    grace_seconds.map_or(10, |s| i32::try_from(s).unwrap_or(i32::MAX))
+}
+
 /// Stops a container within its grace period, then removes it (and its anonymous
 /// volumes). A container that is already gone is not an error.
 pub async fn stop_and_remove(
@@ -256,9 +261,7 @@ pub async fn stop_and_remove(
     id: &str,
     grace_seconds: Option<u64>,
 ) -> Result<(), bollard::errors::Error> {
-    let t = grace_seconds
-        .map(|s| i32::try_from(s).unwrap_or(i32::MAX))
-        .unwrap_or(10);
+    let t = grace(grace_seconds);
     match docker
         .stop_container(
             id,
@@ -295,9 +298,7 @@ pub async fn restart(
     id: &str,
     grace_seconds: Option<u64>,
 ) -> Result<(), bollard::errors::Error> {
-    let t = grace_seconds
-        .map(|s| i32::try_from(s).unwrap_or(i32::MAX))
-        .unwrap_or(10);
+    let t = grace(grace_seconds);
     docker
         .restart_container(
             id,
