@@ -125,18 +125,18 @@ static PULLED: std::sync::Mutex<std::collections::BTreeSet<(String, String)>> =
 
 /// Makes sure the service's image is on this host, building or pulling it when the
 /// service's `pull_policy` and `build` say so, and returns what the controller needs
-/// to know of it.
+/// to know of it, and whether it was built or pulled now.
 pub async fn ensure(
     docker: &Docker,
     image: &str,
     service: &Service,
-) -> Result<ImageInfo, ImageError> {
+) -> Result<(ImageInfo, bool), ImageError> {
     let pull_key = (image.to_string(), service.content_hash());
     let must_pull = service.pull_policy == PullPolicy::Always
         && service.build.is_none()
         && !PULLED.lock().is_ok_and(|p| p.contains(&pull_key));
     if !must_pull && let Some(info) = inspect(docker, image).await? {
-        return Ok(info);
+        return Ok((info, false));
     }
     if let Some(build) = &service.build {
         self::build(docker, image, build).await?;
@@ -148,9 +148,10 @@ pub async fn ensure(
             pulled.insert(pull_key);
         }
     }
-    inspect(docker, image)
+    let info = inspect(docker, image)
         .await?
-        .ok_or_else(|| ImageError::NotPresent(image.to_string()))
+        .ok_or_else(|| ImageError::NotPresent(image.to_string()))?;
+    Ok((info, true))
 }
 
 /// Packs a build context into a tar archive in memory.

@@ -212,9 +212,8 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
     let image_ref = image::image_ref(project, name, service);
     let image_info = match cx.mode {
         Mode::Apply => {
-            let present = image::inspect(cx.docker, &image_ref).await?.is_some();
-            let info = image::ensure(cx.docker, &image_ref, service).await?;
-            if !present {
+            let (info, fetched) = image::ensure(cx.docker, &image_ref, service).await?;
+            if fetched {
                 steps.push(format!(
                     "{} image {image_ref}",
                     if service.build.is_some() {

@@ -1,0 +1,149 @@
+//! `holdfast-bench`: benchmarks holdfast against a real Docker engine and rewrites
+//! docs/benchmarks.md.
+//!
+//! ```sh
+//! cargo run --release -p holdfast-bench [-- --quick] [-- --no-docs]
+//! ```
+//!
+//! It builds the release `holdfast` binary and the busybox test image, then measures:
+//!
+//! 1. recovery of a container under `holdfast run` after `docker kill`, `docker stop`
+//!    and `docker rm -f`, against Docker's own `docker start` / `docker run -d`;
+//! 2. a no-op `holdfast apply` of 20 and 50 services, against `docker-compose up -d`;
+//! 3. the idle RSS and CPU of `holdfast run` with 50 services, with dockerd for scale.
+//!
+//! See [`measure`] for how, and docs/benchmarks.md for the latest results.
+
+mod engine;
+mod measure;
+mod report;
+mod stats;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+/// Command-line options.
+#[derive(Debug, Parser)]
+#[command(
+    about = "Benchmarks holdfast against a real Docker engine and rewrites docs/benchmarks.md"
+)]
+struct Args {
+    /// Fewer runs and a shorter idle window (a smoke test, not for publishing).
+    #[arg(long)]
+    quick: bool,
+    /// Print the results only; leave docs/benchmarks.md as it is.
+    #[arg(long)]
+    no_docs: bool,
+}
+
+/// How much to measure.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    recovery_runs: usize,
+    noop_runs: usize,
+    idle_window: Duration,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match bench(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the folder above this crate).
+fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// Builds the release `holdfast` binary and returns its path (from cargo's JSON
+/// messages, so that `CARGO_TARGET_DIR` is honoured).
+fn build_holdfast(root: &Path) -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let out = Command::new(cargo)
+        .args(["build", "--release", "-p", "holdfast"])
+        .arg("--message-format=json-render-diagnostics")
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run cargo")?;
+    if !out.status.success() {
+        bail!("`cargo build --release -p holdfast` failed");
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "holdfast")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .context("cargo built no `holdfast` executable")
+}
+
+fn bench(args: &Args) -> Result<()> {
+    let started = Instant::now();
+    let plan = if args.quick {
+        Plan {
+            recovery_runs: 5,
+            noop_runs: 3,
+            idle_window: Duration::from_secs(10),
+        }
+    } else {
+        Plan {
+            recovery_runs: 20,
+            noop_runs: 10,
+            idle_window: Duration::from_secs(30),
+        }
+    };
+    let root = workspace_root();
+    eprintln!("building the release holdfast binary");
+    let holdfast = build_holdfast(&root)?;
+    engine::run("docker-compose", &["version", "--short"])
+        .context("docker-compose (Debian's 1.29) must be on PATH")?;
+    eprintln!("building the busybox test image");
+    holdfast_testkit::busybox_image();
+    let machine = report::Machine::detect();
+    let cli_overhead = measure::cli_overhead(10)?;
+
+    eprintln!("1. recovery with a running controller");
+    let recovery = measure::recovery(&holdfast, plan.recovery_runs)?;
+    eprintln!("2. no-op passes");
+    let mut noop = Vec::new();
+    let mut notes = Vec::new();
+    for services in [20, 50] {
+        let (c, n) = measure::noop(&holdfast, services, plan.noop_runs)?;
+        noop.push(c);
+        notes.extend(n);
+    }
+    eprintln!("3. idle controller");
+    let idle = measure::idle(&holdfast, 50, plan.idle_window)?;
+    notes.extend(engine::leftovers());
+
+    let report = report::Report {
+        machine,
+        quick: args.quick,
+        cli_overhead,
+        recovery,
+        noop,
+        idle,
+        notes,
+        minutes: started.elapsed().as_secs_f64() / 60.0,
+        load_end: report::load_average(),
+    };
+    println!("\n{}", report.results());
+    if !args.no_docs {
+        let path = root.join("docs").join("benchmarks.md");
+        std::fs::write(&path, report.markdown())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
