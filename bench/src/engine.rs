@@ -264,6 +264,8 @@ impl Controller {
             .arg(file)
             .arg("--state-dir")
             .arg(project.state_dir())
+            .arg("--socket")
+            .arg(project.dir.path().join("holdfast.sock"))
             .args(["--log-format", "json"])
             // Info, plus one debug line per reconcile, so that they can be counted.
             .env("HOLDFAST_LOG", "info,holdfast::runtime::controller=debug")

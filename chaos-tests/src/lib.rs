@@ -234,6 +234,8 @@ impl Controller {
             .arg(file)
             .arg("--state-dir")
             .arg(project.dir.join("state"))
+            .arg("--socket")
+            .arg(project.dir.join("holdfast.sock"))
             .env("NO_COLOR", "1")
             .env("HOLDFAST_LOG", "info,holdfast=debug")
             .stdin(Stdio::null())

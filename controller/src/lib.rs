@@ -4,6 +4,7 @@
 //! The desired-state file itself (parsing, validation, schema, hash) lives in the
 //! [`holdfast_spec`] crate.
 
+pub mod api;
 pub mod cli;
 pub mod docker;
 pub mod resources;

@@ -4,7 +4,12 @@
 
 mod apply;
 mod common;
+mod control;
 mod delete;
+mod describe;
+mod events;
+mod get;
+mod output;
 mod plan;
 mod run;
 mod schema;
@@ -38,6 +43,18 @@ pub enum Command {
     Run(run::Args),
     /// Remove the project's containers and networks (and volumes with --volumes).
     Delete(delete::Args),
+    /// List resources of the running controller with their status.
+    Get(get::Args),
+    /// Show one resource in detail: spec, status, drift and events.
+    Describe(describe::Args),
+    /// Show the running controller's recent events.
+    Events(events::Args),
+    /// Ask the running controller for a pass now, and wait for it.
+    Reconcile(control::ReconcileArgs),
+    /// Stop changing a resource (it is still observed and reported).
+    Suspend(control::SuspendArgs),
+    /// Change a suspended resource again.
+    Resume(control::SuspendArgs),
 }
 
 /// Runs the command line and returns the process's exit code.
@@ -50,5 +67,11 @@ pub fn main() -> ExitCode {
         Command::Apply(args) => apply::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Delete(args) => delete::run(&args),
+        Command::Get(args) => get::run(&args),
+        Command::Describe(args) => describe::run(&args),
+        Command::Events(args) => events::run(&args),
+        Command::Reconcile(args) => control::reconcile(&args),
+        Command::Suspend(args) => control::suspend(&args, true),
+        Command::Resume(args) => control::suspend(&args, false),
     }
 }

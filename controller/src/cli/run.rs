@@ -29,6 +29,9 @@ pub struct Args {
     /// Allow removals that take away all, or more than half, of the project's containers.
     #[arg(long)]
     allow_mass_removal: bool,
+    /// The API's unix socket.
+    #[arg(long, env = "HOLDFAST_SOCKET", default_value_os_t = crate::api::server::default_socket())]
+    socket: std::path::PathBuf,
     /// Log format.
     #[arg(long, value_parser = ["text", "json"], default_value = "text")]
     log_format: String,
@@ -64,6 +67,22 @@ async fn daemon(args: &Args) -> ExitCode {
         ..Options::default()
     };
     let controller = Controller::new(docker.clone(), Some(store), options);
+    let listener = match crate::api::server::bind(&args.socket) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing::info!(socket = %args.socket.display(), "API listening");
+    let api = {
+        let c = controller.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::api::server::serve(listener, c).await {
+                tracing::error!(error = %e, "the API stopped");
+            }
+        })
+    };
     let path = args.file.file.clone();
     tracing::info!(file = %path.display(), "holdfast controller starting");
 
@@ -117,6 +136,8 @@ async fn daemon(args: &Args) -> ExitCode {
     }
     let _ = tokio::time::timeout(Duration::from_secs(30), workers).await;
     resync.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(5), api).await;
+    let _ = std::fs::remove_file(&args.socket);
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }

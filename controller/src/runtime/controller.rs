@@ -23,7 +23,7 @@ use crate::resources::service::plan::Action;
 use crate::resources::service::reconcile::{
     self, Context, Mode, Outcome, ReconcileError, Report, RestartLimiter,
 };
-use crate::resources::service::{key as service_key, observe};
+use crate::resources::service::{KIND, key as service_key, observe};
 
 /// How the controller behaves.
 #[derive(Debug, Clone)]
@@ -90,6 +90,7 @@ pub struct Controller {
     stalled: Mutex<HashMap<String, String>>,
     changed: watch::Sender<u64>,
     closed: watch::Sender<bool>,
+    metrics: crate::api::metrics::Metrics,
 }
 
 /// What a desired state would remove, given the project's containers.
@@ -118,6 +119,24 @@ fn removals(state: &DesiredState, owned: &[(String, String)]) -> Removals {
         containers,
         mass,
     }
+}
+
+/// Whether a pass put a broken container back (RESTARTS, as kubectl counts them): a
+/// start, an unhealthy restart, a replacement of a container changed by hand, or a
+/// re-creation of one that was removed. Creating a new service and replacing a
+/// container because the file changed are not repairs.
+fn is_repair(report: &Report, previous: Option<&ResourceStatus>) -> bool {
+    let Some(plan) = &report.plan else {
+        return false;
+    };
+    plan.actions.iter().any(|a| match a {
+        Action::Start | Action::Restart { .. } => true,
+        Action::Recreate { reasons } => reasons
+            .iter()
+            .any(|r| r != crate::resources::service::plan::SPEC_CHANGED),
+        Action::Create => previous.is_some_and(|p| p.container.is_some()),
+        Action::Nothing => false,
+    })
 }
 
 impl Desired {
@@ -156,6 +175,7 @@ impl Controller {
             stalled: Mutex::new(HashMap::new()),
             changed,
             closed,
+            metrics: crate::api::metrics::Metrics::new(),
         })
     }
 
@@ -408,6 +428,7 @@ impl Controller {
         };
         let started = std::time::Instant::now();
         let result = reconcile::reconcile(&cx, service).await;
+        let elapsed = started.elapsed();
         lock(&self.reconciled).insert(service.to_string(), desired.generation);
         tracing::debug!(
             service,
@@ -428,6 +449,10 @@ impl Controller {
             report_only: false,
             suspended,
             restarts: 0,
+            image: None,
+            ports: Vec::new(),
+            container: None,
+            since: now_ms(),
         });
         status.observed_at = now_ms();
         status.suspended = suspended;
@@ -461,9 +486,18 @@ impl Controller {
                     .as_ref()
                     .map(|p| p.drift.iter().map(|d| d.field.to_string()).collect())
                     .unwrap_or_default();
+                if report.applied && report.drifted {
+                    self.metrics.drift_corrected(KIND);
+                }
                 if report.restarted {
+                    self.metrics.unhealthy_restart(service);
+                }
+                if report.applied && is_repair(&report, previous.as_ref()) {
                     status.restarts += 1;
                 }
+                status.image = report.image.clone();
+                status.ports = report.ports.clone();
+                status.container = report.container.clone();
                 match &report.outcome {
                     Outcome::Ready => {
                         status.phase = if suspended {
@@ -506,6 +540,8 @@ impl Controller {
                         );
                     }
                     Outcome::Removed => {
+                        self.metrics.observe_reconcile(KIND, "removed", elapsed);
+                        self.metrics.remove_resource(KIND, &project, service);
                         lock(&self.statuses).remove(&key);
                         if let Some(store) = &self.store {
                             let _ = store.remove_status(&project, &key);
@@ -532,6 +568,7 @@ impl Controller {
                     }
                 } else {
                     let delay = lock(&self.backoff).failed(&service.to_string());
+                    self.metrics.retry_scheduled(KIND);
                     status.retries += 1;
                     status.phase = Phase::Degraded;
                     status.next_retry =
@@ -563,6 +600,16 @@ impl Controller {
         {
             tracing::error!(error = %e, "cannot store a status");
         }
+        let result = match (&status.phase, &status.last_error) {
+            (_, Some(_)) if status.phase != Phase::Stalled => "error",
+            (Phase::Ready | Phase::Suspended, _) => "ready",
+            (Phase::Progressing, _) => "progressing",
+            (Phase::Degraded, _) => "degraded",
+            (Phase::Stalled, _) => "stalled",
+        };
+        self.metrics.observe_reconcile(KIND, result, elapsed);
+        self.metrics
+            .set_ready(KIND, &project, service, status.phase == Phase::Ready);
         lock(&self.statuses).insert(key, status);
         self.changed.send_modify(|n| *n += 1);
     }
@@ -619,6 +666,111 @@ impl Controller {
                 );
             }
         }
+    }
+
+    /// The Prometheus text exposition of the controller's metrics, current as of now.
+    pub fn metrics_text(&self) -> String {
+        self.metrics
+            .set_queue_depth(i64::try_from(self.queue.len()).unwrap_or(i64::MAX));
+        let drifting = lock(&self.statuses)
+            .values()
+            .filter(|s| !s.drift.is_empty())
+            .count();
+        self.metrics
+            .set_drifting(KIND, i64::try_from(drifting).unwrap_or(i64::MAX));
+        self.metrics.encode()
+    }
+
+    /// The status and event store, when there is one.
+    pub fn store(&self) -> Option<&Arc<Store>> {
+        self.store.as_ref()
+    }
+
+    /// The resolved spec of `service` as JSON, if the file has it.
+    pub fn desired_service(&self, service: &str) -> Option<serde_json::Value> {
+        let desired = self.current()?;
+        let spec = desired.state.services.get(service)?;
+        serde_json::to_value(spec).ok()
+    }
+
+    /// Reconciles the `services` (every service in the file when empty) now, stalled or
+    /// not, and waits up to `timeout` for each to be looked at. Returns whether all were,
+    /// and their statuses.
+    pub async fn reconcile_now(
+        &self,
+        services: &[String],
+        timeout: Duration,
+    ) -> (bool, Vec<ResourceStatus>) {
+        let names: Vec<String> = if services.is_empty() {
+            self.current()
+                .map(|d| d.state.services.keys().cloned().collect())
+                .unwrap_or_default()
+        } else {
+            services.to_vec()
+        };
+        let asked = now_ms();
+        let mut rx = self.subscribe();
+        for name in &names {
+            lock(&self.stalled).remove(name);
+            self.queue.add(name.clone());
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let done = |statuses: &BTreeMap<String, ResourceStatus>| {
+            names.iter().all(|n| {
+                statuses
+                    .get(&service_key(n))
+                    .is_some_and(|s| s.observed_at >= asked)
+            })
+        };
+        let completed = loop {
+            if done(&lock(&self.statuses)) {
+                break true;
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => break done(&lock(&self.statuses)),
+            }
+        };
+        let statuses = lock(&self.statuses);
+        let items = names
+            .iter()
+            .filter_map(|n| statuses.get(&service_key(n)).cloned())
+            .collect();
+        (completed, items)
+    }
+
+    /// Suspends or resumes `service`: a suspended service is observed and reported but
+    /// never changed. Returns its status, or `None` if holdfast does not know it.
+    pub fn set_suspended(&self, service: &str, suspended: bool) -> Option<ResourceStatus> {
+        let key = service_key(service);
+        let status = {
+            let mut statuses = lock(&self.statuses);
+            let status = statuses.get_mut(&key)?;
+            status.suspended = suspended;
+            if suspended {
+                status.phase = Phase::Suspended;
+                status.message = "suspended: observed, never changed".into();
+            }
+            status.clone()
+        };
+        if let Some(store) = &self.store
+            && let Err(e) = store.put_status(&status)
+        {
+            tracing::error!(error = %e, "cannot store a status");
+        }
+        let project = status.project.clone();
+        let (reason, message) = if suspended {
+            (
+                "Suspended",
+                "suspended by request: observed and reported, never changed",
+            )
+        } else {
+            ("Resumed", "resumed by request")
+        };
+        self.event(&project, &key, EventKind::Normal, reason, message);
+        self.queue.add(service.to_string());
+        self.changed.send_modify(|n| *n += 1);
+        Some(status)
     }
 
     /// Waits until [`Controller::converged`] or `timeout`; true when converged.

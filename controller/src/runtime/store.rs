@@ -243,6 +243,18 @@ pub struct ResourceStatus {
     /// Restarts the controller made because the resource was unhealthy.
     #[serde(default)]
     pub restarts: u32,
+    /// The image reference the service runs.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Published ports, as `127.0.0.1:8080:80/tcp`.
+    #[serde(default)]
+    pub ports: Vec<String>,
+    /// The ID of the service's container, when it has one.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// When holdfast first reported this resource (unix milliseconds).
+    #[serde(default)]
+    pub since: u64,
 }
 
 /// Whether an event is routine or needs attention (as Kubernetes' event types).
@@ -654,6 +666,10 @@ mod tests {
             report_only: false,
             suspended: false,
             restarts: 0,
+            image: None,
+            ports: Vec::new(),
+            container: None,
+            since: 0,
         }
     }
 

@@ -75,6 +75,8 @@ pub fn start_controller(p: &TestProject, extra: &[&str]) -> Daemon {
         .arg(p.file())
         .arg("--state-dir")
         .arg(p.state_dir())
+        .arg("--socket")
+        .arg(p.dir.join("holdfast.sock"))
         .args(extra);
     Daemon::spawn(cmd, p.dir.join("controller.log"))
 }

@@ -92,6 +92,12 @@ pub struct Report {
     pub drifted: bool,
     /// Whether an unhealthy container was restarted.
     pub restarted: bool,
+    /// The image reference, when the service is in the file.
+    pub image: Option<String>,
+    /// Published ports of the desired container.
+    pub ports: Vec<String>,
+    /// The container's ID after this pass, when there is one.
+    pub container: Option<String>,
     /// Whether the plan's actions were carried out (false in plan mode, and when the
     /// service was held back by dependencies, crash-loop backoff or the restart budget).
     pub applied: bool,
@@ -292,6 +298,9 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
         drifted,
         restarted: false,
         applied: false,
+        image: Some(desired.image.clone()),
+        ports: desired.ports.iter().map(ToString::to_string).collect(),
+        container: live.as_ref().map(|l| l.id.clone()),
     };
 
     if policy.suspended || policy.report_only {
@@ -391,6 +400,7 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
         other => other?,
     };
     report.applied = true;
+    report.container = id.clone();
     report.outcome = match (changed, id) {
         (false, _) => readiness(live.as_ref()),
         (true, Some(id)) => readiness(observe::inspect(cx.docker, &id).await?.as_ref()),
@@ -480,6 +490,9 @@ async fn remove(
         drifted: false,
         restarted: false,
         applied: false,
+        image: None,
+        ports: Vec::new(),
+        container: None,
     };
     if owned.is_empty() {
         return Ok(report);

@@ -1,0 +1,249 @@
+//! The daemon's HTTP API on a unix socket.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::types::{
+    ErrorBody, EventEntry, EventList, ReconcileRequest, ReconcileResponse, ResourceDetail,
+    ResourceList,
+};
+use crate::runtime::controller::Controller;
+
+/// Where the daemon listens unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/holdfast/holdfast.sock";
+
+/// The socket path: `HOLDFAST_SOCKET`, or [`DEFAULT_SOCKET`].
+pub fn default_socket() -> PathBuf {
+    std::env::var_os("HOLDFAST_SOCKET")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
+}
+
+type Shared = State<Arc<Controller>>;
+
+/// An error answer: a status and a message, sent as [`ErrorBody`].
+#[derive(Debug)]
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError(status, message.into())
+}
+
+/// The API's routes.
+pub fn router(controller: Arc<Controller>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/v1/resources", get(resources))
+        .route("/v1/resources/{kind}/{name}", get(resource))
+        .route("/v1/resources/{kind}/{name}/suspend", post(suspend))
+        .route("/v1/resources/{kind}/{name}/resume", post(resume))
+        .route("/v1/events", get(events))
+        .route("/v1/reconcile", post(reconcile))
+        .route("/metrics", get(metrics))
+        .with_state(controller)
+}
+
+async fn metrics(State(c): Shared) -> Response {
+    (
+        [(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)],
+        c.metrics_text(),
+    )
+        .into_response()
+}
+
+async fn readyz(State(c): Shared) -> Response {
+    match c.project() {
+        Some(project) => (StatusCode::OK, format!("ready: project {project}\n")).into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no valid desired state loaded yet\n",
+        )
+            .into_response(),
+    }
+}
+
+async fn resources(State(c): Shared) -> Json<ResourceList> {
+    Json(ResourceList {
+        project: c.project(),
+        items: c.statuses().into_values().collect(),
+    })
+}
+
+fn service_name(kind: &str, name: &str) -> Result<String, ApiError> {
+    if kind == "service" {
+        Ok(name.to_string())
+    } else {
+        Err(error(
+            StatusCode::NOT_FOUND,
+            format!("unknown kind `{kind}`; this controller manages `service`"),
+        ))
+    }
+}
+
+fn recent_events(
+    c: &Controller,
+    object: Option<&str>,
+    since: u64,
+    limit: usize,
+) -> Result<Vec<EventEntry>, ApiError> {
+    let Some(store) = c.store() else {
+        return Ok(Vec::new());
+    };
+    let project = c.project();
+    let items = if since > 0 {
+        store.events_since(since)
+    } else {
+        store.events(project.as_deref(), object, limit)
+    }
+    .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(items
+        .into_iter()
+        .filter(|(_, e)| object.is_none_or(|o| e.object == o))
+        .map(|(seq, event)| EventEntry { seq, event })
+        .collect())
+}
+
+async fn resource(State(c): Shared, UrlPath((kind, name)): UrlPath<(String, String)>) -> Response {
+    let service = match service_name(&kind, &name) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let key = format!("{kind}/{name}");
+    let Some(status) = c.statuses().remove(&key) else {
+        return error(StatusCode::NOT_FOUND, format!("no resource `{key}`")).into_response();
+    };
+    let events = match recent_events(&c, Some(&key), 0, 20) {
+        Ok(e) => e,
+        Err(r) => return r.into_response(),
+    };
+    Json(ResourceDetail {
+        status,
+        desired: c.desired_service(&service),
+        events,
+    })
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct EventQuery {
+    object: Option<String>,
+    since: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn events(State(c): Shared, Query(q): Query<EventQuery>) -> Response {
+    match recent_events(
+        &c,
+        q.object.as_deref(),
+        q.since.unwrap_or(0),
+        q.limit.unwrap_or(200),
+    ) {
+        Ok(items) => Json(EventList { items }).into_response(),
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn reconcile(State(c): Shared, Json(req): Json<ReconcileRequest>) -> Response {
+    let services = match req.key.as_deref() {
+        None => Vec::new(),
+        Some(key) => match key.split_once('/') {
+            Some((kind, name)) => match service_name(kind, name) {
+                Ok(s) => vec![s],
+                Err(r) => return r.into_response(),
+            },
+            None => vec![key.to_string()],
+        },
+    };
+    let timeout = Duration::from_millis(req.timeout_ms.unwrap_or(30_000).min(600_000));
+    let (completed, items) = c.reconcile_now(&services, timeout).await;
+    Json(ReconcileResponse { completed, items }).into_response()
+}
+
+async fn set_suspended(c: &Controller, kind: &str, name: &str, suspended: bool) -> Response {
+    let service = match service_name(kind, name) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    match c.set_suspended(&service, suspended) {
+        Some(status) => Json(status).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("no resource `{kind}/{name}`"),
+        )
+        .into_response(),
+    }
+}
+
+async fn suspend(State(c): Shared, UrlPath((kind, name)): UrlPath<(String, String)>) -> Response {
+    set_suspended(&c, &kind, &name, true).await
+}
+
+async fn resume(State(c): Shared, UrlPath((kind, name)): UrlPath<(String, String)>) -> Response {
+    set_suspended(&c, &kind, &name, false).await
+}
+
+/// Why the API could not listen.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {}: {source}", path.display())]
+pub struct ListenError {
+    /// The socket path.
+    pub path: PathBuf,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+/// Binds the unix socket at `path` (mode 0660, parent folder created), replacing a
+/// stale socket file left by a controller that died.
+pub fn bind(path: &Path) -> Result<tokio::net::UnixListener, ListenError> {
+    let fail = |source| ListenError {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(fail(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                "another holdfast controller answers on this socket",
+            )));
+        }
+        std::fs::remove_file(path).map_err(fail)?;
+    }
+    let listener = tokio::net::UnixListener::bind(path).map_err(fail)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(fail)?;
+    Ok(listener)
+}
+
+/// Serves the API on `listener` until `shutdown` turns true.
+pub async fn serve(
+    listener: tokio::net::UnixListener,
+    controller: Arc<Controller>,
+) -> std::io::Result<()> {
+    let mut closed = controller.closed();
+    let app = router(controller);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = closed.wait_for(|c| *c).await;
+        })
+        .await
+}

@@ -1,0 +1,314 @@
+//! The status API and the kubectl-like commands against a live controller on the real
+//! engine: `get`, `describe`, `events`, `reconcile`, `suspend`/`resume`, the socket's
+//! mode, and the message when no controller runs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{holdfast, id_of, start_controller};
+use holdfast_testkit::{TestProject, busybox_image, docker_ok, wait_until};
+
+const FILE: &str = r#"
+name: "{{project}}"
+services:
+  app:
+    image: "{{image}}"
+    command: ["sleep", "3600"]
+    init: true
+    environment: {MODE: test}
+  worker:
+    image: "{{image}}"
+    command: ["sleep", "3600"]
+    init: true
+"#;
+
+fn cli(p: &TestProject, args: &[&str]) -> Output {
+    let socket = p.dir.join("holdfast.sock");
+    holdfast(p)
+        .args(args)
+        .arg("--socket")
+        .arg(&socket)
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn statuses(p: &TestProject) -> Vec<serde_json::Value> {
+    let out = cli(p, &["get", "-o", "json"]);
+    if !out.status.success() {
+        return Vec::new();
+    }
+    serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap_or_default()
+}
+
+fn all_ready(p: &TestProject, n: usize) -> bool {
+    let s = statuses(p);
+    s.len() == n && s.iter().all(|s| s["phase"] == "Ready")
+}
+
+#[test]
+fn get_describe_events_reconcile_suspend_resume() {
+    busybox_image();
+    let p = TestProject::new("api-cli");
+    p.write(FILE);
+    let mut controller = start_controller(&p, &[]);
+    assert!(
+        wait_until(Duration::from_secs(30), || all_ready(&p, 2)).is_some(),
+        "not ready: {}",
+        controller.log()
+    );
+
+    // The socket is group-accessible, not world-accessible.
+    let mode = std::fs::metadata(p.dir.join("holdfast.sock"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o660);
+
+    let out = cli(&p, &["get"]);
+    assert!(out.status.success());
+    let table = text(&out);
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "MESSAGE"]
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert_eq!(
+        &rows[0][..4],
+        ["service/app", "1/1", "Ready", "0"],
+        "{table}"
+    );
+    assert_eq!(
+        &rows[1][..4],
+        ["service/worker", "1/1", "Ready", "0"],
+        "{table}"
+    );
+
+    let wide = text(&cli(&p, &["get", "-o", "wide"]));
+    assert!(wide.lines().next().unwrap().contains("IMAGE"), "{wide}");
+    assert!(wide.contains("holdfast-test/busybox:1"), "{wide}");
+
+    let json = statuses(&p);
+    assert_eq!(json[0]["key"], "service/app");
+    assert_eq!(json[0]["container"].as_str().unwrap(), id_of(&p, "app"));
+
+    let describe = text(&cli(&p, &["describe", "service/app"]));
+    for needle in [
+        "Name:         service/app",
+        "Phase:        Ready",
+        "Drift:",
+        "\"MODE\": \"test\"",
+        "Events:",
+        "Created",
+    ] {
+        assert!(describe.contains(needle), "no `{needle}` in:\n{describe}");
+    }
+
+    let events = text(&cli(&p, &["events", "--for", "service/app"]));
+    assert!(events.starts_with("LAST SEEN"), "{events}");
+    assert!(
+        events.contains("Created") && events.contains("service/app"),
+        "{events}"
+    );
+    assert!(!events.contains("service/worker"), "{events}");
+
+    let out = cli(&p, &["reconcile", "service/app", "--timeout", "20s"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Suspended: a stopped container stays stopped, and is reported.
+    assert!(cli(&p, &["suspend", "service/app"]).status.success());
+    let id = id_of(&p, "app");
+    docker_ok(&["stop", "-t", "1", &id]);
+    let stays = wait_until(Duration::from_secs(3), || {
+        docker_ok(&["inspect", "-f", "{{.State.Running}}", &id]) == "true"
+    });
+    assert!(stays.is_none(), "a suspended service was changed");
+    assert!(text(&cli(&p, &["get"])).contains("Suspended"));
+
+    // Resumed: it is put back.
+    assert!(cli(&p, &["resume", "service/app"]).status.success());
+    assert!(
+        wait_until(Duration::from_secs(10), || docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Running}}",
+            &id
+        ]) == "true")
+        .is_some(),
+        "not started after resume: {}",
+        controller.log()
+    );
+    assert!(controller.terminate(Duration::from_secs(20)).success());
+}
+
+#[test]
+fn watch_shows_a_chaos_action_within_a_second() {
+    busybox_image();
+    let p = TestProject::new("api-watch");
+    p.write(FILE);
+    let mut controller = start_controller(&p, &[]);
+    assert!(
+        wait_until(Duration::from_secs(30), || all_ready(&p, 2)).is_some(),
+        "{}",
+        controller.log()
+    );
+
+    let log = p.dir.join("watch.out");
+    let mut watch = holdfast(&p)
+        .args(["get", "-w", "--socket"])
+        .arg(p.dir.join("holdfast.sock"))
+        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            >= 3)
+        .is_some()
+    );
+    let before = std::fs::read_to_string(&log).unwrap().lines().count();
+    docker_ok(&["kill", &id_of(&p, "worker")]);
+    let seen = wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .skip(before)
+            .any(|l| l.starts_with("service/worker"))
+    });
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let seen = seen.unwrap_or_else(|| {
+        panic!(
+            "no change shown:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    });
+    assert!(
+        seen < Duration::from_secs(1),
+        "the change showed after {seen:?}"
+    );
+    assert!(controller.terminate(Duration::from_secs(20)).success());
+}
+
+#[test]
+fn commands_say_clearly_when_no_controller_runs() {
+    let dir = std::env::temp_dir().join(format!("hf-nosock-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_holdfast"))
+        .args(["get", "--socket"])
+        .arg(dir.join("none.sock"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no holdfast controller is running at"),
+        "{err}"
+    );
+    assert!(err.contains("holdfast run"), "{err}");
+}
+
+/// `GET path` on the controller's socket; the body.
+fn http_get(p: &TestProject, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(p.dir.join("holdfast.sock")).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: holdfast\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    // Chunked bodies: keep only the lines that are not chunk sizes.
+    let body = body
+        .lines()
+        .filter(|l| !(l.len() <= 8 && !l.is_empty() && l.chars().all(|c| c.is_ascii_hexdigit())))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (status, body)
+}
+
+fn drift_corrections(p: &TestProject) -> f64 {
+    let (_, body) = http_get(p, "/metrics");
+    let lines = body.lines().map(|l| Ok(l.to_string()));
+    let scrape =
+        prometheus_parse::Scrape::parse(lines).expect("the metrics parse as Prometheus text");
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "holdfast_drift_corrections_total")
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Untyped(v)
+            | prometheus_parse::Value::Gauge(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+#[test]
+fn health_endpoints_and_metrics_that_parse_and_count_drift() {
+    busybox_image();
+    let p = TestProject::new("api-metrics");
+    p.write(FILE);
+    let mut controller = start_controller(&p, &[]);
+    assert!(
+        wait_until(Duration::from_secs(30), || all_ready(&p, 2)).is_some(),
+        "{}",
+        controller.log()
+    );
+    assert_eq!(http_get(&p, "/healthz").0, 200);
+    assert_eq!(http_get(&p, "/readyz").0, 200);
+
+    let (status, body) = http_get(&p, "/metrics");
+    assert_eq!(status, 200);
+    for name in [
+        "holdfast_reconciles_total",
+        "holdfast_reconcile_duration_seconds",
+        "holdfast_resource_ready",
+        "holdfast_resources_drifting",
+        "holdfast_drift_corrections_total",
+        "holdfast_work_queue_depth",
+        "holdfast_retries_scheduled_total",
+        "holdfast_build_info",
+    ] {
+        assert!(body.contains(name), "no {name} in:\n{body}");
+    }
+    let before = drift_corrections(&p);
+    // A change by hand: the container is stopped; holdfast notices and corrects it.
+    docker_ok(&["stop", "-t", "1", &id_of(&p, "app")]);
+    assert!(
+        wait_until(Duration::from_secs(10), || drift_corrections(&p) > before).is_some(),
+        "the drift metric did not rise:\n{}",
+        http_get(&p, "/metrics").1
+    );
+    assert!(controller.terminate(Duration::from_secs(20)).success());
+}
