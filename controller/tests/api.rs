@@ -312,3 +312,120 @@ fn health_endpoints_and_metrics_that_parse_and_count_drift() {
     );
     assert!(controller.terminate(Duration::from_secs(20)).success());
 }
+
+fn tcp_get(addr: &str, path: &str, auth: Option<&str>) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let header = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: holdfast\r\n{header}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    raw.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn tcp_api_needs_the_bearer_token() {
+    busybox_image();
+    let p = TestProject::new("api-tcp");
+    p.write(FILE);
+    let token = p.write_file("token", "s3cret-token-for-test\n");
+    let mut controller = start_controller(
+        &p,
+        &[
+            "--listen-tcp",
+            "127.0.0.1:0",
+            "--token-file",
+            token.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        controller.wait_for_log("API listening on TCP", Duration::from_secs(20)),
+        "{}",
+        controller.log()
+    );
+    let log = controller.log();
+    let addr = log
+        .lines()
+        .find(|l| l.contains("API listening on TCP"))
+        .and_then(|l| l.split("address=").nth(1))
+        .map(|a| {
+            a.split_whitespace()
+                .next()
+                .unwrap_or("")
+                .trim_matches('"')
+                .to_string()
+        })
+        .unwrap();
+    assert_eq!(tcp_get(&addr, "/v1/resources", None), 401);
+    assert_eq!(tcp_get(&addr, "/v1/resources", Some("Bearer wrong")), 401);
+    assert_eq!(
+        tcp_get(&addr, "/metrics", Some("Bearer s3cret-token-for-tes")),
+        401
+    );
+    assert_eq!(
+        tcp_get(&addr, "/v1/resources", Some("Bearer s3cret-token-for-test")),
+        200
+    );
+    assert!(!log.contains("s3cret"), "the token leaked into the log");
+    assert!(controller.terminate(Duration::from_secs(20)).success());
+}
+
+#[test]
+fn trace_logs_and_completion() {
+    busybox_image();
+    let p = TestProject::new("api-trace");
+    p.write(
+        r#"
+name: "{{project}}"
+services:
+  app:
+    image: "{{image}}"
+    command: ["sh", "-c", "echo hello-from-app; echo oops >&2; exec sleep 3600"]
+    init: true
+"#,
+    );
+    let mut controller = start_controller(&p, &[]);
+    assert!(
+        wait_until(Duration::from_secs(30), || all_ready(&p, 1)).is_some(),
+        "{}",
+        controller.log()
+    );
+    let id = id_of(&p, "app");
+
+    let out = cli(&p, &["trace", &id]);
+    assert!(out.status.success());
+    let t = text(&out);
+    assert!(t.contains(&format!("Project:    {}", p.name)), "{t}");
+    assert!(t.contains("Service:    service/app"), "{t}");
+    assert!(
+        t.contains(&format!("File:       {}", p.file().display())),
+        "{t}"
+    );
+    assert!(t.contains("matches the desired state in force"), "{t}");
+    let foreign = cli(&p, &["trace", "no-such-container-hf"]);
+    assert_eq!(foreign.status.code(), Some(2));
+
+    let out = cli(&p, &["logs", "service/app", "--tail", "10"]);
+    assert!(out.status.success());
+    assert!(text(&out).contains("hello-from-app"), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("oops"));
+
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_holdfast"))
+            .args(["completion", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(text(&out).contains("holdfast"), "{shell}");
+    }
+    assert!(controller.terminate(Duration::from_secs(20)).success());
+}

@@ -83,6 +83,7 @@ async fn readyz(State(c): Shared) -> Response {
 async fn resources(State(c): Shared) -> Json<ResourceList> {
     Json(ResourceList {
         project: c.project(),
+        source: c.source(),
         items: c.statuses().into_values().collect(),
     })
 }
@@ -198,6 +199,46 @@ async fn suspend(State(c): Shared, UrlPath((kind, name)): UrlPath<(String, Strin
 
 async fn resume(State(c): Shared, UrlPath((kind, name)): UrlPath<(String, String)>) -> Response {
     set_suspended(&c, &kind, &name, false).await
+}
+
+/// Compares in constant time (for equal lengths), so that a wrong token's answer does
+/// not tell how much of it was right.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Serves the API on TCP, where every request must carry `Authorization: Bearer TOKEN`;
+/// anything else gets 401. Runs until shutdown.
+pub async fn serve_tcp(
+    listener: tokio::net::TcpListener,
+    controller: Arc<Controller>,
+    token: String,
+) -> std::io::Result<()> {
+    let mut closed = controller.closed();
+    let expected = format!("Bearer {token}").into_bytes();
+    let app = router(controller).layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let expected = expected.clone();
+            async move {
+                let given = req
+                    .headers()
+                    .get(header::AUTHORIZATION)
+                    .map(|v| v.as_bytes().to_vec())
+                    .unwrap_or_default();
+                if same_secret(&given, &expected) {
+                    next.run(req).await
+                } else {
+                    error(StatusCode::UNAUTHORIZED, "a valid bearer token is required")
+                        .into_response()
+                }
+            }
+        },
+    ));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = closed.wait_for(|c| *c).await;
+        })
+        .await
 }
 
 /// Why the API could not listen.

@@ -10,6 +10,9 @@ pub use crate::runtime::store::{Event, EventKind, Phase, ResourceStatus};
 pub struct ResourceList {
     /// The project the controller keeps.
     pub project: Option<String>,
+    /// Where its desired state comes from (the file's path).
+    #[serde(default)]
+    pub source: Option<String>,
     /// One entry per resource, sorted by key.
     pub items: Vec<ResourceStatus>,
 }

@@ -4,15 +4,18 @@
 
 mod apply;
 mod common;
+mod completion;
 mod control;
 mod delete;
 mod describe;
 mod events;
 mod get;
+mod logs;
 mod output;
 mod plan;
 mod run;
 mod schema;
+mod trace;
 mod validate;
 
 use std::process::ExitCode;
@@ -55,6 +58,12 @@ pub enum Command {
     Suspend(control::SuspendArgs),
     /// Change a suspended resource again.
     Resume(control::SuspendArgs),
+    /// Print a service container's output.
+    Logs(logs::Args),
+    /// Tell which project, service, file and desired state produced a container.
+    Trace(trace::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion(completion::Args),
 }
 
 /// Runs the command line and returns the process's exit code.
@@ -73,5 +82,8 @@ pub fn main() -> ExitCode {
         Command::Reconcile(args) => control::reconcile(&args),
         Command::Suspend(args) => control::suspend(&args, true),
         Command::Resume(args) => control::suspend(&args, false),
+        Command::Logs(args) => logs::run(&args),
+        Command::Trace(args) => trace::run(&args),
+        Command::Completion(args) => completion::run(&args),
     }
 }

@@ -32,6 +32,13 @@ pub struct Args {
     /// The API's unix socket.
     #[arg(long, env = "HOLDFAST_SOCKET", default_value_os_t = crate::api::server::default_socket())]
     socket: std::path::PathBuf,
+    /// Also serve the API on this TCP address (such as 127.0.0.1:7443), with a bearer
+    /// token; off unless given.
+    #[arg(long, value_name = "ADDR", requires = "token_file")]
+    listen_tcp: Option<std::net::SocketAddr>,
+    /// The file that holds the bearer token for --listen-tcp.
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<std::path::PathBuf>,
     /// Log format.
     #[arg(long, value_parser = ["text", "json"], default_value = "text")]
     log_format: String,
@@ -75,6 +82,43 @@ async fn daemon(args: &Args) -> ExitCode {
         }
     };
     tracing::info!(socket = %args.socket.display(), "API listening");
+    let tcp = match (&args.listen_tcp, &args.token_file) {
+        (Some(addr), Some(token_file)) => {
+            let token = match std::fs::read_to_string(token_file) {
+                Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
+                Ok(_) => {
+                    eprintln!("error: the token file {} is empty", token_file.display());
+                    return ExitCode::from(2);
+                }
+                Err(e) => {
+                    eprintln!(
+                        "error: cannot read the token file {}: {e}",
+                        token_file.display()
+                    );
+                    return ExitCode::from(2);
+                }
+            };
+            let listener = match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("error: cannot listen on {addr}: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let bound = listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            tracing::info!(address = %bound, "API listening on TCP (bearer token required)");
+            let c = controller.clone();
+            Some(tokio::spawn(async move {
+                if let Err(e) = crate::api::server::serve_tcp(listener, c, token).await {
+                    tracing::error!(error = %e, "the TCP API stopped");
+                }
+            }))
+        }
+        _ => None,
+    };
     let api = {
         let c = controller.clone();
         tokio::spawn(async move {
@@ -84,6 +128,12 @@ async fn daemon(args: &Args) -> ExitCode {
         })
     };
     let path = args.file.file.clone();
+    controller.set_source(
+        &std::path::absolute(&path)
+            .unwrap_or_else(|_| path.clone())
+            .display()
+            .to_string(),
+    );
     tracing::info!(file = %path.display(), "holdfast controller starting");
 
     // The file: load now, then on every change. A bad file changes nothing.
@@ -137,6 +187,9 @@ async fn daemon(args: &Args) -> ExitCode {
     let _ = tokio::time::timeout(Duration::from_secs(30), workers).await;
     resync.abort();
     let _ = tokio::time::timeout(Duration::from_secs(5), api).await;
+    if let Some(tcp) = tcp {
+        let _ = tokio::time::timeout(Duration::from_secs(5), tcp).await;
+    }
     let _ = std::fs::remove_file(&args.socket);
     tracing::info!("stopped");
     ExitCode::SUCCESS

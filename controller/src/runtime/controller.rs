@@ -91,6 +91,7 @@ pub struct Controller {
     changed: watch::Sender<u64>,
     closed: watch::Sender<bool>,
     metrics: crate::api::metrics::Metrics,
+    source: Mutex<Option<String>>,
 }
 
 /// What a desired state would remove, given the project's containers.
@@ -176,6 +177,7 @@ impl Controller {
             changed,
             closed,
             metrics: crate::api::metrics::Metrics::new(),
+            source: Mutex::new(None),
         })
     }
 
@@ -679,6 +681,16 @@ impl Controller {
         self.metrics
             .set_drifting(KIND, i64::try_from(drifting).unwrap_or(i64::MAX));
         self.metrics.encode()
+    }
+
+    /// Records where the desired state comes from, for `holdfast trace` and `get source`.
+    pub fn set_source(&self, source: &str) {
+        *lock(&self.source) = Some(source.to_string());
+    }
+
+    /// Where the desired state comes from.
+    pub fn source(&self) -> Option<String> {
+        lock(&self.source).clone()
     }
 
     /// The status and event store, when there is one.
