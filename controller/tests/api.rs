@@ -109,7 +109,7 @@ fn get_describe_events_reconcile_suspend_resume() {
         "Name:         service/app",
         "Phase:        Ready",
         "Drift:",
-        "\"MODE\": \"test\"",
+        "MODE: test",
         "Events:",
         "Created",
     ] {
@@ -427,5 +427,74 @@ services:
         assert!(out.status.success());
         assert!(text(&out).contains("holdfast"), "{shell}");
     }
+    assert!(controller.terminate(Duration::from_secs(20)).success());
+}
+
+/// Snapshots of every read command's output against a live controller. Values that
+/// change from run to run (ages, IDs, hashes, times, the project name) are masked, and
+/// runs of spaces folded (column widths follow the masked values; alignment itself is
+/// unit-tested).
+#[test]
+fn command_output_snapshots() {
+    busybox_image();
+    let p = TestProject::new("api-snap");
+    p.write(
+        r#"
+name: "{{project}}"
+services:
+  app:
+    image: "{{image}}"
+    command: ["sleep", "3600"]
+    init: true
+    environment: {MODE: snapshot, API_TOKEN: not-shown-anywhere}
+    labels: {team: web}
+"#,
+    );
+    let mut controller = start_controller(&p, &[]);
+    assert!(
+        wait_until(Duration::from_secs(30), || all_ready(&p, 1)).is_some(),
+        "{}",
+        controller.log()
+    );
+    // Every event of the first pass is recorded before the snapshots are taken.
+    assert!(
+        wait_until(Duration::from_secs(10), || text(&cli(&p, &["events"]))
+            .contains("Created"))
+        .is_some()
+    );
+
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&p.name, "[project]");
+    settings.add_filter(r"[0-9a-f]{64}", "[hash]");
+    settings.add_filter(r"\b[0-9a-f]{12}\b", "[id]");
+    settings.add_filter(r#""(observed_at|since|time_ms|seq)": ?\d+"#, r#""$1": [n]"#);
+    settings.add_filter(r"\b(observed_at|since|time_ms|seq): \d+", "$1: [n]");
+    settings.add_filter(r"\b\d+[smhd]\b", "[age]");
+    settings.add_filter(r"/tmp/\[project\]", "[dir]");
+    settings.add_filter(r" {2,}", "  ");
+    settings.bind(|| {
+        for (name, args) in [
+            ("get", vec!["get"]),
+            ("get_wide", vec!["get", "-o", "wide"]),
+            ("get_json", vec!["get", "-o", "json"]),
+            ("get_yaml", vec!["get", "-o", "yaml"]),
+            ("describe", vec!["describe", "service/app"]),
+            ("events", vec!["events"]),
+            ("events_json", vec!["events", "-o", "json"]),
+        ] {
+            let out = cli(&p, &args);
+            assert!(
+                out.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let output = text(&out);
+            assert!(
+                !output.contains("not-shown-anywhere"),
+                "{name} shows a secret-looking value"
+            );
+            insta::assert_snapshot!(name, output);
+        }
+    });
     assert!(controller.terminate(Duration::from_secs(20)).success());
 }

@@ -92,10 +92,15 @@ pub fn render(d: &ResourceDetail, now: u64) -> String {
     out.push_str("Desired spec:\n");
     match &d.desired {
         Some(spec) => {
-            for line in serde_json::to_string_pretty(spec)
-                .unwrap_or_default()
-                .lines()
-            {
+            let mut spec = spec.clone();
+            if let Some(env) = spec.get_mut("environment").and_then(|e| e.as_object_mut()) {
+                for (k, v) in env.iter_mut() {
+                    if crate::resources::service::drift::is_secret_name(k) {
+                        *v = serde_json::Value::String("(hidden)".into());
+                    }
+                }
+            }
+            for line in super::output::yaml(&spec).lines() {
                 out.push_str(&format!("  {line}\n"));
             }
         }

@@ -66,6 +66,7 @@ fn row(s: &ResourceStatus, wide: bool, now: u64) -> Vec<String> {
 pub fn render(items: &[ResourceStatus], format: Format, now: u64) -> String {
     match format {
         Format::Json => serde_json::to_string_pretty(items).unwrap_or_default() + "\n",
+        Format::Yaml => super::output::yaml(&serde_json::to_value(items).unwrap_or_default()),
         Format::Table | Format::Wide => {
             let wide = format == Format::Wide;
             let header: &[&str] = if wide {

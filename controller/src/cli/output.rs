@@ -29,6 +29,79 @@ pub enum Format {
     Wide,
     /// JSON for scripts.
     Json,
+    /// YAML for scripts and people.
+    Yaml,
+}
+
+/// JSON data as YAML (block style; strings quoted only where YAML would misread them).
+pub fn yaml(value: &serde_json::Value) -> String {
+    fn scalar(v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::String(s) => {
+                let plain = !s.is_empty()
+                    && s.parse::<f64>().is_err()
+                    && !matches!(s.as_str(), "true" | "false" | "null" | "~" | "yes" | "no")
+                    && s.chars()
+                        .all(|c| c.is_alphanumeric() || "-_./@+=,()".contains(c) || c == ' ')
+                    && !s.starts_with(' ')
+                    && !s.ends_with(' ');
+                if plain {
+                    s.clone()
+                } else {
+                    serde_json::Value::String(s.clone()).to_string()
+                }
+            }
+            other => other.to_string(),
+        }
+    }
+    fn walk(v: &serde_json::Value, indent: usize, out: &mut String) {
+        let pad = " ".repeat(indent);
+        match v {
+            serde_json::Value::Object(map) if !map.is_empty() => {
+                for (k, v) in map {
+                    let key = scalar(&serde_json::Value::String(k.clone()));
+                    match v {
+                        serde_json::Value::Object(m) if !m.is_empty() => {
+                            out.push_str(&format!("{pad}{key}:\n"));
+                            walk(v, indent + 2, out);
+                        }
+                        serde_json::Value::Array(a) if !a.is_empty() => {
+                            out.push_str(&format!("{pad}{key}:\n"));
+                            walk(v, indent, out);
+                        }
+                        _ => out.push_str(&format!("{pad}{key}: {}\n", inline(v))),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) if !items.is_empty() => {
+                for item in items {
+                    match item {
+                        serde_json::Value::Object(m) if !m.is_empty() => {
+                            let mut inner = String::new();
+                            walk(item, indent + 2, &mut inner);
+                            let inner = inner.trim_start().to_string();
+                            out.push_str(&format!("{pad}- {inner}"));
+                        }
+                        _ => out.push_str(&format!("{pad}- {}\n", inline(item))),
+                    }
+                }
+            }
+            other => out.push_str(&format!("{pad}{}\n", inline(other))),
+        }
+    }
+    fn inline(v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::Object(m) if m.is_empty() => "{}".into(),
+            serde_json::Value::Array(a) if a.is_empty() => "[]".into(),
+            serde_json::Value::Array(a) => {
+                format!("[{}]", a.iter().map(inline).collect::<Vec<_>>().join(", "))
+            }
+            other => scalar(other),
+        }
+    }
+    let mut out = String::new();
+    walk(value, 0, &mut out);
+    out
 }
 
 /// Prints `rows` under `header`, each column as wide as its widest cell, kubectl-style.
@@ -114,6 +187,30 @@ mod tests {
         assert_eq!(
             t,
             "NAME       STATUS\nweb        Ready\npostgres   Degraded\n"
+        );
+    }
+
+    #[test]
+    fn yaml_output_reads_back_as_the_same_data() {
+        let v = serde_json::json!({"key": "service/web", "ports": ["127.0.0.1:8080:80/tcp"], "retries": 0,
+            "drift": [], "phase": "Ready", "message": "true", "nested": {"a": [{"x": 1, "y": "two words"}], "b": null}});
+        let text = yaml(&v);
+        let back = holdfast_spec::yaml::parse(&text).unwrap().unwrap();
+        assert_eq!(back.get("key").unwrap().as_str(), Some("service/web"));
+        assert_eq!(
+            back.get("message").unwrap().value,
+            holdfast_spec::yaml::Value::Scalar {
+                text: "true".into(),
+                plain: false
+            }
+        );
+        let nested = back.get("nested").unwrap().get("a").unwrap();
+        assert!(
+            matches!(&nested.value, holdfast_spec::yaml::Value::Seq(items) if items[0].get("y").unwrap().as_str() == Some("two words"))
+        );
+        assert!(
+            text.contains("ports:\n- \"127.0.0.1:8080:80/tcp\""),
+            "{text}"
         );
     }
 
