@@ -8,6 +8,7 @@ mod completion;
 mod control;
 mod delete;
 mod describe;
+mod diff;
 mod events;
 mod get;
 mod logs;
@@ -50,6 +51,8 @@ pub enum Command {
     Get(get::Args),
     /// Show one resource in detail: spec, status, drift and events.
     Describe(describe::Args),
+    /// Show how the live containers differ from the file, as unified diffs.
+    Diff(diff::Args),
     /// Show the running controller's recent events.
     Events(events::Args),
     /// Ask the running controller for a pass now, and wait for it.
@@ -78,6 +81,7 @@ pub fn main() -> ExitCode {
         Command::Delete(args) => delete::run(&args),
         Command::Get(args) => get::run(&args),
         Command::Describe(args) => describe::run(&args),
+        Command::Diff(args) => diff::run(&args),
         Command::Events(args) => events::run(&args),
         Command::Reconcile(args) => control::reconcile(&args),
         Command::Suspend(args) => control::suspend(&args, true),

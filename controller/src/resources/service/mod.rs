@@ -29,6 +29,7 @@
 pub mod apply;
 pub mod config;
 pub mod desired;
+pub mod diff;
 pub mod drift;
 pub mod inputs;
 pub mod labels;

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::apply::{self, ApplyError};
 use super::desired::{DesiredContainer, DesiredError};
 use super::inputs::{self, InputError};
-use super::live::{ContainerState, Health, LiveContainer};
+use super::live::{ContainerState, Health, ImageDefaults, LiveContainer};
 use super::observe;
 use super::plan::{Action, PlanPolicy, ServicePlan, plan};
 use crate::docker::image::{self, ImageError, ImageInfo};
@@ -101,6 +101,14 @@ pub struct Report {
     /// Whether the plan's actions were carried out (false in plan mode, and when the
     /// service was held back by dependencies, crash-loop backoff or the restart budget).
     pub applied: bool,
+    /// The desired container, when the service is in the file.
+    pub desired: Option<DesiredContainer>,
+    /// The live container as observed before this pass changed anything, when there is
+    /// one. For a removed service it is filled in plan mode only (for `holdfast diff`).
+    pub live: Option<LiveContainer>,
+    /// The image defaults the live container was compared with (see
+    /// [`drift`](super::drift::drift)).
+    pub image_defaults: ImageDefaults,
 }
 
 /// Why a reconcile failed.
@@ -301,6 +309,9 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
         image: Some(desired.image.clone()),
         ports: desired.ports.iter().map(ToString::to_string).collect(),
         container: live.as_ref().map(|l| l.id.clone()),
+        desired: Some(desired.clone()),
+        live: live.clone(),
+        image_defaults,
     };
 
     if policy.suspended || policy.report_only {
@@ -493,9 +504,21 @@ async fn remove(
         image: None,
         ports: Vec::new(),
         container: None,
+        desired: None,
+        live: None,
+        image_defaults: ImageDefaults::default(),
     };
     if owned.is_empty() {
         return Ok(report);
+    }
+    if cx.mode == Mode::Plan
+        && let Some((id, _)) = owned.first()
+        && let Some(live) = observe::inspect(cx.docker, id).await?
+    {
+        if let Some(info) = image::inspect(cx.docker, &live.image_id).await? {
+            report.image_defaults = observe::image_defaults(&info);
+        }
+        report.live = Some(live);
     }
     if !cx.removal_allowed || cx.suspended {
         report.outcome = Outcome::RemovalRefused;
