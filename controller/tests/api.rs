@@ -498,3 +498,29 @@ services:
     });
     assert!(controller.terminate(Duration::from_secs(20)).success());
 }
+
+#[test]
+fn diff_endpoint_reports_drift_the_daemon_sees() {
+    busybox_image();
+    let p = TestProject::new("api-diff");
+    p.write(FILE);
+    let mut controller = start_controller(&p, &["--resync", "1h"]);
+    assert!(
+        wait_until(Duration::from_secs(30), || all_ready(&p, 2)).is_some(),
+        "{}",
+        controller.log()
+    );
+    let (status, body) = http_get(&p, "/v1/diff");
+    assert_eq!(status, 200);
+    let list: serde_json::Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{body}");
+    assert!(
+        items
+            .iter()
+            .all(|i| i["diff"].is_null() && i["error"].is_null()),
+        "{body}"
+    );
+    assert!(controller.terminate(Duration::from_secs(20)).success());
+}

@@ -125,6 +125,11 @@ impl Client {
         self.call::<(), _>(Method::GET, &path, None).await
     }
 
+    /// The desired-vs-live diff of every resource, as the daemon sees it.
+    pub async fn diff(&self) -> Result<super::types::DiffList, ClientError> {
+        self.call::<(), _>(Method::GET, "/v1/diff", None).await
+    }
+
     /// Asks for a reconcile now and waits for it.
     pub async fn reconcile(
         &self,

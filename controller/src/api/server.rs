@@ -58,7 +58,22 @@ pub fn router(controller: Arc<Controller>) -> Router {
         .route("/v1/events", get(events))
         .route("/v1/reconcile", post(reconcile))
         .route("/metrics", get(metrics))
+        .route("/v1/diff", get(diff))
         .with_state(controller)
+}
+
+async fn diff(State(c): Shared) -> Response {
+    match c.desired_state() {
+        Some(state) => Json(super::types::DiffList {
+            items: c.diffs(&state).await,
+        })
+        .into_response(),
+        None => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no valid desired state loaded yet",
+        )
+        .into_response(),
+    }
 }
 
 async fn metrics(State(c): Shared) -> Response {

@@ -63,6 +63,24 @@ pub struct ReconcileResponse {
     pub items: Vec<ResourceStatus>,
 }
 
+/// One resource's desired-vs-live diff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceDiff {
+    /// The resource, such as `service/web`.
+    pub key: String,
+    /// The unified diff (`--- live/…`, `+++ desired/…`), absent when nothing differs.
+    pub diff: Option<String>,
+    /// Why the resource could not be compared, if it could not.
+    pub error: Option<String>,
+}
+
+/// `GET /v1/diff`: every resource that differs or could not be compared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiffList {
+    /// One entry per resource.
+    pub items: Vec<ResourceDiff>,
+}
+
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {

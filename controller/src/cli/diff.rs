@@ -14,7 +14,6 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use super::common::{self, FileArg};
-use crate::resources::service::{diff, key};
 use crate::runtime::controller::{Controller, Options};
 
 /// Arguments of `holdfast diff`.
@@ -49,26 +48,17 @@ pub fn run(args: &Args) -> ExitCode {
         let controller = Controller::new(docker, None, Options::default());
         let mut differs = false;
         let mut failed = false;
-        for result in controller.plan(&state).await {
-            match result {
-                Ok(report) => {
-                    let (live, desired) = diff::render_pair(
-                        report.desired.as_ref(),
-                        report.live.as_ref(),
-                        &report.image_defaults,
-                    );
-                    if let Some(text) = diff::unified(&key(&report.service), &live, &desired) {
-                        differs = true;
-                        if colour {
-                            print!("{}", colourize(&text));
-                        } else {
-                            print!("{text}");
-                        }
-                    }
-                }
-                Err((service, e)) => {
-                    failed = true;
-                    eprintln!("error: {}: {e}", key(&service));
+        for item in controller.diffs(&state).await {
+            if let Some(e) = &item.error {
+                failed = true;
+                eprintln!("error: {}: {e}", item.key);
+            }
+            if let Some(text) = &item.diff {
+                differs = true;
+                if colour {
+                    print!("{}", colourize(text));
+                } else {
+                    print!("{text}");
                 }
             }
         }

@@ -785,6 +785,41 @@ impl Controller {
         Some(status)
     }
 
+    /// Compares `state` with the engine, resource by resource, as unified diffs (the plan
+    /// code path: nothing is changed).
+    pub async fn diffs(&self, state: &DesiredState) -> Vec<crate::api::types::ResourceDiff> {
+        use crate::resources::service::diff;
+        self.plan(state)
+            .await
+            .into_iter()
+            .map(|result| match result {
+                Ok(report) => {
+                    let (live, desired) = diff::render_pair(
+                        report.desired.as_ref(),
+                        report.live.as_ref(),
+                        &report.image_defaults,
+                    );
+                    let key = service_key(&report.service);
+                    crate::api::types::ResourceDiff {
+                        diff: diff::unified(&key, &live, &desired),
+                        key,
+                        error: None,
+                    }
+                }
+                Err((service, e)) => crate::api::types::ResourceDiff {
+                    key: service_key(&service),
+                    diff: None,
+                    error: Some(e.to_string()),
+                },
+            })
+            .collect()
+    }
+
+    /// A copy of the desired state in force.
+    pub fn desired_state(&self) -> Option<DesiredState> {
+        self.current().map(|d| d.state.clone())
+    }
+
     /// Waits until [`Controller::converged`] or `timeout`; true when converged.
     pub async fn wait_converged(&self, timeout: Duration) -> bool {
         let mut rx = self.subscribe();
