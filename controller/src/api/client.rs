@@ -38,6 +38,14 @@ pub enum ClientError {
     Transport(String),
 }
 
+/// `svc/web` and `services/web` as `service/web`, as kubectl accepts short kinds.
+pub fn canonical_key(key: &str) -> String {
+    match key.split_once('/') {
+        Some(("svc" | "services" | "service", name)) => format!("service/{name}"),
+        _ => key.to_string(),
+    }
+}
+
 /// A client of one controller.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -107,6 +115,7 @@ impl Client {
 
     /// One resource (`kind/name`).
     pub async fn resource(&self, key: &str) -> Result<ResourceDetail, ClientError> {
+        let key = canonical_key(key);
         self.call::<(), _>(Method::GET, &format!("/v1/resources/{key}"), None)
             .await
     }
@@ -145,6 +154,7 @@ impl Client {
         key: &str,
         suspended: bool,
     ) -> Result<ResourceStatus, ClientError> {
+        let key = canonical_key(key);
         let verb = if suspended { "suspend" } else { "resume" };
         self.call::<(), _>(Method::POST, &format!("/v1/resources/{key}/{verb}"), None)
             .await

@@ -162,7 +162,7 @@ impl Metrics {
         let unhealthy_restarts = Family::<NameLabels, Counter>::default();
         registry.register(
             "holdfast_unhealthy_restarts",
-            "Restarts of containers that failed their health check, by name",
+            "Restarts of containers that failed their health check, by service name",
             unhealthy_restarts.clone(),
         );
 
@@ -271,8 +271,8 @@ impl Metrics {
             .inc();
     }
 
-    /// Increments `holdfast_unhealthy_restarts_total{name}`: the container `name`
-    /// failed its health check and was restarted.
+    /// Increments `holdfast_unhealthy_restarts_total{name}`: the container of service
+    /// `name` failed its health check and was restarted.
     pub fn unhealthy_restart(&self, name: &str) {
         self.unhealthy_restarts
             .get_or_create(&NameLabels {

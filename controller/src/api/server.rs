@@ -181,13 +181,27 @@ async fn reconcile(State(c): Shared, Json(req): Json<ReconcileRequest>) -> Respo
     let services = match req.key.as_deref() {
         None => Vec::new(),
         Some(key) => match key.split_once('/') {
-            Some((kind, name)) => match service_name(kind, name) {
-                Ok(s) => vec![s],
-                Err(r) => return r.into_response(),
-            },
+            Some((kind, name)) => {
+                match service_name(if kind == "svc" { "service" } else { kind }, name) {
+                    Ok(s) => vec![s],
+                    Err(r) => return r.into_response(),
+                }
+            }
             None => vec![key.to_string()],
         },
     };
+    let known = c.desired_state().map(|d| d.services).unwrap_or_default();
+    let statuses = c.statuses();
+    if let Some(unknown) = services
+        .iter()
+        .find(|s| !known.contains_key(*s) && !statuses.contains_key(&format!("service/{s}")))
+    {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no resource `service/{unknown}`"),
+        )
+        .into_response();
+    }
     let timeout = Duration::from_millis(req.timeout_ms.unwrap_or(30_000).min(600_000));
     let (completed, items) = c.reconcile_now(&services, timeout).await;
     Json(ReconcileResponse { completed, items }).into_response()

@@ -74,7 +74,7 @@ pub struct ResourceDiff {
     pub error: Option<String>,
 }
 
-/// `GET /v1/diff`: every resource that differs or could not be compared.
+/// `GET /v1/diff`: every resource, with its diff when it differs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiffList {
     /// One entry per resource.

@@ -91,7 +91,7 @@ pub fn run(args: &Args) -> ExitCode {
             Ok(l) => l,
             Err(e) => return fail(e),
         };
-        if list.items.is_empty() && args.output != Format::Json {
+        if list.items.is_empty() && matches!(args.output, Format::Table | Format::Wide) {
             eprintln!(
                 "No resources found in project {}.",
                 list.project.as_deref().unwrap_or("(none loaded)")

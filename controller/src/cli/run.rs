@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long, value_name = "ADDR", requires = "token_file")]
     listen_tcp: Option<std::net::SocketAddr>,
     /// The file that holds the bearer token for --listen-tcp.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", requires = "listen_tcp")]
     token_file: Option<std::path::PathBuf>,
     /// Log format.
     #[arg(long, value_parser = ["text", "json"], default_value = "text")]
@@ -67,6 +67,10 @@ async fn daemon(args: &Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.resync < Duration::from_secs(1) {
+        eprintln!("error: --resync must be at least 1s");
+        return ExitCode::from(2);
+    }
     let options = Options {
         workers: args.workers,
         resync: args.resync,

@@ -762,6 +762,9 @@ impl Controller {
             if suspended {
                 status.phase = Phase::Suspended;
                 status.message = "suspended: observed, never changed".into();
+            } else {
+                status.phase = Phase::Progressing;
+                status.message = "resumed".into();
             }
             status.clone()
         };

@@ -240,7 +240,9 @@ pub struct ResourceStatus {
     /// Reconciling is switched off for this resource.
     #[serde(default)]
     pub suspended: bool,
-    /// Restarts the controller made because the resource was unhealthy.
+    /// Repairs: times the controller started, restarted or re-created the container
+    /// because it had stopped, died, turned unhealthy or was changed by hand (as kubectl
+    /// counts RESTARTS). Changes of the file do not count.
     #[serde(default)]
     pub restarts: u32,
     /// The image reference the service runs.

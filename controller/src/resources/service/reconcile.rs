@@ -295,7 +295,13 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
     };
     let image_defaults = observe::image_defaults(&image_info);
     let mut the_plan = plan(&desired, live.as_ref(), &image_defaults, &policy);
-    let drifted = live.is_some() && !the_plan.drift.is_empty();
+    // Drift is a live container that left the spec it was made from (stopped, killed,
+    // edited by hand). A container made from an older spec is a change of the file,
+    // not drift.
+    let drifted = live
+        .as_ref()
+        .is_some_and(|l| l.spec_hash() == Some(desired.spec_hash.as_str()))
+        && !the_plan.drift.is_empty();
 
     let mut report = Report {
         service: name.to_string(),
