@@ -18,6 +18,9 @@ pub struct Args {
     /// Remove the project's named volumes too (their data is lost).
     #[arg(long)]
     volumes: bool,
+    /// Where status and events are kept; the project's statuses are cleared there.
+    #[arg(long, env = "HOLDFAST_STATE_DIR", default_value_os_t = crate::runtime::store::default_state_dir())]
+    state_dir: std::path::PathBuf,
 }
 
 /// Removes every container and network labelled with the project (and volumes with
@@ -95,6 +98,15 @@ pub fn run(args: &Args) -> ExitCode {
                 names.len(),
                 names.join(", ")
             );
+        }
+        // Forget the project's statuses, so that a later run starts afresh (RESTARTS, AGE).
+        match crate::runtime::store::Store::open(&args.state_dir) {
+            Ok(store) => {
+                for status in store.statuses(Some(project)).unwrap_or_default() {
+                    let _ = store.remove_status(project, &status.key);
+                }
+            }
+            Err(e) => eprintln!("note: stored status was not cleared: {e}"),
         }
         if failed {
             ExitCode::from(1)

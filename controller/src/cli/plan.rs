@@ -40,9 +40,12 @@ pub fn print_plan(
     for r in reports {
         match r {
             Ok(report) => {
-                for step in &report.steps {
-                    println!("{step} (for service/{})", report.service);
-                    changes += 1;
+                // A removal the guard refused is said once, below, and changes nothing.
+                if report.outcome != Outcome::RemovalRefused {
+                    for step in &report.steps {
+                        println!("{step} (for service/{})", report.service);
+                        changes += 1;
+                    }
                 }
                 if let Some(plan) = &report.plan {
                     for line in plan.describe() {

@@ -61,7 +61,14 @@ pub fn plan(p: &TestProject) -> Output {
 /// `holdfast delete -f FILE EXTRA...`.
 pub fn delete(p: &TestProject, extra: &[&str]) -> Output {
     let file = p.file();
-    let mut args = vec!["delete", "-f", file.to_str().unwrap()];
+    let state = p.state_dir();
+    let mut args = vec![
+        "delete",
+        "-f",
+        file.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     run(p, &args)
 }
