@@ -68,18 +68,8 @@ pub const SERVICE: &str = "app";
 /// The value of `MODE` in the desired-state files: what the controller must put back.
 pub const FILE_MODE: &str = "from-file";
 
-/// One busybox service without a health check, `sleep 3600` under an init process so
-/// that stops are quick, with one environment variable (`MODE=from-file`) to drift from.
-/// Pass to [`TestProject::write`].
-pub const PLAIN_FILE: &str = r#"name: {{project}}
-services:
-  app:
-    image: {{image}}
-    command: ["sleep", "3600"]
-    init: true
-    environment:
-      MODE: from-file
-"#;
+/// The one-service file the fault tests use; see [`holdfast_testkit::SLEEPER_FILE`].
+pub use holdfast_testkit::SLEEPER_FILE as PLAIN_FILE;
 
 /// One busybox service whose command creates `/tmp/ok` (the image has no `/tmp`) and
 /// whose health check tests for it every second (one failure makes it unhealthy).

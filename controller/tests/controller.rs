@@ -180,15 +180,7 @@ fn broken_file_is_reported_with_line_and_column_and_changes_nothing_until_fixed(
     stop(controller);
 }
 
-const PLAIN: &str = r#"name: {{project}}
-services:
-  app:
-    image: {{image}}
-    command: ["sleep", "3600"]
-    init: true
-    environment:
-      MODE: from-file
-"#;
+const PLAIN: &str = holdfast_testkit::SLEEPER_FILE;
 
 /// `docker run` of `name` as holdfast would run `app` of [`PLAIN`] in project `p` (labels
 /// with spec hash `hash`, network and alias, init), but with `MODE=by-hand`; returns the

@@ -27,6 +27,19 @@ use std::time::{Duration, Instant, SystemTime};
 /// The image every test service runs.
 pub const BUSYBOX_IMAGE: &str = "holdfast-test/busybox:1";
 
+/// One busybox service `app` without a health check: `sleep 3600` under an init
+/// process so that stops are quick, with `MODE=from-file` in its environment to drift
+/// from. Pass to [`TestProject::write`].
+pub const SLEEPER_FILE: &str = r#"name: {{project}}
+services:
+  app:
+    image: {{image}}
+    command: ["sleep", "3600"]
+    init: true
+    environment:
+      MODE: from-file
+"#;
+
 /// The label holdfast puts on everything a project owns.
 pub const PROJECT_LABEL: &str = "io.holdfast.project";
 
