@@ -1,11 +1,12 @@
-//! The holdfast controller: the `holdfast` command and, in later versions, the
-//! reconcile loop that keeps a server as its desired-state file describes.
+//! The holdfast controller: the `holdfast` command and the reconcile loop that keeps a
+//! server as its desired-state file (on disk or in git) describes.
 //!
 //! The desired-state file itself (parsing, validation, schema, hash) lives in the
 //! [`holdfast_spec`] crate.
 
 pub mod api;
 pub mod cli;
+pub mod config;
 pub mod docker;
 pub mod resources;
 pub mod runtime;

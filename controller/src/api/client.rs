@@ -148,6 +148,37 @@ impl Client {
             .await
     }
 
+    /// Where the desired state comes from.
+    pub async fn source(&self) -> Result<super::types::SourceStatus, ClientError> {
+        self.call::<(), _>(Method::GET, "/v1/source", None).await
+    }
+
+    /// The commits the git source met.
+    pub async fn history(&self) -> Result<super::types::HistoryList, ClientError> {
+        self.call::<(), _>(Method::GET, "/v1/history", None).await
+    }
+
+    /// Fetches the git source now, applies, and answers its status.
+    pub async fn fetch_source(&self) -> Result<super::types::SourceStatus, ClientError> {
+        self.call::<(), _>(Method::POST, "/v1/source/fetch", None)
+            .await
+    }
+
+    /// Previews (dry run) or performs a rollback of the git source.
+    pub async fn rollback(
+        &self,
+        request: &super::types::RollbackRequest,
+    ) -> Result<super::types::RollbackResponse, ClientError> {
+        self.call(Method::POST, "/v1/source/rollback", Some(request))
+            .await
+    }
+
+    /// Unpins the git source after a rollback.
+    pub async fn resume_source(&self) -> Result<super::types::SourceStatus, ClientError> {
+        self.call::<(), _>(Method::POST, "/v1/source/resume", None)
+            .await
+    }
+
     /// Suspends (`true`) or resumes a resource.
     pub async fn set_suspended(
         &self,

@@ -16,6 +16,10 @@
 //! | `holdfast_work_queue_depth` | gauge | |
 //! | `holdfast_retries_scheduled_total` | counter | `kind` |
 //! | `holdfast_build_info` | gauge (always 1) | `version` |
+//! | `holdfast_source_fetches_total` | counter | `result` (`ok`, `error`) |
+//! | `holdfast_source_invalid_commits_total` | counter | |
+//! | `holdfast_source_failing` | gauge (1/0) | |
+//! | `holdfast_source_pinned` | gauge (1/0) | |
 //!
 //! Counters are registered without their `_total` suffix: prometheus-client adds it
 //! when encoding (and panics in debug builds if a counter's name already has it).
@@ -82,6 +86,12 @@ struct NameLabels {
     name: String,
 }
 
+/// The label `result` of `holdfast_source_fetches_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
 /// The label `version`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabels {
@@ -112,6 +122,10 @@ pub struct Metrics {
     unhealthy_restarts: Family<NameLabels, Counter>,
     work_queue_depth: Gauge,
     retries_scheduled: Family<KindLabels, Counter>,
+    source_fetches: Family<ResultLabels, Counter>,
+    source_invalid_commits: Counter,
+    source_failing: Gauge,
+    source_pinned: Gauge,
 }
 
 impl Metrics {
@@ -180,6 +194,36 @@ impl Metrics {
             retries_scheduled.clone(),
         );
 
+        let source_fetches = Family::<ResultLabels, Counter>::default();
+        for result in ["ok", "error"] {
+            drop(source_fetches.get_or_create(&ResultLabels {
+                result: result.to_owned(),
+            }));
+        }
+        registry.register(
+            "holdfast_source_fetches",
+            "Fetches of the git source, by result (ok, error)",
+            source_fetches.clone(),
+        );
+        let source_invalid_commits = Counter::default();
+        registry.register(
+            "holdfast_source_invalid_commits",
+            "Commits refused because their desired-state file is invalid",
+            source_invalid_commits.clone(),
+        );
+        let source_failing = Gauge::default();
+        registry.register(
+            "holdfast_source_failing",
+            "Whether the newest commit of the git source was refused (1) or not (0)",
+            source_failing.clone(),
+        );
+        let source_pinned = Gauge::default();
+        registry.register(
+            "holdfast_source_pinned",
+            "Whether a rollback pinned the git source to a commit (1) or not (0)",
+            source_pinned.clone(),
+        );
+
         let build_info = Family::<VersionLabels, Gauge>::default();
         build_info
             .get_or_create(&VersionLabels {
@@ -202,9 +246,34 @@ impl Metrics {
             unhealthy_restarts,
             work_queue_depth,
             retries_scheduled,
+            source_fetches,
+            source_invalid_commits,
+            source_failing,
+            source_pinned,
         };
         metrics.initialize_kind(KIND);
         metrics
+    }
+
+    /// Counts one fetch of the git source.
+    pub fn source_fetch(&self, ok: bool) {
+        self.source_fetches
+            .get_or_create(&ResultLabels {
+                result: if ok { "ok" } else { "error" }.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one commit refused for an invalid file.
+    pub fn source_invalid_commit(&self) {
+        self.source_invalid_commits.inc();
+    }
+
+    /// Sets whether the git source's newest commit was refused, and whether it is
+    /// pinned by a rollback.
+    pub fn set_source_state(&self, failing: bool, pinned: bool) {
+        self.source_failing.set(i64::from(failing));
+        self.source_pinned.set(i64::from(pinned));
     }
 
     /// Creates the per-kind series of `kind` at 0: a series that first appears at 1
@@ -444,6 +513,12 @@ mod tests {
         metrics.set_queue_depth(4);
         metrics.retry_scheduled("service");
         metrics.retry_scheduled("service");
+        metrics.source_fetch(true);
+        metrics.source_fetch(true);
+        metrics.source_fetch(false);
+        metrics.source_invalid_commit();
+        metrics.set_source_state(true, false);
+        metrics.set_source_state(true, true);
 
         let text = metrics.encode();
         assert!(text.ends_with("# EOF\n"), "OpenMetrics end marker:\n{text}");
@@ -527,6 +602,20 @@ mod tests {
         let version = [("version", env!("CARGO_PKG_VERSION"))];
         assert_eq!(parsed.value("holdfast_build_info", &version), 1.0);
 
+        parsed.assert_family("holdfast_source_fetches", SampleType::Counter);
+        let fetches = "holdfast_source_fetches_total";
+        assert_eq!(parsed.value(fetches, &[("result", "ok")]), 2.0);
+        assert_eq!(parsed.value(fetches, &[("result", "error")]), 1.0);
+        parsed.assert_family("holdfast_source_invalid_commits", SampleType::Counter);
+        assert_eq!(
+            parsed.value("holdfast_source_invalid_commits_total", &[]),
+            1.0
+        );
+        parsed.assert_family("holdfast_source_failing", SampleType::Gauge);
+        assert_eq!(parsed.value("holdfast_source_failing", &[]), 1.0);
+        parsed.assert_family("holdfast_source_pinned", SampleType::Gauge);
+        assert_eq!(parsed.value("holdfast_source_pinned", &[]), 1.0);
+
         // Nothing but the families above, and no counter encoded without `_total`.
         let mut families: Vec<&str> = parsed.types.keys().map(String::as_str).collect();
         families.sort_unstable();
@@ -540,6 +629,10 @@ mod tests {
                 "holdfast_resource_ready",
                 "holdfast_resources_drifting",
                 "holdfast_retries_scheduled",
+                "holdfast_source_failing",
+                "holdfast_source_fetches",
+                "holdfast_source_invalid_commits",
+                "holdfast_source_pinned",
                 "holdfast_unhealthy_restarts",
                 "holdfast_work_queue_depth",
             ]

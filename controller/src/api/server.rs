@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use super::auth::same_secret;
 use super::types::{
     ErrorBody, EventEntry, EventList, ReconcileRequest, ReconcileResponse, ResourceDetail,
     ResourceList,
@@ -59,6 +60,7 @@ pub fn router(controller: Arc<Controller>) -> Router {
         .route("/v1/reconcile", post(reconcile))
         .route("/metrics", get(metrics))
         .route("/v1/diff", get(diff))
+        .merge(super::source::routes())
         .with_state(controller)
 }
 
@@ -228,12 +230,6 @@ async fn suspend(State(c): Shared, UrlPath((kind, name)): UrlPath<(String, Strin
 
 async fn resume(State(c): Shared, UrlPath((kind, name)): UrlPath<(String, String)>) -> Response {
     set_suspended(&c, &kind, &name, false).await
-}
-
-/// Compares in constant time (for equal lengths), so that a wrong token's answer does
-/// not tell how much of it was right.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Serves the API on TCP, where every request must carry `Authorization: Bearer TOKEN`;

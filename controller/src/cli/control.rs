@@ -12,7 +12,8 @@ use crate::runtime::store::now_ms;
 /// Arguments of `holdfast reconcile`.
 #[derive(Debug, clap::Args)]
 pub struct ReconcileArgs {
-    /// The resource (`service/NAME`); every service when absent.
+    /// The resource (`service/NAME`), or `source` to fetch the git source now;
+    /// every service when absent.
     #[arg(value_name = "KIND/NAME")]
     resource: Option<String>,
     /// How long to wait for the pass.
@@ -25,6 +26,9 @@ pub struct ReconcileArgs {
 /// Asks for a pass now, waits, prints the result. Exit 0 when every resource ended
 /// Ready, 1 otherwise.
 pub fn reconcile(args: &ReconcileArgs) -> ExitCode {
+    if args.resource.as_deref() == Some("source") {
+        return super::source::fetch(&args.socket);
+    }
     block_on(async {
         let request = ReconcileRequest {
             key: args.resource.clone(),
@@ -53,7 +57,8 @@ pub fn reconcile(args: &ReconcileArgs) -> ExitCode {
 /// Arguments of `holdfast suspend` and `holdfast resume`.
 #[derive(Debug, clap::Args)]
 pub struct SuspendArgs {
-    /// The resource, such as `service/web`.
+    /// The resource, such as `service/web`; `resume source` unpins the git source
+    /// after a rollback.
     #[arg(value_name = "KIND/NAME")]
     resource: String,
     #[command(flatten)]
@@ -62,6 +67,15 @@ pub struct SuspendArgs {
 
 /// Suspends (`true`) or resumes a resource.
 pub fn suspend(args: &SuspendArgs, suspended: bool) -> ExitCode {
+    if args.resource == "source" {
+        if suspended {
+            eprintln!(
+                "error: the source cannot be suspended; `holdfast rollback` pins it to a commit"
+            );
+            return ExitCode::from(1);
+        }
+        return super::source::resume(&args.socket);
+    }
     block_on(async {
         match args
             .socket

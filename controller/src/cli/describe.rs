@@ -9,7 +9,7 @@ use crate::runtime::store::now_ms;
 /// Arguments of `holdfast describe`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The resource, such as `service/web`.
+    /// The resource, such as `service/web`, or `source`.
     #[arg(value_name = "KIND/NAME")]
     resource: String,
     #[command(flatten)]
@@ -48,8 +48,13 @@ pub fn render(d: &ResourceDetail, now: u64) -> String {
     );
     field(
         &mut out,
-        "Revision",
+        "Spec hash",
         s.applied_hash.as_deref().unwrap_or("<none>"),
+    );
+    field(
+        &mut out,
+        "Revision",
+        s.revision.as_deref().unwrap_or("<none> (not from git)"),
     );
     field(&mut out, "Restarts", s.restarts);
     field(&mut out, "Suspended", s.suspended);
@@ -119,6 +124,9 @@ pub fn render(d: &ResourceDetail, now: u64) -> String {
 
 /// Prints one resource.
 pub fn run(args: &Args) -> ExitCode {
+    if args.resource == "source" {
+        return super::source::describe(&args.socket);
+    }
     block_on(async {
         match args.socket.client().resource(&args.resource).await {
             Ok(detail) => {

@@ -11,8 +11,8 @@ use crate::runtime::store::now_ms;
 /// Arguments of `holdfast get`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to list: `services` (the default) or `all`.
-    #[arg(default_value = "services", value_parser = ["services", "service", "svc", "all"])]
+    /// What to list: `services` (the default), `source` or `all`.
+    #[arg(default_value = "services", value_parser = ["services", "service", "svc", "source", "all"])]
     what: String,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
@@ -58,6 +58,13 @@ fn row(s: &ResourceStatus, wide: bool, now: u64) -> Vec<String> {
                 .map(|h| h.get(..12).unwrap_or(h).to_string())
                 .unwrap_or_default(),
         );
+        row.insert(
+            8,
+            s.revision
+                .as_deref()
+                .map(|r| r.get(..7).unwrap_or(r).to_string())
+                .unwrap_or_else(|| "-".into()),
+        );
     }
     row
 }
@@ -71,8 +78,8 @@ pub fn render(items: &[ResourceStatus], format: Format, now: u64) -> String {
             let wide = format == Format::Wide;
             let header: &[&str] = if wide {
                 &[
-                    "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IMAGE", "PORTS", "REVISION",
-                    "MESSAGE",
+                    "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IMAGE", "PORTS", "SPEC",
+                    "REVISION", "MESSAGE",
                 ]
             } else {
                 &["NAME", "READY", "STATUS", "RESTARTS", "AGE", "MESSAGE"]
@@ -85,6 +92,9 @@ pub fn render(items: &[ResourceStatus], format: Format, now: u64) -> String {
 
 /// Prints the resources; with `-w`, then every change until interrupted.
 pub fn run(args: &Args) -> ExitCode {
+    if args.what == "source" {
+        return super::source::get(args.output, &args.socket);
+    }
     block_on(async {
         let client = args.socket.client();
         let list = match client.resources().await {

@@ -16,6 +16,7 @@ mod output;
 mod plan;
 mod run;
 mod schema;
+mod source;
 mod trace;
 mod validate;
 
@@ -44,7 +45,7 @@ pub enum Command {
     /// Converge once: bring every service to its desired state, then exit.
     Apply(apply::Args),
     /// Run the controller in the foreground: keep the services as the file says.
-    Run(run::Args),
+    Run(Box<run::Args>),
     /// Remove the project's containers and networks (and volumes with --volumes).
     Delete(delete::Args),
     /// List resources of the running controller with their status.
@@ -65,6 +66,10 @@ pub enum Command {
     Logs(logs::Args),
     /// Tell which project, service, file and desired state produced a container.
     Trace(trace::Args),
+    /// List the commits the git source applied or refused, with author and result.
+    History(source::HistoryArgs),
+    /// Pin the git source to an earlier commit (the previous good one by default).
+    Rollback(source::RollbackArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(completion::Args),
 }
@@ -88,6 +93,8 @@ pub fn main() -> ExitCode {
         Command::Resume(args) => control::suspend(&args, false),
         Command::Logs(args) => logs::run(&args),
         Command::Trace(args) => trace::run(&args),
+        Command::History(args) => source::history(&args),
+        Command::Rollback(args) => source::rollback(&args),
         Command::Completion(args) => completion::run(&args),
     }
 }

@@ -1,4 +1,5 @@
-//! `holdfast run -f FILE`: the controller in the foreground.
+//! `holdfast run -f FILE` / `holdfast run --git URL` / `holdfast run --config FILE`:
+//! the controller in the foreground.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -6,17 +7,120 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::common::{FileArg, docker, init_logging, parse_duration, runtime};
+use super::common::{docker, init_logging, parse_duration, runtime};
+use crate::config::{ControllerConfig, GitSettings, SourceConfig, WebhookConfig};
 use crate::docker::events;
 use crate::runtime::controller::{Controller, Options};
 use crate::runtime::store::{EventKind, Store, default_state_dir};
 use crate::source::file;
+use crate::source::git::follow::GitSource;
+
+/// Where the desired state comes from, as flags.
+#[derive(Debug, clap::Args)]
+struct SourceArgs {
+    /// The desired-state file on this server (watched for changes). The default
+    /// source when neither --git nor --config is given.
+    #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with_all = ["git", "config"])]
+    file: Option<std::path::PathBuf>,
+    /// Follow this git repository instead of a file: https://, ssh://,
+    /// user@host:path, git://, file:// or a local path.
+    #[arg(long, value_name = "URL", conflicts_with = "config")]
+    git: Option<String>,
+    /// The branch to follow (default: main).
+    #[arg(long, requires = "git", conflicts_with_all = ["tag", "commit"])]
+    branch: Option<String>,
+    /// Follow a tag instead of a branch.
+    #[arg(long, requires = "git", conflicts_with = "commit")]
+    tag: Option<String>,
+    /// Stay on one commit.
+    #[arg(long, requires = "git")]
+    commit: Option<String>,
+    /// The desired-state file's path inside the repository.
+    #[arg(long, requires = "git", default_value = "holdfast.yaml")]
+    path: String,
+    /// How often to fetch (±10 % jitter); a webhook fetches at once.
+    #[arg(long, requires = "git", value_parser = parse_duration, default_value = "60s")]
+    interval: Duration,
+    /// HTTPS: the file holding an access token (sent as the password).
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "git",
+        conflicts_with = "git_ssh_key"
+    )]
+    git_token_file: Option<std::path::PathBuf>,
+    /// HTTPS: the username sent with the token.
+    #[arg(long, requires = "git_token_file", default_value = crate::config::DEFAULT_TOKEN_USERNAME)]
+    git_username: String,
+    /// SSH: the deploy key (private key file).
+    #[arg(long, value_name = "PATH", requires = "git")]
+    git_ssh_key: Option<std::path::PathBuf>,
+    /// SSH: the known_hosts file to check the server's key against (strictly).
+    #[arg(long, value_name = "PATH", requires = "git_ssh_key")]
+    git_known_hosts: Option<std::path::PathBuf>,
+    /// Read the source and webhook settings from this controller configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+    /// Receive push webhooks (GitHub, GitLab) on this TCP address, such as
+    /// 0.0.0.0:9000. Only `POST /v1/webhook` is served there.
+    #[arg(long, value_name = "ADDR", requires = "webhook_secret_file")]
+    webhook_listen: Option<std::net::SocketAddr>,
+    /// The file holding the webhook's shared secret.
+    #[arg(long, value_name = "PATH", requires = "webhook_listen")]
+    webhook_secret_file: Option<std::path::PathBuf>,
+}
+
+impl SourceArgs {
+    /// The configuration the flags (or the --config file) describe.
+    fn resolve(&self) -> Result<ControllerConfig, String> {
+        let mut config = match (&self.config, &self.git) {
+            (Some(path), _) => crate::config::load(path).map_err(|e| e.to_string())?,
+            (None, Some(url)) => ControllerConfig {
+                source: SourceConfig::Git(
+                    GitSettings {
+                        url: url.clone(),
+                        branch: self.branch.clone(),
+                        tag: self.tag.clone(),
+                        commit: self.commit.clone(),
+                        path: Some(self.path.clone()),
+                        interval: Some(self.interval),
+                        token_file: self.git_token_file.clone(),
+                        username: Some(self.git_username.clone()),
+                        ssh_key_file: self.git_ssh_key.clone(),
+                        known_hosts_file: self.git_known_hosts.clone(),
+                    }
+                    .build()?,
+                ),
+                webhook: None,
+            },
+            (None, None) => ControllerConfig {
+                source: SourceConfig::File(
+                    self.file
+                        .clone()
+                        .unwrap_or_else(|| std::path::PathBuf::from("holdfast.yaml")),
+                ),
+                webhook: None,
+            },
+        };
+        if let (Some(listen), Some(secret_file)) = (self.webhook_listen, &self.webhook_secret_file)
+        {
+            config.webhook = Some(WebhookConfig {
+                listen,
+                secret_file: secret_file.clone(),
+            });
+        }
+        if config.webhook.is_some() && matches!(config.source, SourceConfig::File(_)) {
+            return Err("a webhook needs a git source (--git URL)".into());
+        }
+        Ok(config)
+    }
+}
 
 /// Arguments of `holdfast run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    file: FileArg,
+    source: SourceArgs,
     /// Where status and events are kept.
     #[arg(long, env = "HOLDFAST_STATE_DIR", default_value_os_t = default_state_dir())]
     state_dir: std::path::PathBuf,
@@ -56,6 +160,13 @@ pub fn run(args: &Args) -> ExitCode {
 }
 
 async fn daemon(args: &Args) -> ExitCode {
+    let config = match args.source.resolve() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let docker = match docker().await {
         Ok(d) => d,
         Err(code) => return code,
@@ -77,7 +188,30 @@ async fn daemon(args: &Args) -> ExitCode {
         allow_mass_removal: args.allow_mass_removal,
         ..Options::default()
     };
-    let controller = Controller::new(docker.clone(), Some(store), options);
+    let controller = Controller::new(docker.clone(), Some(store.clone()), options);
+    let git = match &config.source {
+        SourceConfig::Git(git) => match GitSource::new(git.clone(), &args.state_dir, Some(store)) {
+            Ok(source) => {
+                controller.set_git_source(source.clone());
+                Some(source)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        SourceConfig::File(_) => None,
+    };
+    let webhook = match (&config.webhook, &git) {
+        (Some(hook), Some(git)) => match start_webhook(hook, git.clone(), &controller).await {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
     let listener = match crate::api::server::bind(&args.socket) {
         Ok(l) => l,
         Err(e) => {
@@ -131,28 +265,46 @@ async fn daemon(args: &Args) -> ExitCode {
             }
         })
     };
-    let path = args.file.file.clone();
-    controller.set_source(
-        &std::path::absolute(&path)
-            .unwrap_or_else(|_| path.clone())
-            .display()
-            .to_string(),
-    );
-    tracing::info!(file = %path.display(), "holdfast controller starting");
-
+    let (event_tx, mut event_rx) = mpsc::channel::<events::ContainerEvent>(256);
+    let mut follower: Option<(String, tokio::task::JoinHandle<()>)> = None;
     // The file: load now, then on every change. A bad file changes nothing.
     let (tx, mut rx) = mpsc::channel(1);
-    let _watch = match file::watch(&path, tx) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("error: cannot watch {}: {e}", path.display());
-            return ExitCode::from(2);
+    let mut watched = None;
+    let mut git_task = None;
+    match (&config.source, &git) {
+        (SourceConfig::File(path), _) => {
+            controller.set_source(
+                &std::path::absolute(path)
+                    .unwrap_or_else(|_| path.clone())
+                    .display()
+                    .to_string(),
+            );
+            tracing::info!(file = %path.display(), "holdfast controller starting");
+            let watch = match file::watch(path, tx) {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("error: cannot watch {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            };
+            let mut last_text = None;
+            reload(&controller, path, &mut last_text, &mut follower, &event_tx).await;
+            watched = Some((path.clone(), watch, last_text));
         }
-    };
-    let mut last_text = None;
-    let mut follower: Option<(String, tokio::task::JoinHandle<()>)> = None;
-    let (event_tx, mut event_rx) = mpsc::channel::<events::ContainerEvent>(256);
-    reload(&controller, &path, &mut last_text, &mut follower, &event_tx).await;
+        (SourceConfig::Git(config), Some(git)) => {
+            let status = git.status();
+            controller.set_source(&format!(
+                "{} ({}, {})",
+                status.url, config.reference, config.path
+            ));
+            tracing::info!(url = %status.url, reference = %config.reference, path = %config.path, "holdfast controller starting");
+            git_task = Some(tokio::spawn(git.clone().run(controller.clone())));
+        }
+        (SourceConfig::Git(_), None) => return ExitCode::from(2),
+    }
+    // The Docker event stream follows the project in force, whichever source set it.
+    let mut project_changes = controller.subscribe();
+    follow_project(&controller, &mut follower, &event_tx);
 
     let workers = {
         let c = controller.clone();
@@ -174,8 +326,13 @@ async fn daemon(args: &Args) -> ExitCode {
         tokio::select! {
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
-            Some(()) = file::debounced(&mut rx, Duration::from_millis(100)) => {
-                reload(&controller, &path, &mut last_text, &mut follower, &event_tx).await;
+            Some(()) = file::debounced(&mut rx, Duration::from_millis(100)), if watched.is_some() => {
+                if let Some((path, _, last_text)) = watched.as_mut() {
+                    reload(&controller, path, last_text, &mut follower, &event_tx).await;
+                }
+            }
+            Ok(()) = project_changes.changed() => {
+                follow_project(&controller, &mut follower, &event_tx);
             }
             Some(event) = event_rx.recv() => {
                 tracing::debug!(service = event.service, action = event.action, "docker event");
@@ -187,6 +344,12 @@ async fn daemon(args: &Args) -> ExitCode {
     controller.shutdown();
     if let Some((_, handle)) = follower {
         handle.abort();
+    }
+    if let Some(task) = git_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    if let Some(hook) = webhook {
+        let _ = tokio::time::timeout(Duration::from_secs(5), hook).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(30), workers).await;
     resync.abort();
@@ -244,21 +407,61 @@ async fn reload(
             eprint!("{rendered}");
         }
         Ok(loaded) => {
-            let project = loaded.state.name.clone();
-            if follower.as_ref().is_none_or(|(p, _)| *p != project) {
-                if let Some((_, old)) = follower.take() {
-                    old.abort();
-                }
-                let handle = tokio::spawn(events::follow(
-                    controller.docker().clone(),
-                    project.clone(),
-                    event_tx.clone(),
-                ));
-                *follower = Some((project, handle));
-            }
             if let Err(e) = controller.set_desired(loaded.state).await {
                 tracing::warn!(error = %e, "cannot list the project's containers; will retry at the next change or resync");
             }
+            follow_project(controller, follower, event_tx);
         }
     }
+}
+
+/// Follows the Docker events of the project in force (again, when it was renamed).
+fn follow_project(
+    controller: &Arc<Controller>,
+    follower: &mut Option<(String, tokio::task::JoinHandle<()>)>,
+    event_tx: &mpsc::Sender<events::ContainerEvent>,
+) {
+    let Some(project) = controller.project() else {
+        return;
+    };
+    if follower.as_ref().is_some_and(|(p, _)| *p == project) {
+        return;
+    }
+    if let Some((_, old)) = follower.take() {
+        old.abort();
+    }
+    let handle = tokio::spawn(events::follow(
+        controller.docker().clone(),
+        project.clone(),
+        event_tx.clone(),
+    ));
+    *follower = Some((project, handle));
+}
+
+/// Serves the webhook receiver on its own TCP listener until shutdown.
+async fn start_webhook(
+    hook: &WebhookConfig,
+    git: Arc<GitSource>,
+    controller: &Arc<Controller>,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let secret = crate::api::webhook::WebhookSecret::from_file(&hook.secret_file)
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(hook.listen)
+        .await
+        .map_err(|e| format!("cannot listen for webhooks on {}: {e}", hook.listen))?;
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(address = %bound, "webhook receiver listening (POST /v1/webhook)");
+    let router = crate::api::webhook::router(secret, Arc::new(move || git.trigger()));
+    let mut closed = controller.closed();
+    Ok(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = closed.wait_for(|c| *c).await;
+        };
+        if let Err(e) = crate::api::webhook::serve(listener, router, shutdown).await {
+            tracing::error!(error = %e, "the webhook receiver stopped");
+        }
+    }))
 }

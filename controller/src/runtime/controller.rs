@@ -59,6 +59,8 @@ struct Desired {
     /// Counts desired states given; a status counts toward convergence only when it
     /// was observed under the current one.
     generation: u64,
+    /// The git commit the state came from, if it came from git.
+    revision: Option<String>,
 }
 
 /// What happened when a new desired state was given.
@@ -92,6 +94,7 @@ pub struct Controller {
     closed: watch::Sender<bool>,
     metrics: crate::api::metrics::Metrics,
     source: Mutex<Option<String>>,
+    git: std::sync::OnceLock<Arc<crate::source::git::follow::GitSource>>,
 }
 
 /// What a desired state would remove, given the project's containers.
@@ -178,6 +181,7 @@ impl Controller {
             closed,
             metrics: crate::api::metrics::Metrics::new(),
             source: Mutex::new(None),
+            git: std::sync::OnceLock::new(),
         })
     }
 
@@ -221,6 +225,17 @@ impl Controller {
     pub async fn set_desired(
         &self,
         state: DesiredState,
+    ) -> Result<Accepted, bollard::errors::Error> {
+        self.set_desired_at(state, None).await
+    }
+
+    /// As [`Controller::set_desired`], for a state read from the git commit `revision`:
+    /// resources applied under it record the commit, and new containers carry it as a
+    /// label.
+    pub async fn set_desired_at(
+        &self,
+        state: DesiredState,
+        revision: Option<String>,
     ) -> Result<Accepted, bollard::errors::Error> {
         let owned = observe::owned_containers(&self.docker, &state.name, None).await?;
         let Removals {
@@ -290,6 +305,7 @@ impl Controller {
             hash,
             removal_allowed: !removal_refused,
             generation: previous.as_ref().map_or(1, |p| p.generation + 1),
+            revision,
         }));
         // A new spec may fix what retrying could not.
         lock(&self.stalled).clear();
@@ -427,6 +443,7 @@ impl Controller {
             removal_allowed: desired.removal_allowed,
             restarts: &self.restarts,
             start_wait: lock(&self.crashes).wait(service),
+            revision: desired.revision.as_deref(),
         };
         let started = std::time::Instant::now();
         let result = reconcile::reconcile(&cx, service).await;
@@ -455,6 +472,7 @@ impl Controller {
             ports: Vec::new(),
             container: None,
             since: now_ms(),
+            revision: None,
         });
         status.observed_at = now_ms();
         status.suspended = suspended;
@@ -509,6 +527,7 @@ impl Controller {
                         };
                         status.message = "running".into();
                         status.applied_hash = report.spec_hash.clone();
+                        status.revision = desired.revision.clone();
                     }
                     Outcome::Progressing {
                         reason,
@@ -517,6 +536,7 @@ impl Controller {
                         status.phase = Phase::Progressing;
                         status.message = reason.clone();
                         status.applied_hash = report.spec_hash.clone();
+                        status.revision = desired.revision.clone();
                         self.queue.add_after(service.to_string(), *retry_after);
                     }
                     Outcome::Degraded { reason } => {
@@ -693,6 +713,27 @@ impl Controller {
         lock(&self.source).clone()
     }
 
+    /// Makes `source` the controller's git source, for the API (status, history,
+    /// rollback, webhook). Only the first call has an effect.
+    pub fn set_git_source(&self, source: Arc<crate::source::git::follow::GitSource>) {
+        let _ = self.git.set(source);
+    }
+
+    /// The git source, when the desired state comes from git.
+    pub fn git_source(&self) -> Option<&Arc<crate::source::git::follow::GitSource>> {
+        self.git.get()
+    }
+
+    /// The git commit the desired state in force came from, if it came from git.
+    pub fn revision(&self) -> Option<String> {
+        self.current().and_then(|d| d.revision.clone())
+    }
+
+    /// The controller's metrics, for the parts that feed it (the git source).
+    pub fn metrics(&self) -> &crate::api::metrics::Metrics {
+        &self.metrics
+    }
+
     /// The status and event store, when there is one.
     pub fn store(&self) -> Option<&Arc<Store>> {
         self.store.as_ref()
@@ -859,6 +900,7 @@ impl Controller {
             removal_allowed: !mass || self.options.allow_mass_removal,
             restarts: &self.restarts,
             start_wait: None,
+            revision: None,
         };
         let mut out = Vec::new();
         for name in names {

@@ -58,6 +58,8 @@ const STATUS: TableDefinition<(&str, &str), &str> = TableDefinition::new("status
 const EVENTS: TableDefinition<u64, &str> = TableDefinition::new("events");
 /// Small counters; holds [`NEXT_EVENT_SEQ`].
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Small JSON documents by name, such as the git source's state and history.
+const DOCS: TableDefinition<&str, &str> = TableDefinition::new("docs");
 /// The sequence number the next recorded event gets. Kept apart from the events table so
 /// numbers are never reused, even when every event has been trimmed.
 const NEXT_EVENT_SEQ: &str = "next_event_seq";
@@ -257,6 +259,10 @@ pub struct ResourceStatus {
     /// When holdfast first reported this resource (unix milliseconds).
     #[serde(default)]
     pub since: u64,
+    /// The git commit whose desired state the resource was last applied from (absent
+    /// for a file source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
 }
 
 /// Whether an event is routine or needs attention (as Kubernetes' event types).
@@ -396,6 +402,7 @@ impl Store {
             txn.open_table(STATUS)?;
             txn.open_table(EVENTS)?;
             txn.open_table(META)?;
+            txn.open_table(DOCS)?;
             Ok(())
         })?;
         Ok(store)
@@ -479,6 +486,30 @@ impl Store {
                 Ok(removed)
             },
         )
+    }
+
+    /// Saves `value` as the document `name`, replacing any earlier one.
+    pub fn put_doc<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
+        let json = serde_json::to_string(value).map_err(|source| StoreError::Encode {
+            what: "document",
+            key: name.to_string(),
+            source,
+        })?;
+        self.write(&format!("save {name}"), |txn| {
+            let mut table = txn.open_table(DOCS)?;
+            table.insert(name, json.as_str())?;
+            Ok(())
+        })
+    }
+
+    /// The document `name`, if one was saved.
+    pub fn doc<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        let json = self.read(&format!("read {name}"), |txn| {
+            let table = txn.open_table(DOCS)?;
+            Ok(table.get(name)?.map(|v| v.value().to_owned()))
+        })?;
+        json.map(|json| self.decode("document", name.to_string(), &json))
+            .transpose()
     }
 
     /// Appends an event and returns its sequence number (greater than every earlier
@@ -672,6 +703,7 @@ mod tests {
             ports: Vec::new(),
             container: None,
             since: 0,
+            revision: None,
         }
     }
 
@@ -723,6 +755,27 @@ mod tests {
         assert!(store.remove_status("shop", "service/web").unwrap());
         assert!(!store.remove_status("shop", "service/web").unwrap());
         assert!(store.status("shop", "service/web").unwrap().is_none());
+    }
+
+    #[test]
+    fn documents_are_replaced_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.doc::<Vec<u32>>("source/git/x").unwrap(), None);
+            store.put_doc("source/git/x", &vec![1u32, 2]).unwrap();
+            store.put_doc("source/git/x", &vec![3u32]).unwrap();
+            store.put_doc("other", &"y").unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.doc::<Vec<u32>>("source/git/x").unwrap(),
+            Some(vec![3])
+        );
+        assert_eq!(store.doc::<String>("other").unwrap().as_deref(), Some("y"));
+        // A document of another shape is a decode error naming it, not a panic.
+        let err = store.doc::<Vec<u32>>("other").unwrap_err().to_string();
+        assert!(err.contains("other"), "{err}");
     }
 
     #[test]

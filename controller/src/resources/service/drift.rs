@@ -191,8 +191,9 @@ pub fn drift(
             &desired.labels,
             &live.labels,
             &image.labels,
-            // The hash has its own rule in the plan; here it would only be noise.
-            &[labels::SPEC_HASH],
+            // The hash has its own rule in the plan, and the revision only says where
+            // the container came from; here they would only be noise.
+            &[labels::SPEC_HASH, labels::REVISION],
         ),
         running_drift(live),
     ]

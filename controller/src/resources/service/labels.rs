@@ -20,6 +20,11 @@ pub const SERVICE: &str = "io.holdfast.service";
 /// [`DesiredContainer::compute_spec_hash`](super::DesiredContainer::compute_spec_hash).
 pub const SPEC_HASH: &str = "io.holdfast.spec-hash";
 
+/// The git commit the container was created from, when the desired state came from
+/// git. Informational: it is not part of the spec hash, so a commit that leaves a
+/// service unchanged does not replace its container.
+pub const REVISION: &str = "io.holdfast.revision";
+
 /// Whether `key` is under holdfast's reserved prefix.
 pub fn is_reserved(key: &str) -> bool {
     key.starts_with(PREFIX)
@@ -68,7 +73,7 @@ mod tests {
 
     #[test]
     fn keys_are_under_the_prefix() {
-        for key in [PROJECT, SERVICE, SPEC_HASH] {
+        for key in [PROJECT, SERVICE, SPEC_HASH, REVISION] {
             assert!(is_reserved(key), "{key}");
         }
         assert!(!is_reserved("traefik.enable"));

@@ -46,6 +46,9 @@ pub struct Context<'a> {
     /// Set while the service is in crash-loop backoff: how long until it may be
     /// started again.
     pub start_wait: Option<Duration>,
+    /// The git commit the desired state came from, written on new containers as the
+    /// [`REVISION`](super::labels::REVISION) label.
+    pub revision: Option<&'a str>,
 }
 
 /// Where a service stands after a reconcile.
@@ -260,7 +263,12 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
         service,
         (!image_info.id.is_empty()).then(|| image_info.id.clone()),
     )?;
-    let desired = DesiredContainer::new(project, name, service, &resolved)?;
+    let mut desired = DesiredContainer::new(project, name, service, &resolved)?;
+    if let Some(revision) = cx.revision {
+        desired
+            .labels
+            .insert(super::labels::REVISION.to_string(), revision.to_string());
+    }
 
     // Observe: one container per service; extras (a crash between create and remove,
     // or a copy made by hand with our labels) go.

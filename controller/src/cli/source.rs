@@ -1,0 +1,362 @@
+//! The git source from the command line: `holdfast get source`, `describe source`,
+//! `history`, `rollback [COMMIT]`, `resume source` and `reconcile source`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use super::output::{Format, SocketArg, age, block_on, fail, table};
+use crate::api::types::{CommitInfo, HistoryEntry, RollbackRequest, SourceKind, SourceStatus};
+use crate::runtime::store::now_ms;
+
+fn short(id: &str) -> &str {
+    &id[..7.min(id.len())]
+}
+
+fn commit_cell(c: Option<&CommitInfo>) -> String {
+    c.map(|c| short(&c.id).to_string())
+        .unwrap_or_else(|| "<none>".into())
+}
+
+fn ago(time: Option<u64>, now: u64) -> String {
+    time.map(|t| format!("{} ago", age(now.saturating_sub(t))))
+        .unwrap_or_else(|| "<never>".into())
+}
+
+fn until(time: Option<u64>, now: u64) -> String {
+    time.map(|t| format!("in {}", age(t.saturating_sub(now))))
+        .unwrap_or_else(|| "<none>".into())
+}
+
+/// A one-word summary of the source's state.
+fn state(s: &SourceStatus) -> &'static str {
+    if s.failed.is_some() {
+        "Failed"
+    } else if s.last_fetch_error.is_some() {
+        "FetchFailing"
+    } else if s.pinned.is_some() {
+        "Pinned"
+    } else if s.held_back.is_some() {
+        "HeldBack"
+    } else {
+        "Ready"
+    }
+}
+
+/// Renders the source as `holdfast get source` prints it.
+pub fn render_get(s: &SourceStatus, format: Format, now: u64) -> String {
+    match format {
+        Format::Json => serde_json::to_string_pretty(s).unwrap_or_default() + "\n",
+        Format::Yaml => super::output::yaml(&serde_json::to_value(s).unwrap_or_default()),
+        Format::Table | Format::Wide if s.kind == SourceKind::File => table(
+            &["KIND", "PATH"],
+            &[vec!["file".to_string(), s.url.clone()]],
+        ),
+        Format::Table | Format::Wide => {
+            let mut header = vec![
+                "URL",
+                "REF",
+                "PATH",
+                "STATUS",
+                "FETCHED",
+                "APPLIED",
+                "LAST FETCH",
+                "NEXT FETCH",
+                "ERROR",
+            ];
+            let error = s
+                .failed
+                .as_ref()
+                .map(|f| format!("commit {}: {}", short(&f.commit.id), f.error))
+                .or_else(|| s.last_fetch_error.clone())
+                .or_else(|| s.held_back.clone())
+                .unwrap_or_default();
+            let mut row = vec![
+                s.url.clone(),
+                s.reference.clone().unwrap_or_default(),
+                s.path.clone().unwrap_or_default(),
+                state(s).to_string(),
+                commit_cell(s.last_fetched.as_ref()),
+                commit_cell(s.last_applied.as_ref()),
+                ago(s.last_fetch_time, now),
+                until(s.next_fetch, now),
+                error,
+            ];
+            if format == Format::Wide {
+                header.insert(6, "PINNED");
+                row.insert(6, commit_cell(s.pinned.as_ref()));
+            }
+            table(&header, &[row])
+        }
+    }
+}
+
+fn field(out: &mut String, name: &str, value: impl std::fmt::Display) {
+    out.push_str(&format!("{:<18}{value}\n", format!("{name}:")));
+}
+
+fn commit_line(c: &CommitInfo) -> String {
+    format!("{} {} ({})", short(&c.id), c.subject, c.author)
+}
+
+/// Renders the source as `holdfast describe source` prints it.
+pub fn render_describe(s: &SourceStatus, now: u64) -> String {
+    let mut out = String::new();
+    field(
+        &mut out,
+        "Kind",
+        match s.kind {
+            SourceKind::File => "file",
+            SourceKind::Git => "git",
+        },
+    );
+    field(&mut out, "URL", &s.url);
+    if s.kind == SourceKind::File {
+        return out;
+    }
+    field(&mut out, "Reference", s.reference.as_deref().unwrap_or(""));
+    field(&mut out, "Path", s.path.as_deref().unwrap_or(""));
+    field(&mut out, "Status", state(s));
+    if let Some(ms) = s.interval_ms {
+        field(&mut out, "Interval", format!("{}s", ms / 1000));
+    }
+    let commit = |c: Option<&CommitInfo>| c.map(commit_line).unwrap_or_else(|| "<none>".into());
+    field(&mut out, "Last fetched", commit(s.last_fetched.as_ref()));
+    field(&mut out, "Last fetch", ago(s.last_fetch_time, now));
+    field(&mut out, "Next fetch", until(s.next_fetch, now));
+    field(&mut out, "Last applied", commit(s.last_applied.as_ref()));
+    field(&mut out, "Applied", ago(s.last_applied_time, now));
+    field(&mut out, "Pinned", commit(s.pinned.as_ref()));
+    if let Some(e) = &s.last_fetch_error {
+        field(&mut out, "Fetch error", e);
+    }
+    if let Some(h) = &s.held_back {
+        field(&mut out, "Held back", h);
+    }
+    if let Some(f) = &s.failed {
+        field(&mut out, "Failed commit", commit_line(&f.commit));
+        field(&mut out, "Error", &f.error);
+        if !f.details.is_empty() {
+            out.push_str("Details:\n");
+            for line in f.details.lines() {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+    }
+    out
+}
+
+/// `holdfast get source`.
+pub fn get(format: Format, socket: &SocketArg) -> ExitCode {
+    block_on(async {
+        match socket.client().source().await {
+            Ok(s) => {
+                print!("{}", render_get(&s, format, now_ms()));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// `holdfast describe source`.
+pub fn describe(socket: &SocketArg) -> ExitCode {
+    block_on(async {
+        match socket.client().source().await {
+            Ok(s) => {
+                print!("{}", render_describe(&s, now_ms()));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// `holdfast reconcile source`: fetch now, apply, print the source.
+pub fn fetch(socket: &SocketArg) -> ExitCode {
+    block_on(async {
+        match socket.client().fetch_source().await {
+            Ok(s) => {
+                print!("{}", render_get(&s, Format::Table, now_ms()));
+                if s.failed.is_some() || s.last_fetch_error.is_some() {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// `holdfast resume source`.
+pub fn resume(socket: &SocketArg) -> ExitCode {
+    block_on(async {
+        match socket.client().resume_source().await {
+            Ok(s) => {
+                println!(
+                    "source resumed: following {} (applied {})",
+                    s.reference.as_deref().unwrap_or("the reference"),
+                    commit_cell(s.last_applied.as_ref())
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// Arguments of `holdfast history`.
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    output: Format,
+    #[command(flatten)]
+    socket: SocketArg,
+}
+
+/// Renders the history, newest last.
+pub fn render_history(items: &[HistoryEntry], format: Format, now: u64) -> String {
+    match format {
+        Format::Json => serde_json::to_string_pretty(items).unwrap_or_default() + "\n",
+        Format::Yaml => super::output::yaml(&serde_json::to_value(items).unwrap_or_default()),
+        Format::Table | Format::Wide => {
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|h| {
+                    let mut row = vec![
+                        short(&h.commit.id).to_string(),
+                        format!("{} ago", age(now.saturating_sub(h.time))),
+                        h.commit.author.clone(),
+                        h.result.to_string(),
+                        h.commit.subject.clone(),
+                    ];
+                    if format == Format::Wide {
+                        row.push(h.message.clone());
+                    }
+                    row
+                })
+                .collect();
+            let mut header = vec!["COMMIT", "APPLIED", "AUTHOR", "RESULT", "SUBJECT"];
+            if format == Format::Wide {
+                header.push("MESSAGE");
+            }
+            table(&header, &rows)
+        }
+    }
+}
+
+/// `holdfast history`.
+pub fn history(args: &HistoryArgs) -> ExitCode {
+    block_on(async {
+        match args.socket.client().history().await {
+            Ok(list) if list.items.is_empty() => {
+                eprintln!("No commits applied yet.");
+                ExitCode::SUCCESS
+            }
+            Ok(list) => {
+                print!("{}", render_history(&list.items, args.output, now_ms()));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// Arguments of `holdfast rollback`.
+#[derive(Debug, clap::Args)]
+pub struct RollbackArgs {
+    /// The commit to go back to (full or abbreviated id); the previously applied good
+    /// commit when absent.
+    commit: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    yes: bool,
+    /// Only show what would change.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    socket: SocketArg,
+}
+
+/// `holdfast rollback [COMMIT]`: shows what will change, asks, then pins the source.
+/// Exit 0 when rolled back (or nothing asked), 1 when refused or declined, 2 when the
+/// controller cannot be reached.
+pub fn rollback(args: &RollbackArgs) -> ExitCode {
+    block_on(async {
+        let client = args.socket.client();
+        let preview = match client
+            .rollback(&RollbackRequest {
+                commit: args.commit.clone(),
+                dry_run: true,
+            })
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        };
+        println!(
+            "Roll back from {} to {}",
+            preview
+                .current
+                .as_ref()
+                .map(commit_line)
+                .unwrap_or_else(|| "<none>".into()),
+            commit_line(&preview.target)
+        );
+        let changed: Vec<_> = preview
+            .changes
+            .iter()
+            .filter(|c| c.diff.is_some())
+            .collect();
+        if changed.is_empty() {
+            println!("No running service changes.");
+        }
+        for c in &changed {
+            if let Some(d) = &c.diff {
+                print!("{d}");
+            }
+        }
+        for c in preview.changes.iter().filter(|c| c.error.is_some()) {
+            println!("{}: {}", c.key, c.error.as_deref().unwrap_or_default());
+        }
+        if args.dry_run {
+            return ExitCode::SUCCESS;
+        }
+        if !args.yes {
+            let stdin = std::io::stdin();
+            if !stdin.is_terminal() {
+                eprintln!("error: not a terminal to confirm on; pass --yes to roll back");
+                return ExitCode::from(1);
+            }
+            print!(
+                "Pin the source to {} until `holdfast resume source`? [y/N] ",
+                short(&preview.target.id)
+            );
+            let _ = std::io::stdout().flush();
+            let mut answer = String::new();
+            if stdin.lock().read_line(&mut answer).is_err()
+                || !matches!(answer.trim(), "y" | "Y" | "yes")
+            {
+                eprintln!("Rollback cancelled.");
+                return ExitCode::from(1);
+            }
+        }
+        match client
+            .rollback(&RollbackRequest {
+                commit: Some(preview.target.id.clone()),
+                dry_run: false,
+            })
+            .await
+        {
+            Ok(done) => {
+                println!(
+                    "Rolled back to {}; new commits are fetched but not applied until `holdfast resume source`.",
+                    short(&done.target.id)
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
