@@ -19,6 +19,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod git;
+pub mod sshd;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

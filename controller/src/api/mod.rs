@@ -1,10 +1,12 @@
 //! The daemon's API: a unix socket (mode 0660) serving status, events, reconcile-now,
-//! suspend/resume, health and metrics. [`types`] holds the bodies both sides use.
+//! suspend/resume, the source (status, history, fetch, rollback, resume), health and
+//! metrics; and the [`webhook`] receiver on its own TCP listener. [`types`] holds the
+//! bodies both sides use.
 
 mod auth;
-mod source;
 pub mod client;
 pub mod metrics;
 pub mod server;
+mod source;
 pub mod types;
 pub mod webhook;

@@ -93,6 +93,10 @@ pub fn render(items: &[ResourceStatus], format: Format, now: u64) -> String {
 /// Prints the resources; with `-w`, then every change until interrupted.
 pub fn run(args: &Args) -> ExitCode {
     if args.what == "source" {
+        if args.watch {
+            eprintln!("error: `get source` cannot watch; use `holdfast events -w --for source`");
+            return ExitCode::from(2);
+        }
         return super::source::get(args.output, &args.socket);
     }
     block_on(async {

@@ -160,6 +160,15 @@ pub fn run(args: &Args) -> ExitCode {
 }
 
 async fn daemon(args: &Args) -> ExitCode {
+    // First of all, so that a SIGTERM during start-up is a clean shutdown, not a kill.
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: cannot handle SIGTERM: {e}");
+                return ExitCode::from(2);
+            }
+        };
     let config = match args.source.resolve() {
         Ok(c) => c,
         Err(e) => {
@@ -314,14 +323,6 @@ async fn daemon(args: &Args) -> ExitCode {
         let c = controller.clone();
         tokio::spawn(async move { c.run_resync().await })
     };
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: cannot handle SIGTERM: {e}");
-                return ExitCode::from(2);
-            }
-        };
     loop {
         tokio::select! {
             _ = terminate.recv() => break,

@@ -109,10 +109,11 @@ pub fn render_describe(s: &SourceStatus, now: u64) -> String {
             SourceKind::Git => "git",
         },
     );
-    field(&mut out, "URL", &s.url);
     if s.kind == SourceKind::File {
+        field(&mut out, "Path", &s.url);
         return out;
     }
+    field(&mut out, "URL", &s.url);
     field(&mut out, "Reference", s.reference.as_deref().unwrap_or(""));
     field(&mut out, "Path", s.path.as_deref().unwrap_or(""));
     field(&mut out, "Status", state(s));
@@ -171,13 +172,15 @@ pub fn describe(socket: &SocketArg) -> ExitCode {
     })
 }
 
-/// `holdfast reconcile source`: fetch now, apply, print the source.
+/// `holdfast reconcile source`: fetch now, apply, print the source. Exit 0 when the
+/// newest commit is in force (or pinned away from on purpose), 1 when it was refused,
+/// held back or could not be fetched.
 pub fn fetch(socket: &SocketArg) -> ExitCode {
     block_on(async {
         match socket.client().fetch_source().await {
             Ok(s) => {
                 print!("{}", render_get(&s, Format::Table, now_ms()));
-                if s.failed.is_some() || s.last_fetch_error.is_some() {
+                if s.failed.is_some() || s.last_fetch_error.is_some() || s.held_back.is_some() {
                     ExitCode::from(1)
                 } else {
                     ExitCode::SUCCESS
@@ -237,7 +240,7 @@ pub fn render_history(items: &[HistoryEntry], format: Format, now: u64) -> Strin
                     row
                 })
                 .collect();
-            let mut header = vec!["COMMIT", "APPLIED", "AUTHOR", "RESULT", "SUBJECT"];
+            let mut header = vec!["COMMIT", "TIME", "AUTHOR", "RESULT", "SUBJECT"];
             if format == Format::Wide {
                 header.push("MESSAGE");
             }

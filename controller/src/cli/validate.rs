@@ -15,11 +15,18 @@ pub struct Args {
     /// Print the resolved desired state (defaults filled in) as JSON on stdout.
     #[arg(long)]
     pub print: bool,
+    /// Do not check that env files and secret files exist: for checking a repository
+    /// in CI when the secrets live only on the server.
+    #[arg(long)]
+    pub skip_file_checks: bool,
 }
 
 /// Exit code 0 when every file is valid, 1 otherwise; errors go to stderr.
 pub fn run(args: &Args) -> ExitCode {
-    let options = LoadOptions::default();
+    let options = LoadOptions {
+        check_files: !args.skip_file_checks,
+        ..LoadOptions::default()
+    };
     let mut stderr = std::io::stderr().lock();
     let mut stdout = std::io::stdout().lock();
     let mut failed = 0;

@@ -26,14 +26,16 @@ use super::repo::{CommitInfo, Credentials, GitError, GitRef, Mirror, redact_url}
 use crate::api::types::{
     CommitResult, FailedCommit, HistoryEntry, ResourceDiff, SourceKind, SourceStatus,
 };
+use crate::resources::service::observe;
 use crate::runtime::controller::Controller;
 use crate::runtime::store::{EventKind, Store, now_ms};
 
 /// How many history entries are kept.
 const HISTORY_LIMIT: usize = 200;
 
-/// Where to fetch from and what to follow.
-#[derive(Debug, Clone)]
+/// Where to fetch from and what to follow. Its `Debug` shows the URL without
+/// credentials.
+#[derive(Clone)]
 pub struct GitSourceConfig {
     /// The repository: https://, ssh://, user@host:path, git://, file:// or a path.
     pub url: String,
@@ -47,6 +49,19 @@ pub struct GitSourceConfig {
     pub credentials: Credentials,
     /// How long one fetch may take before it is abandoned.
     pub fetch_timeout: Duration,
+}
+
+impl std::fmt::Debug for GitSourceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitSourceConfig")
+            .field("url", &redact_url(&self.url))
+            .field("reference", &self.reference)
+            .field("path", &self.path)
+            .field("interval", &self.interval)
+            .field("credentials", &self.credentials)
+            .field("fetch_timeout", &self.fetch_timeout)
+            .finish()
+    }
 }
 
 /// Why the source cannot do what was asked.
@@ -96,11 +111,6 @@ struct Live {
     last_fetch_time: Option<u64>,
     last_fetch_error: Option<String>,
     next_fetch: Option<u64>,
-}
-
-/// A desired state loaded from one commit.
-struct Loaded {
-    state: holdfast_spec::DesiredState,
 }
 
 /// A git repository followed by the controller. See the [module docs](self).
@@ -240,11 +250,22 @@ impl GitSource {
     }
 
     /// One fetch, then applies what the source should be at: the pinned commit, or the
-    /// reference's commit. When the fetch fails and the controller has nothing in
-    /// force yet (just restarted), the last applied commit is applied from the mirror.
+    /// reference's commit. When that cannot be applied (the fetch failed, the commit is
+    /// invalid) and the controller has nothing in force yet (just restarted), the last
+    /// applied commit is applied again from the local mirror.
     pub async fn sync(&self, controller: &Controller) {
         let _busy = self.busy.lock().await;
         let fetched = self.fetch(controller).await;
+        // A refusal stands for the newest commit only: once the reference has moved on
+        // (a new commit, a force-push back to the commit in force), it is history.
+        if let Some(commit) = &fetched
+            && lock(&self.persisted)
+                .failed
+                .as_ref()
+                .is_some_and(|f| f.commit.id != commit.id)
+        {
+            self.update(|p| p.failed = None);
+        }
         let target = {
             let p = lock(&self.persisted);
             match (&p.pinned, fetched) {
@@ -262,6 +283,13 @@ impl GitSource {
             };
             self.apply(controller, &target, result).await;
         }
+        let last = lock(&self.persisted).last_applied.clone();
+        if controller.revision().is_none()
+            && let Some(last) = last
+        {
+            self.apply(controller, &last, CommitResult::Applied).await;
+        }
+        self.publish(controller);
     }
 
     /// Fetches the reference; records the outcome. `None` when the fetch failed.
@@ -356,41 +384,42 @@ impl GitSource {
         }
     }
 
-    /// Materialises `commit` (unless already there) and loads its desired-state file.
-    async fn load(&self, commit: &CommitInfo) -> Result<Loaded, FailedCommit> {
+    /// Materialises `commit` (unless already there) and validates its desired-state
+    /// file there, with every file it names. Returns the file's text.
+    async fn validate(&self, commit: &CommitInfo) -> Result<String, FailedCommit> {
+        let failed = |error: String| FailedCommit {
+            commit: commit.clone(),
+            error,
+            details: String::new(),
+        };
         let dir = self.checkout_dir(&commit.id);
         if !dir.exists() {
             let mirror = self.mirror.clone();
             let id = commit.id.clone();
             let dest = dir.clone();
             let parent = self.checkouts.join(&commit.id);
-            let done = blocking(move || {
+            blocking(move || {
                 std::fs::create_dir_all(&parent).map_err(|e| GitError::Checkout {
                     path: parent.clone(),
                     message: e.to_string(),
                 })?;
                 mirror.checkout(&id, &dest)
             })
-            .await;
-            if let Err(e) = done {
-                return Err(FailedCommit {
-                    commit: commit.clone(),
-                    error: format!("cannot check out the commit: {e}"),
-                    details: String::new(),
-                });
-            }
+            .await
+            .map_err(|e| failed(format!("cannot check out the commit: {e}")))?;
         }
         let file = dir.join(&self.config.path);
         let shown = PathBuf::from(&self.config.path);
         let loaded = tokio::task::spawn_blocking(move || {
             holdfast_spec::load_file(&file, &holdfast_spec::LoadOptions::default())
+                .map(|_| std::fs::read_to_string(&file))
         })
-        .await;
+        .await
+        .map_err(|e| failed(format!("internal error: {e}")))?;
         match loaded {
-            Ok(Ok(loaded)) => Ok(Loaded {
-                state: loaded.state,
-            }),
-            Ok(Err(mut report)) => {
+            Ok(Ok(text)) => Ok(text),
+            Ok(Err(e)) => Err(failed(format!("{}: {e}", shown.display()))),
+            Err(mut report) => {
                 // Name the file as it is in the repository, not in the checkout.
                 report.path = shown.clone();
                 let first = report
@@ -415,19 +444,46 @@ impl GitSource {
                     details: report.render(),
                 })
             }
-            Err(e) => Err(FailedCommit {
-                commit: commit.clone(),
-                error: format!("internal error: {e}"),
-                details: String::new(),
-            }),
         }
     }
 
-    /// `checkouts/<commit>/<repository name>`: the folder's name is the repository's,
-    /// as in a clone, so that a file without `name:` gets the same project name.
-    fn checkout_dir(&self, commit: &str) -> PathBuf {
-        let name = self
-            .mirror
+    /// Loads `text` (a validated file of some commit) as the file under `current/`:
+    /// every path in the desired state (bind mounts, env files, secret files) is then
+    /// the same from commit to commit, so a commit replaces only the containers whose
+    /// spec it changes.
+    fn load_as_current(&self, text: &str) -> Result<holdfast_spec::DesiredState, String> {
+        let file = self
+            .current_link()
+            .join(self.repository_name())
+            .join(&self.config.path);
+        let options = holdfast_spec::LoadOptions {
+            variables: None,
+            check_files: false,
+        };
+        holdfast_spec::load_str(&file, text, &options)
+            .map(|loaded| loaded.state)
+            .map_err(|report| report.render())
+    }
+
+    /// `STATE_DIR/git/<id>/current`: a symlink to the checkout of the commit in force.
+    fn current_link(&self) -> PathBuf {
+        self.checkouts.with_file_name("current")
+    }
+
+    /// Points [`GitSource::current_link`] at `commit`'s checkout, atomically (a new link
+    /// renamed over the old one).
+    fn switch_current(&self, commit: &str) -> std::io::Result<()> {
+        let link = self.current_link();
+        let temp = link.with_file_name("current.new");
+        let _ = std::fs::remove_file(&temp);
+        std::os::unix::fs::symlink(Path::new("checkouts").join(commit), &temp)?;
+        std::fs::rename(&temp, &link)
+    }
+
+    /// The repository's name, as a clone's folder would be called, so that a file
+    /// without `name:` gets the same project name as in a clone.
+    fn repository_name(&self) -> String {
+        self.mirror
             .display_url()
             .trim_end_matches('/')
             .rsplit(['/', ':'])
@@ -435,108 +491,189 @@ impl GitSource {
             .map(|n| n.trim_end_matches(".git"))
             .filter(|n| !n.is_empty() && *n != "." && *n != "..")
             .unwrap_or("repo")
-            .to_string();
-        self.checkouts.join(commit).join(name)
+            .to_string()
     }
 
-    /// Puts `commit`'s desired state in force, unless it already is or is known bad.
+    /// `checkouts/<commit>/<repository name>`.
+    fn checkout_dir(&self, commit: &str) -> PathBuf {
+        self.checkouts.join(commit).join(self.repository_name())
+    }
+
+    /// Puts `commit`'s desired state in force, unless it already is. A commit whose file
+    /// is invalid is reported once per distinct error; it is tried again at every sync,
+    /// because a file it needs on this server (a secret) may have appeared since.
     async fn apply(&self, controller: &Controller, commit: &CommitInfo, result: CommitResult) {
         if controller.revision().as_deref() == Some(commit.id.as_str()) {
             return;
         }
-        if lock(&self.persisted)
+        let known_error = lock(&self.persisted)
             .failed
             .as_ref()
-            .is_some_and(|f| f.commit.id == commit.id)
-        {
+            .filter(|f| f.commit.id == commit.id)
+            .map(|f| f.error.clone());
+        let project = self.project(controller);
+        let text = match self.validate(commit).await {
+            Ok(text) => text,
+            Err(failed) => {
+                self.refuse(controller, &project, failed, known_error.as_deref());
+                return;
+            }
+        };
+        if let Err(failed) = self.check_project_name(controller, commit, &text).await {
+            self.refuse(controller, &project, failed, known_error.as_deref());
             return;
         }
-        let project = self.project(controller);
-        match self.load(commit).await {
-            Err(failed) => {
-                let running = lock(&self.persisted)
+        if let Err(e) = self.switch_current(&commit.id) {
+            let message = format!("cannot switch to {}: {e}", short(&commit.id));
+            tracing::warn!("{message}; will retry at the next fetch");
+            lock(&self.live).last_fetch_error = Some(message);
+            return;
+        }
+        let state = match self.load_as_current(&text) {
+            Ok(state) => state,
+            Err(rendered) => {
+                // Validated a moment ago in its own checkout; only a race can get here.
+                tracing::warn!("{rendered}");
+                return;
+            }
+        };
+        let project = state.name.clone();
+        match controller
+            .set_desired_at(state, Some(commit.id.clone()))
+            .await
+        {
+            Err(e) => {
+                let message = format!("cannot apply {}: {e}", short(&commit.id));
+                tracing::warn!("{message}; will retry at the next fetch");
+                lock(&self.live).last_fetch_error = Some(message);
+            }
+            Ok(accepted) => {
+                let held_back = accepted.removal_refused.then(|| {
+                    format!(
+                        "commit {} would remove {}; nothing was removed (mass-removal guard). Pass --allow-mass-removal if this is intended",
+                        short(&commit.id),
+                        accepted.removals.join(", ")
+                    )
+                });
+                let result = if held_back.is_some() {
+                    CommitResult::HeldBack
+                } else {
+                    result
+                };
+                // After a restart the commit in force is applied again: not news.
+                let again = lock(&self.persisted)
                     .last_applied
                     .as_ref()
-                    .map(|c| format!("stays on {}", short(&c.id)))
-                    .unwrap_or_else(|| "is unchanged".into());
-                controller.metrics().source_invalid_commit();
-                controller.event(
-                    &project,
-                    "source",
-                    EventKind::Warning,
-                    "InvalidCommit",
-                    &format!(
-                        "commit {} by {} ({}): {}; not applied, the running state {running}",
-                        short(&commit.id),
-                        commit.author,
-                        commit.subject,
-                        failed.error
-                    ),
-                );
-                eprint!("{}", failed.details);
-                self.update(|p| {
-                    push_history(p, commit, CommitResult::Invalid, &failed.error);
-                    p.failed = Some(failed);
-                });
-            }
-            Ok(loaded) => {
-                let project = loaded.state.name.clone();
-                match controller
-                    .set_desired_at(loaded.state, Some(commit.id.clone()))
-                    .await
-                {
-                    Err(e) => {
-                        let message = format!("cannot apply {}: {e}", short(&commit.id));
-                        tracing::warn!("{message}; will retry at the next fetch");
-                        lock(&self.live).last_fetch_error = Some(message);
-                    }
-                    Ok(accepted) => {
-                        let held_back = accepted.removal_refused.then(|| {
-                            format!(
-                                "commit {} would remove {}; nothing was removed (mass-removal guard). Pass --allow-mass-removal if this is intended",
-                                short(&commit.id),
-                                accepted.removals.join(", ")
-                            )
-                        });
-                        let result = if held_back.is_some() {
-                            CommitResult::HeldBack
-                        } else {
-                            result
-                        };
-                        controller.event(
-                            &project,
-                            "source",
-                            EventKind::Normal,
-                            "CommitApplied",
-                            &format!(
-                                "{} {} ({}, {})",
-                                match result {
-                                    CommitResult::RolledBack => "rolled back to",
-                                    _ => "applying",
-                                },
-                                short(&commit.id),
-                                commit.subject,
-                                commit.author
-                            ),
-                        );
-                        self.update(|p| {
-                            push_history(
-                                p,
-                                commit,
-                                result,
-                                held_back.as_deref().unwrap_or_default(),
-                            );
-                            p.project = Some(project.clone());
-                            p.last_applied = Some(commit.clone());
-                            p.last_applied_time = Some(now_ms());
-                            p.failed = None;
-                            p.held_back = held_back;
-                        });
-                        self.prune_checkouts(&commit.id);
-                    }
+                    .is_some_and(|c| c.id == commit.id);
+                if !again {
+                    controller.event(
+                        &project,
+                        "source",
+                        EventKind::Normal,
+                        "CommitApplied",
+                        &format!(
+                            "{} {} ({}, {})",
+                            match result {
+                                CommitResult::RolledBack => "rolled back to",
+                                _ => "applying",
+                            },
+                            short(&commit.id),
+                            commit.subject,
+                            commit.author
+                        ),
+                    );
                 }
+                self.update(|p| {
+                    if !again {
+                        push_history(p, commit, result, held_back.as_deref().unwrap_or_default());
+                        p.last_applied_time = Some(now_ms());
+                    }
+                    p.project = Some(project.clone());
+                    p.last_applied = Some(commit.clone());
+                    // A newer commit of the reference replaces a refused one; applying
+                    // the same commit again or rolling back leaves the refusal standing.
+                    if !again && result != CommitResult::RolledBack {
+                        p.failed = None;
+                    }
+                    p.held_back = held_back;
+                });
+                self.prune_checkouts(&commit.id);
             }
         }
+    }
+
+    /// Records that `failed.commit` is not applied: an event, a line of history, the
+    /// metric; once per distinct error (`known_error` is the one already recorded).
+    fn refuse(
+        &self,
+        controller: &Controller,
+        project: &str,
+        failed: FailedCommit,
+        known_error: Option<&str>,
+    ) {
+        if known_error == Some(failed.error.as_str()) {
+            return;
+        }
+        let commit = failed.commit.clone();
+        let running = lock(&self.persisted)
+            .last_applied
+            .as_ref()
+            .map(|c| format!("stays on {}", short(&c.id)))
+            .unwrap_or_else(|| "is unchanged".into());
+        controller.metrics().source_invalid_commit();
+        controller.event(
+            project,
+            "source",
+            EventKind::Warning,
+            "InvalidCommit",
+            &format!(
+                "commit {} by {} ({}): {}; not applied, the running state {running}",
+                short(&commit.id),
+                commit.author,
+                commit.subject,
+                failed.error
+            ),
+        );
+        eprint!("{}", failed.details);
+        self.update(|p| {
+            push_history(p, &commit, CommitResult::Invalid, &failed.error);
+            p.failed = Some(failed);
+        });
+    }
+
+    /// Refuses a commit that renames the project while the old project still has
+    /// containers: they would keep running unmanaged, out of the mass-removal guard's
+    /// sight. Once they are removed (`holdfast delete`), the rename applies.
+    async fn check_project_name(
+        &self,
+        controller: &Controller,
+        commit: &CommitInfo,
+        text: &str,
+    ) -> Result<(), FailedCommit> {
+        let old = lock(&self.persisted).project.clone();
+        let (Some(old), Ok(state)) = (old, self.load_as_current(text)) else {
+            return Ok(());
+        };
+        if state.name == old {
+            return Ok(());
+        }
+        match observe::owned_containers(controller.docker(), &old, None).await {
+            Ok(containers) if !containers.is_empty() => Err(FailedCommit {
+                commit: commit.clone(),
+                error: format!(
+                    "{}: `name: {}` renames the project `{old}`, whose {} containers would keep running unmanaged; keep the name, or remove them first (holdfast delete)",
+                    self.config.path,
+                    state.name,
+                    containers.len()
+                ),
+                details: String::new(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Publishes whether the source is failing or pinned as metrics.
+    fn publish(&self, controller: &Controller) {
         let (failed, pinned) = {
             let p = lock(&self.persisted);
             (p.failed.is_some(), p.pinned.is_some())
@@ -616,14 +753,13 @@ impl GitSource {
                 .previous_good()
                 .ok_or(SourceError::NothingToRollBackTo)?,
         };
-        let loaded = self
-            .load(&target)
-            .await
-            .map_err(|f| SourceError::InvalidCommit {
-                commit: short(&target.id).to_string(),
-                error: f.error,
-            })?;
-        let changes = controller.diffs(&loaded.state).await;
+        let invalid = |error: String| SourceError::InvalidCommit {
+            commit: short(&target.id).to_string(),
+            error,
+        };
+        let text = self.validate(&target).await.map_err(|f| invalid(f.error))?;
+        let state = self.load_as_current(&text).map_err(invalid)?;
+        let changes = controller.diffs(&state).await;
         Ok((target, changes))
     }
 
@@ -652,6 +788,7 @@ impl GitSource {
         );
         self.apply(controller, target, CommitResult::RolledBack)
             .await;
+        self.publish(controller);
     }
 
     /// Follows the reference again after a rollback, and fetches now.
@@ -685,5 +822,93 @@ fn push_history(p: &mut Persisted, commit: &CommitInfo, result: CommitResult, me
     });
     while p.history.len() > HISTORY_LIMIT {
         p.history.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(url: &str) -> (tempfile::TempDir, Arc<GitSource>) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = GitSourceConfig {
+            url: url.into(),
+            reference: GitRef::Branch("main".into()),
+            path: "holdfast.yaml".into(),
+            interval: Duration::from_secs(60),
+            credentials: Credentials::None,
+            fetch_timeout: Duration::from_secs(10),
+        };
+        let source = GitSource::new(config, dir.path(), None).unwrap();
+        (dir, source)
+    }
+
+    fn commit(id: &str) -> CommitInfo {
+        CommitInfo {
+            id: id.repeat(40 / id.len()),
+            author: "Ada <ada@example.com>".into(),
+            subject: format!("commit {id}"),
+            time: 0,
+        }
+    }
+
+    #[test]
+    fn checkouts_are_named_after_the_repository_as_a_clone_would_be() {
+        for (url, name) in [
+            ("https://example.com/acme/infra.git", "infra"),
+            ("https://example.com/acme/infra/", "infra"),
+            ("git@github.com:acme/web1.git", "web1"),
+            ("file:///srv/git/remote.git", "remote"),
+            ("/srv/git/servers", "servers"),
+        ] {
+            let (_dir, s) = source(url);
+            let dir = s.checkout_dir("abc");
+            assert!(
+                dir.ends_with(format!("checkouts/abc/{name}")),
+                "{url}: {dir:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rollback_goes_to_the_newest_good_commit_before_the_one_in_force() {
+        let (_dir, s) = source("/srv/git/infra.git");
+        assert!(s.previous_good().is_none());
+        s.update(|p| {
+            push_history(p, &commit("a"), CommitResult::Applied, "");
+            push_history(p, &commit("b"), CommitResult::HeldBack, "");
+            push_history(p, &commit("c"), CommitResult::Invalid, "bad");
+            push_history(p, &commit("d"), CommitResult::Applied, "");
+            p.last_applied = Some(commit("d"));
+        });
+        assert_eq!(s.previous_good().map(|c| c.id), Some(commit("b").id));
+        // After rolling back to b, the one before b is a (d is newer but was left).
+        s.update(|p| {
+            push_history(p, &commit("b"), CommitResult::RolledBack, "");
+            p.last_applied = Some(commit("b"));
+        });
+        assert_eq!(s.previous_good().map(|c| c.id), Some(commit("d").id));
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let (_dir, s) = source("/srv/git/infra.git");
+        s.update(|p| {
+            for i in 0..(HISTORY_LIMIT + 10) {
+                push_history(p, &commit("e"), CommitResult::Applied, &i.to_string());
+            }
+        });
+        let history = s.history();
+        assert_eq!(history.len(), HISTORY_LIMIT);
+        assert_eq!(history[0].message, "10");
+    }
+
+    #[test]
+    fn status_shows_the_url_without_credentials() {
+        let (_dir, s) = source("https://deploy:s3cret@example.com/acme/infra.git");
+        let status = s.status();
+        assert_eq!(status.url, "https://example.com/acme/infra.git");
+        assert_eq!(status.reference.as_deref(), Some("branch main"));
+        assert!(!format!("{s:?}").contains("s3cret"));
     }
 }

@@ -193,7 +193,7 @@ impl Mirror {
             url: display_url.clone(),
             message: scrub(&error_chain(&e), &[]),
         })?;
-        let options = open_options(&credentials);
+        let options = open_options(&credentials, &dir.join(SSH_STDERR));
         let is_empty = dir.read_dir().map_or(true, |mut d| d.next().is_none());
         let repo = if is_empty {
             let kind = gix::create::Kind::Bare;
@@ -314,20 +314,32 @@ impl Mirror {
         interrupt: &AtomicBool,
     ) -> Result<Vec<gix::protocol::handshake::Ref>, GitError> {
         let identity = self.identity()?;
-        if (identity.is_some() || self.url != self.display_url) && !credentials_may_travel(&self.url)
+        if (identity.is_some() || self.url != self.display_url)
+            && !credentials_may_travel(&self.url)
         {
             return Err(GitError::InsecureCredentials {
                 url: self.display_url.clone(),
             });
         }
         let secrets = self.secrets(identity.as_ref());
+        let ssh_stderr = self.dir.join(SSH_STDERR);
+        let _ = std::fs::remove_file(&ssh_stderr);
         let fail = |e: gix::Error| {
             if interrupt.load(Ordering::Relaxed) {
                 return GitError::Interrupted;
             }
+            let mut message = error_chain(&e);
+            let said = ssh_said(&ssh_stderr);
+            if !said.is_empty() {
+                if message.contains("No credentials were returned") {
+                    // gix reads ssh's "Permission denied" as a request for credentials.
+                    message = "the server refused the SSH key".to_string();
+                }
+                message = format!("{message} (ssh: {said})");
+            }
             GitError::Fetch {
                 url: self.display_url.clone(),
-                message: scrub(&error_chain(&e), &secrets),
+                message: scrub(&message, &secrets),
             }
         };
         check(interrupt)?;
@@ -404,9 +416,18 @@ pub fn redact_url(url: &str) -> String {
 
 /// Options for opening the mirror: no system, global or environment configuration (so
 /// nothing outside the mirror changes how it fetches), and ssh that never prompts.
-fn open_options(credentials: &Credentials) -> gix::open::Options {
+/// Where ssh's messages go, inside the mirror: read back into fetch errors, so that
+/// "Host key verification failed." reaches the source's status instead of the
+/// controller's raw stderr.
+const SSH_STDERR: &str = "ssh-stderr.log";
+
+fn open_options(credentials: &Credentials, ssh_stderr: &Path) -> gix::open::Options {
     gix::open::Options::isolated().cli_overrides([
-        format!("core.sshCommand={}", ssh_command(credentials)),
+        format!(
+            "core.sshCommand={} 2>{}",
+            ssh_command(credentials),
+            shell_quote(ssh_stderr)
+        ),
         // The command line starts with `ssh`, but naming the variant spares gix a probe.
         "ssh.variant=ssh".to_string(),
     ])
@@ -429,6 +450,19 @@ fn ssh_command(credentials: &Credentials) -> String {
         }
     }
     command
+}
+
+/// The last lines ssh wrote (at most three, without its routine warnings), joined.
+fn ssh_said(file: &Path) -> String {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return String::new();
+    };
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Warning: Permanently added"))
+        .collect();
+    lines[lines.len().saturating_sub(3)..].join(" ")
 }
 
 fn shell_quote(path: &Path) -> String {
@@ -1065,7 +1099,12 @@ mod tests {
             let options = mirror.repo.to_thread_local().ssh_connect_options().unwrap();
             let kind = gix::protocol::transport::client::blocking_io::ssh::ProgramKind::Ssh;
             assert_eq!(options.kind, Some(kind));
-            options.command.unwrap().into_string().unwrap()
+            let command = options.command.unwrap().into_string().unwrap();
+            let stderr = format!(" 2>'{}'", tmp.path().join(name).join(SSH_STDERR).display());
+            command
+                .strip_suffix(&stderr)
+                .unwrap_or_else(|| panic!("{command}"))
+                .to_string()
         };
         assert_eq!(command(Credentials::None, "none"), "ssh -o BatchMode=yes");
         let credentials = Credentials::Ssh {
