@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{holdfast, id_of, start_controller};
+use common::{holdfast, http_get, id_of, metric, start_controller};
 use holdfast_testkit::{TestProject, busybox_image, docker_ok, wait_until};
 
 const FILE: &str = r#"
@@ -227,51 +227,9 @@ fn commands_say_clearly_when_no_controller_runs() {
     assert!(err.contains("holdfast run"), "{err}");
 }
 
-/// `GET path` on the controller's socket; the body.
-fn http_get(p: &TestProject, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(p.dir.join("holdfast.sock")).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: holdfast\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let status = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    // Chunked bodies: keep only the lines that are not chunk sizes.
-    let body = body
-        .lines()
-        .filter(|l| !(l.len() <= 8 && !l.is_empty() && l.chars().all(|c| c.is_ascii_hexdigit())))
-        .collect::<Vec<_>>()
-        .join("\n");
-    (status, body)
-}
-
+/// `holdfast_drift_corrections_total`, over all its labels.
 fn drift_corrections(p: &TestProject) -> f64 {
-    let (_, body) = http_get(p, "/metrics");
-    let lines = body.lines().map(|l| Ok(l.to_string()));
-    let scrape =
-        prometheus_parse::Scrape::parse(lines).expect("the metrics parse as Prometheus text");
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == "holdfast_drift_corrections_total")
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Untyped(v)
-            | prometheus_parse::Value::Gauge(v) => v,
-            _ => 0.0,
-        })
-        .sum()
+    metric(p, "holdfast_drift_corrections_total", None)
 }
 
 #[test]

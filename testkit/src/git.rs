@@ -19,8 +19,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use crate::scratch::{TempDir, free_port};
 use crate::{Daemon, output_within, wait_until};
 
 /// How long one git command may run before the test fails.
@@ -141,40 +142,6 @@ pub fn git_ok(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr).trim()
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-static DIR_COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A fresh folder under the system's temporary folder, removed with everything in it
-/// when dropped.
-#[derive(Debug)]
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(kind: &str) -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default();
-        let n = DIR_COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!(
-            "holdfast-{kind}-{}-{n}-{nanos:09}",
-            std::process::id()
-        ));
-        std::fs::create_dir(&path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A bare repository in a temporary folder (removed when dropped) that servers
@@ -441,16 +408,6 @@ impl Remote {
 fn path_str(path: &Path) -> &str {
     path.to_str()
         .unwrap_or_else(|| panic!("{} is not UTF-8", path.display()))
-}
-
-/// Binds 127.0.0.1:0 and releases it, returning the port the system chose.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .unwrap_or_else(|e| panic!("cannot bind a port on 127.0.0.1: {e}"));
-    listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("cannot read a bound address: {e}"))
-        .port()
 }
 
 /// `git daemon` serving one [`Remote`] read-only over `git://127.0.0.1:PORT/`. Killed

@@ -19,6 +19,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod git;
+mod scratch;
 pub mod sshd;
 
 use std::io::Read;

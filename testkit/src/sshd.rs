@@ -14,12 +14,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use crate::scratch::{TempDir, free_port};
 use crate::{Daemon, output_within, wait_until};
 
 /// The server program.
@@ -41,35 +40,6 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long the server and its connection processes may take to go away when dropped.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-
-static DIR_COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A fresh folder under the system's temporary folder, removed when dropped.
-#[derive(Debug)]
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default();
-        let n = DIR_COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!(
-            "holdfast-sshd-{}-{n}-{nanos:09}",
-            std::process::id()
-        ));
-        std::fs::create_dir(&path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `sshd -D -e` on `127.0.0.1:PORT` with a configuration of its own (see the module's
 /// documentation). Its log (`LogLevel VERBOSE`: connections, accepted and refused keys)
@@ -96,8 +66,8 @@ impl Sshd {
             );
         }
         ensure_privsep_dir();
-        let temp = TempDir::new();
-        let dir = temp.0.clone();
+        let temp = TempDir::new("sshd");
+        let dir = temp.path().to_path_buf();
         for name in ["host_key", "deploy_key", "other_host_key", "stranger_key"] {
             keygen(&dir.join(name));
         }
@@ -477,16 +447,6 @@ fn keyscan(port: u16) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Binds 127.0.0.1:0 and releases it, returning the port the system chose.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .unwrap_or_else(|e| panic!("cannot bind a port on 127.0.0.1: {e}"));
-    listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("cannot read a bound address: {e}"))
-        .port()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,20 +482,23 @@ mod tests {
         );
         assert!(String::from_utf8_lossy(&ok.stdout).contains(&commit));
 
-        let wrong_host = ls_remote(&sshd.deploy_key(), &sshd.wrong_known_hosts());
-        assert!(!wrong_host.status.success());
-        assert!(
-            String::from_utf8_lossy(&wrong_host.stderr).contains("Host key verification failed"),
-            "{}",
-            String::from_utf8_lossy(&wrong_host.stderr)
-        );
-        let stranger = ls_remote(&sshd.unauthorized_key(), &sshd.known_hosts());
-        assert!(!stranger.status.success());
-        assert!(
-            String::from_utf8_lossy(&stranger.stderr).contains("Permission denied (publickey)"),
-            "{}",
-            String::from_utf8_lossy(&stranger.stderr)
-        );
+        for (key, known_hosts, reason) in [
+            (
+                sshd.deploy_key(),
+                sshd.wrong_known_hosts(),
+                "Host key verification failed",
+            ),
+            (
+                sshd.unauthorized_key(),
+                sshd.known_hosts(),
+                "Permission denied (publickey)",
+            ),
+        ] {
+            let refused = ls_remote(&key, &known_hosts);
+            let stderr = String::from_utf8_lossy(&refused.stderr);
+            assert!(!refused.status.success(), "{stderr}");
+            assert!(stderr.contains(reason), "{reason:?} is not in:\n{stderr}");
+        }
 
         let pid = sshd.pid();
         drop(sshd);

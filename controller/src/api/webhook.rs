@@ -113,6 +113,24 @@ impl fmt::Debug for WebhookSecret {
     }
 }
 
+/// GitHub's `X-Hub-Signature-256` value for `body` under `secret`, as a sender computes
+/// it: `sha256=` and the lowercase hex of HMAC-SHA256(secret, body). For tests and tools
+/// that send webhooks; the receiver does not compare with it but verifies signatures in
+/// constant time.
+pub fn github_signature(secret: &[u8], body: &[u8]) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        unreachable!("HMAC takes keys of any length");
+    };
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
 /// Decodes lowercase or uppercase hex; `None` for an odd length or a non-hex digit.
 fn decode_hex(hex: &[u8]) -> Option<Vec<u8>> {
     fn nibble(c: u8) -> Option<u8> {
@@ -251,18 +269,6 @@ mod tests {
     const VECTOR_SIGNATURE: &str =
         "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
 
-    fn sign(secret: &str, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(body);
-        let hex: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        format!("sha256={hex}")
-    }
-
     /// A running receiver: its address, its trigger counter and its shutdown switch.
     struct Server {
         addr: std::net::SocketAddr,
@@ -347,7 +353,7 @@ mod tests {
     #[test]
     fn signature_matches_githubs_documented_example() {
         assert_eq!(
-            sign(VECTOR_SECRET, VECTOR_BODY.as_bytes()),
+            github_signature(VECTOR_SECRET.as_bytes(), VECTOR_BODY.as_bytes()),
             VECTOR_SIGNATURE
         );
         let secret = WebhookSecret::new(VECTOR_SECRET.as_bytes().to_vec());
@@ -379,7 +385,7 @@ mod tests {
     #[tokio::test]
     async fn github_right_signature_triggers_once() {
         let server = Server::start(SECRET).await;
-        let signature = sign(SECRET, PUSH);
+        let signature = github_signature(SECRET.as_bytes(), PUSH);
         let (status, body) = server
             .post(
                 &[
@@ -400,7 +406,7 @@ mod tests {
     #[tokio::test]
     async fn github_wrong_signature_is_refused() {
         let server = Server::start(SECRET).await;
-        let signature = sign("another secret", PUSH);
+        let signature = github_signature(b"another secret", PUSH);
         let (status, body) = server
             .post(&[("x-hub-signature-256", &signature)], PUSH)
             .await;
@@ -414,7 +420,7 @@ mod tests {
     #[tokio::test]
     async fn github_signature_over_another_body_is_refused() {
         let server = Server::start(SECRET).await;
-        let signature = sign(SECRET, b"{\"ref\":\"refs/heads/other\"}");
+        let signature = github_signature(SECRET.as_bytes(), b"{\"ref\":\"refs/heads/other\"}");
         let (status, _) = server
             .post(&[("x-hub-signature-256", &signature)], PUSH)
             .await;
@@ -426,7 +432,7 @@ mod tests {
     #[tokio::test]
     async fn github_malformed_signatures_are_refused() {
         let server = Server::start(SECRET).await;
-        let good = sign(SECRET, PUSH);
+        let good = github_signature(SECRET.as_bytes(), PUSH);
         let unprefixed = good.trim_start_matches("sha256=").to_string();
         let sha1 = good.replace("sha256=", "sha1=");
         let truncated = good[..good.len() - 1].to_string();
@@ -486,7 +492,7 @@ mod tests {
     #[tokio::test]
     async fn empty_secret_never_verifies() {
         let server = Server::start("").await;
-        let signature = sign("", PUSH);
+        let signature = github_signature(b"", PUSH);
         let (status, _) = server
             .post(&[("x-hub-signature-256", &signature)], PUSH)
             .await;
@@ -501,7 +507,7 @@ mod tests {
     async fn body_over_the_limit_is_413_without_trigger() {
         let server = Server::start(SECRET).await;
         let big = vec![b'x'; MAX_BODY + 1];
-        let signature = sign(SECRET, &big);
+        let signature = github_signature(SECRET.as_bytes(), &big);
         let (status, _) = server
             .post(
                 &[
@@ -516,7 +522,7 @@ mod tests {
 
         // Exactly at the limit is still fine.
         let fits = vec![b'x'; MAX_BODY];
-        let signature = sign(SECRET, &fits);
+        let signature = github_signature(SECRET.as_bytes(), &fits);
         let (status, _) = server
             .post(&[("x-hub-signature-256", &signature)], &fits)
             .await;

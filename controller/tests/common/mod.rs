@@ -1,9 +1,14 @@
 //! What the Docker-backed test files share: running the `holdfast` binary against a
-//! [`TestProject`] and reading `docker inspect` output.
+//! [`TestProject`], reading `docker inspect` output, and the controller's HTTP
+//! endpoints on its socket. [`git`] has what the git-source test files share.
 
 #![allow(dead_code)]
 
+pub mod git;
+
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -73,6 +78,11 @@ pub fn delete(p: &TestProject, extra: &[&str]) -> Output {
     run(p, &args)
 }
 
+/// The controller's socket, in the project's folder.
+pub fn socket(p: &TestProject) -> PathBuf {
+    p.dir.join("holdfast.sock")
+}
+
 /// Starts `holdfast run -f FILE --state-dir DIR EXTRA...`, logging to
 /// `controller.log` in the project's folder.
 pub fn start_controller(p: &TestProject, extra: &[&str]) -> Daemon {
@@ -83,7 +93,7 @@ pub fn start_controller(p: &TestProject, extra: &[&str]) -> Daemon {
         .arg("--state-dir")
         .arg(p.state_dir())
         .arg("--socket")
-        .arg(p.dir.join("holdfast.sock"))
+        .arg(socket(p))
         .args(extra);
     Daemon::spawn(cmd, p.dir.join("controller.log"))
 }
@@ -148,4 +158,83 @@ pub fn exec(container: &str, args: &[&str]) -> Output {
     let mut all = vec!["exec", container];
     all.extend_from_slice(args);
     holdfast_testkit::docker(&all)
+}
+
+/// `GET path` on the controller's socket: status and body (chunked bodies decoded).
+pub fn http_get(p: &TestProject, path: &str) -> (u16, String) {
+    let mut s = std::os::unix::net::UnixStream::connect(socket(p)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: holdfast\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let (status, headers, body) = split_response(&raw);
+    let body = if headers.to_ascii_lowercase().contains("chunked") {
+        dechunk(&body)
+    } else {
+        body
+    };
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Splits a raw HTTP/1.1 answer into its status, its head and its body.
+pub fn split_response(raw: &[u8]) -> (u16, String, Vec<u8>) {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = raw.get(end + 4..).unwrap_or_default().to_vec();
+    (status, head, body)
+}
+
+/// Decodes a chunked HTTP/1.1 body.
+pub fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&body[..line_end])
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim(),
+            16,
+        )
+        .unwrap_or(0);
+        body = &body[line_end + 2..];
+        if size == 0 || body.len() < size {
+            break;
+        }
+        out.extend_from_slice(&body[..size]);
+        body = body.get(size + 2..).unwrap_or_default();
+    }
+    out
+}
+
+/// The value of the metric `name` (summed over its labels matching `label`, if given).
+pub fn metric(p: &TestProject, name: &str, label: Option<(&str, &str)>) -> f64 {
+    let (status, body) = http_get(p, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
+        .expect("the metrics parse as Prometheus text");
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
 }
