@@ -976,3 +976,41 @@ fn docker_ps_count(project: &str) -> usize {
     .lines()
     .count()
 }
+
+/// `holdfast run --config FILE`: the git source and the webhook from the controller's
+/// configuration file, with relative paths starting at the file's folder.
+#[test]
+fn the_controller_config_file_sets_the_source_and_the_webhook() {
+    let (p, remote, a) = project_with_commit_a("git-config");
+    let daemon = GitDaemon::serve(&remote);
+    p.write_file("hook-secret", &format!("{WEBHOOK_SECRET}\n"));
+    let config = p.write_file(
+        "controller.yaml",
+        &format!(
+            "source:\n  git:\n    url: {url}\n    branch: main\n    path: holdfast.yaml\n    interval: 1h\nwebhook:\n  listen: 127.0.0.1:0\n  secret_file: hook-secret\n",
+            url = daemon.url(&remote)
+        ),
+    );
+    let mut cmd = common::holdfast(&p);
+    cmd.arg("run")
+        .arg("--config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(p.state_dir())
+        .arg("--socket")
+        .arg(common::socket(&p));
+    let controller = Daemon::spawn(cmd, p.dir.join("controller.log"));
+    wait_converged(&p, &controller, &a, "a");
+    let s = source(&p);
+    assert_eq!(s["reference"], "branch main", "{s:#}");
+    assert_eq!(s["interval_ms"], 3_600_000, "{s:#}");
+
+    let b = commit(&remote, &app_file(&p, "b"), "commit B", BOB);
+    let addr = webhook_address(&controller);
+    assert_eq!(
+        post_webhook(&addr, &[("X-Gitlab-Token", WEBHOOK_SECRET)], b"{}"),
+        202
+    );
+    wait_converged(&p, &controller, &b, "b");
+    stop(controller);
+}
