@@ -5,7 +5,10 @@
 //! `hfbench-`; cleanup selects objects by a project label only, so it never touches
 //! other containers.
 
-use std::io::{BufRead, BufReader};
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -47,6 +50,47 @@ pub fn run(program: &str, args: &[&str]) -> Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Runs `cmd` (stdin closed, output captured) and waits for it, killing it and failing
+/// when it runs longer than `timeout`. The wait itself blocks (a watchdog thread does
+/// the killing), so the moment it returns is the moment the command exited: callers
+/// may time it. Fails unless the command exits 0.
+pub fn output_within(cmd: &mut Command, timeout: Duration) -> Result<std::process::Output> {
+    let shown = format!("{cmd:?}");
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {shown}"))?;
+    let pid = child.id();
+    let (done, finished) = channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let expired = matches!(
+            finished.recv_timeout(timeout),
+            Err(RecvTimeoutError::Timeout)
+        );
+        if expired {
+            signal(pid, "KILL");
+        }
+        expired
+    });
+    let out = child.wait_with_output();
+    let _ = done.send(());
+    let expired = watchdog.join().unwrap_or(false);
+    let out = out.with_context(|| format!("cannot wait for {shown}"))?;
+    if expired {
+        bail!("{shown} did not finish within {timeout:?} and was killed");
+    }
+    if !out.status.success() {
+        bail!(
+            "{shown} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out)
 }
 
 /// Runs `docker ARGS`; fails unless it exits 0. Returns trimmed stdout.
@@ -251,17 +295,31 @@ fn signal(pid: u32, signal: &str) {
 pub struct Controller {
     child: Child,
     log: PathBuf,
+    socket: PathBuf,
 }
 
 impl Controller {
     /// Starts `holdfast run -f FILE` for `project`.
     pub fn start(holdfast: &Path, project: &Project, file: &Path) -> Result<Self> {
+        Self::spawn(holdfast, project, &["-f".into(), file.into()])
+    }
+
+    /// Starts `holdfast run SOURCE_ARGS` for `project`, where `source_args` name the
+    /// source, such as `--git URL --interval 1h --webhook-listen ADDR ...`.
+    pub fn start_with(
+        holdfast: &Path,
+        project: &Project,
+        source_args: &[OsString],
+    ) -> Result<Self> {
+        Self::spawn(holdfast, project, source_args)
+    }
+
+    fn spawn(holdfast: &Path, project: &Project, source_args: &[OsString]) -> Result<Self> {
         let log = project.dir.path().join("holdfast-run.log");
         let log_file = std::fs::File::create(&log).context("cannot create the log file")?;
         let child = Command::new(holdfast)
             .arg("run")
-            .arg("-f")
-            .arg(file)
+            .args(source_args)
             .arg("--state-dir")
             .arg(project.state_dir())
             .arg("--socket")
@@ -274,7 +332,13 @@ impl Controller {
             .stderr(log_file)
             .spawn()
             .with_context(|| format!("cannot start {}", holdfast.display()))?;
-        Ok(Controller { child, log })
+        let socket = project.dir.path().join("holdfast.sock");
+        Ok(Controller { child, log, socket })
+    }
+
+    /// The controller's API socket.
+    pub fn socket(&self) -> &Path {
+        &self.socket
     }
 
     /// The controller's process ID.
@@ -300,6 +364,55 @@ impl Controller {
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .map(|mut v| v["fields"].take())
             .collect()
+    }
+
+    /// Each JSON line of the controller's log so far, with its timestamp.
+    pub fn log_lines(&self) -> Vec<LogLine> {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|mut v| {
+                let time = v["timestamp"].as_str()?;
+                // tracing-subscriber writes RFC 3339 UTC timestamps, as Docker does.
+                let time_ns = holdfast_testkit::parse_docker_time(time)
+                    .duration_since(UNIX_EPOCH)
+                    .ok()
+                    .and_then(|d| u64::try_from(d.as_nanos()).ok())?;
+                Some(LogLine {
+                    time_ns,
+                    fields: v["fields"].take(),
+                })
+            })
+            .collect()
+    }
+
+    /// Waits until the log has a line whose message starts with `message` and returns
+    /// that line's field `key`, at most `timeout`.
+    pub fn wait_log_field(
+        &mut self,
+        message: &str,
+        key: &str,
+        timeout: Duration,
+    ) -> Result<String> {
+        let mut found = None;
+        let seen = wait_until(timeout, Duration::from_millis(20), || {
+            self.check_alive()?;
+            found = self.log_fields().into_iter().find_map(|f| {
+                f["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(message))
+                    .then(|| f[key].as_str().map(str::to_string))
+                    .flatten()
+            });
+            Ok(found.is_some())
+        })?;
+        match found {
+            Some(value) if seen => Ok(value),
+            _ => bail!(
+                "holdfast run logged no `{message}` within {timeout:?}; log: {}",
+                self.log.display()
+            ),
+        }
     }
 
     /// Services the controller has reported Ready (from its JSON log), counting each
@@ -453,9 +566,191 @@ impl Events {
     }
 }
 
+impl Events {
+    /// The events of the `names` containers stamped at or after `after_ns`, received
+    /// until each of them has had a `start` (true) or `timeout` passed (false). Events
+    /// of other containers are dropped.
+    pub fn until_started(
+        &self,
+        names: &[&str],
+        after_ns: u64,
+        timeout: Duration,
+    ) -> (Vec<Event>, bool) {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let started = names.iter().all(|n| {
+                seen.iter()
+                    .any(|e: &Event| e.name == *n && e.action == "start")
+            });
+            if started {
+                return (seen, true);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(e) if e.time_ns >= after_ns && names.contains(&e.name.as_str()) => {
+                    seen.push(e);
+                }
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                    return (seen, false);
+                }
+            }
+        }
+    }
+}
+
 impl Drop for Events {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// One line of the controller's JSON log.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    /// Its timestamp, nanoseconds since the epoch (microsecond resolution).
+    pub time_ns: u64,
+    /// Its `fields`: `message`, and for events `reason`, `object` and `project`.
+    pub fields: serde_json::Value,
+}
+
+/// How long one HTTP exchange with the controller may take.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends `request` (a whole HTTP/1.1 request with `Connection: close`) on `stream` and
+/// returns the answer's status code and body.
+fn http_exchange(mut stream: impl Read + Write, request: &[u8]) -> Result<(u16, Vec<u8>)> {
+    stream.write_all(request)?;
+    stream.flush()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("an HTTP answer without a header end")?;
+    let head = String::from_utf8_lossy(&answer[..end]).to_string();
+    let mut body = answer[end + 4..].to_vec();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse::<u16>().ok())
+        .with_context(|| format!("odd HTTP status line in {head:?}"))?;
+    let chunked = head.lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("transfer-encoding:") && l.contains("chunked")
+    });
+    if chunked {
+        body = dechunk(&body)?;
+    }
+    Ok((status, body))
+}
+
+/// Decodes a chunked HTTP body.
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("a truncated chunked body")?;
+        let size_text = String::from_utf8_lossy(&data[..line_end]).to_string();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .with_context(|| format!("bad chunk size {size_text:?}"))?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        let chunk = data.get(..size).context("a truncated chunk")?;
+        out.extend_from_slice(chunk);
+        data = data.get(size + 2..).context("a truncated chunk")?;
+    }
+}
+
+/// `GET path` on the controller's API socket; the JSON answer, which must be 200.
+pub fn api_get(socket: &Path, path: &str) -> Result<serde_json::Value> {
+    let stream = UnixStream::connect(socket)
+        .with_context(|| format!("cannot connect to {}", socket.display()))?;
+    stream.set_read_timeout(Some(HTTP_TIMEOUT))?;
+    stream.set_write_timeout(Some(HTTP_TIMEOUT))?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: holdfast\r\nConnection: close\r\n\r\n");
+    let (status, body) = http_exchange(stream, request.as_bytes())?;
+    if status != 200 {
+        bail!(
+            "GET {path}: {status} {}",
+            String::from_utf8_lossy(&body).trim()
+        );
+    }
+    serde_json::from_slice(&body).with_context(|| format!("GET {path}: not JSON"))
+}
+
+/// Sends a GitLab-style push webhook (`X-Gitlab-Token: secret`) to `POST
+/// http://address/v1/webhook`; returns the status code.
+pub fn post_webhook(address: &str, secret: &str, body: &str) -> Result<u16> {
+    let addr: SocketAddr = address
+        .parse()
+        .with_context(|| format!("not a socket address: {address}"))?;
+    let stream = TcpStream::connect_timeout(&addr, HTTP_TIMEOUT)
+        .with_context(|| format!("cannot connect to {address}"))?;
+    stream.set_read_timeout(Some(HTTP_TIMEOUT))?;
+    stream.set_write_timeout(Some(HTTP_TIMEOUT))?;
+    stream.set_nodelay(true)?;
+    let request = format!(
+        "POST /v1/webhook HTTP/1.1\r\nHost: {address}\r\nX-Gitlab-Event: Push Hook\r\n\
+         X-Gitlab-Token: {secret}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    Ok(http_exchange(stream, request.as_bytes())?.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream that answers with `answer` and keeps what was written.
+    struct Canned {
+        answer: std::io::Cursor<Vec<u8>>,
+        written: Vec<u8>,
+    }
+
+    impl Read for Canned {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.answer.read(buf)
+        }
+    }
+
+    impl Write for Canned {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn exchange(answer: &[u8]) -> Result<(u16, Vec<u8>)> {
+        let stream = Canned {
+            answer: std::io::Cursor::new(answer.to_vec()),
+            written: Vec::new(),
+        };
+        http_exchange(stream, b"GET / HTTP/1.1\r\n\r\n")
+    }
+
+    #[test]
+    fn http_answers_parse() {
+        let (status, body) =
+            exchange(b"HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\n{}").unwrap();
+        assert_eq!((status, body.as_slice()), (202, &b"{}"[..]));
+        let (status, body) = exchange(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\n{\"a\r\n3\r\n\":1\r\n1\r\n}\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"{\"a\":1}"[..]));
+        assert!(exchange(b"HTTP/1.1 200 OK\r\n").is_err());
+        assert!(dechunk(b"zz\r\n").is_err());
+        assert!(dechunk(b"5\r\nab").is_err());
     }
 }

@@ -10,11 +10,15 @@
 //! 1. recovery of a container under `holdfast run` after `docker kill`, `docker stop`
 //!    and `docker rm -f`, against Docker's own `docker start` / `docker run -d`;
 //! 2. a no-op `holdfast apply` of 20 and 50 services, against `docker-compose up -d`;
-//! 3. the idle RSS and CPU of `holdfast run` with 50 services, with dockerd for scale.
+//! 3. the idle RSS and CPU of `holdfast run` with 50 services, with dockerd for scale;
+//! 4. from `git push` to every changed service Ready under `holdfast run --git`, told by
+//!    a webhook and polling, against the container operations alone and against
+//!    `git pull && docker-compose up -d`.
 //!
 //! See [`measure`] for how, and docs/benchmarks.md for the latest results.
 
 mod engine;
+mod gitops;
 mod measure;
 mod report;
 mod stats;
@@ -38,6 +42,10 @@ struct Args {
     /// Print the results only; leave docs/benchmarks.md as it is.
     #[arg(long)]
     no_docs: bool,
+    /// Measure only section 4 (from `git push` to Ready) and print it; implies
+    /// --no-docs.
+    #[arg(long)]
+    push_only: bool,
 }
 
 /// How much to measure.
@@ -46,6 +54,7 @@ struct Plan {
     recovery_runs: usize,
     noop_runs: usize,
     idle_window: Duration,
+    push_runs: usize,
 }
 
 fn main() -> ExitCode {
@@ -95,12 +104,14 @@ fn bench(args: &Args) -> Result<()> {
             recovery_runs: 5,
             noop_runs: 3,
             idle_window: Duration::from_secs(10),
+            push_runs: 3,
         }
     } else {
         Plan {
             recovery_runs: 20,
             noop_runs: 10,
             idle_window: Duration::from_secs(30),
+            push_runs: 10,
         }
     };
     let root = workspace_root();
@@ -112,6 +123,16 @@ fn bench(args: &Args) -> Result<()> {
     holdfast_testkit::busybox_image();
     let machine = report::Machine::detect();
     let cli_overhead = measure::cli_overhead(10)?;
+    if args.push_only {
+        eprintln!("4. from git push to Ready");
+        let push = gitops::push_to_ready(&holdfast, plan.push_runs)?;
+        let cli = stats::Summary::of(&cli_overhead).map_or(f64::NAN, |s| s.median);
+        println!("\n{}", report::push_section(&push, cli));
+        for note in engine::leftovers() {
+            println!("- {note}");
+        }
+        return Ok(());
+    }
 
     eprintln!("1. recovery with a running controller");
     let recovery = measure::recovery(&holdfast, plan.recovery_runs)?;
@@ -125,6 +146,8 @@ fn bench(args: &Args) -> Result<()> {
     }
     eprintln!("3. idle controller");
     let idle = measure::idle(&holdfast, 50, plan.idle_window)?;
+    eprintln!("4. from git push to Ready");
+    let push = gitops::push_to_ready(&holdfast, plan.push_runs)?;
     notes.extend(engine::leftovers());
 
     let report = report::Report {
@@ -134,6 +157,7 @@ fn bench(args: &Args) -> Result<()> {
         recovery,
         noop,
         idle,
+        push,
         notes,
         minutes: started.elapsed().as_secs_f64() / 60.0,
         load_end: report::load_average(),

@@ -78,7 +78,7 @@ fn compose_file(services: &[String]) -> String {
 }
 
 /// Milliseconds from `from_ns` to `to_ns` (negative when `to_ns` is earlier).
-fn ms_between(from_ns: u64, to_ns: u64) -> f64 {
+pub fn ms_between(from_ns: u64, to_ns: u64) -> f64 {
     (i128::from(to_ns) - i128::from(from_ns)) as f64 / 1e6
 }
 
