@@ -435,7 +435,11 @@ fn open_options(credentials: &Credentials, ssh_stderr: &Path) -> gix::open::Opti
 
 /// The `core.sshCommand` for `credentials`; gix runs it through `sh -c`, hence the quoting.
 fn ssh_command(credentials: &Credentials) -> String {
-    let mut command = String::from("ssh -o BatchMode=yes");
+    // BatchMode: never prompt. The timeouts bound a connect or a silent server, which
+    // the fetch's interrupt flag cannot reach while ssh blocks.
+    let mut command = String::from(
+        "ssh -o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4",
+    );
     if let Credentials::Ssh {
         key_file,
         known_hosts,
@@ -1106,15 +1110,19 @@ mod tests {
                 .unwrap_or_else(|| panic!("{command}"))
                 .to_string()
         };
-        assert_eq!(command(Credentials::None, "none"), "ssh -o BatchMode=yes");
+        let base = "ssh -o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 \
+                    -o ServerAliveCountMax=4";
+        assert_eq!(command(Credentials::None, "none"), base);
         let credentials = Credentials::Ssh {
             key_file: "/keys/it's key".into(),
             known_hosts: Some("/keys/known_hosts".into()),
         };
         assert_eq!(
             command(credentials, "key"),
-            "ssh -o BatchMode=yes -i '/keys/it'\\''s key' -o IdentitiesOnly=yes \
-             -o UserKnownHostsFile='/keys/known_hosts' -o StrictHostKeyChecking=yes"
+            format!(
+                "{base} -i '/keys/it'\\''s key' -o IdentitiesOnly=yes \
+                 -o UserKnownHostsFile='/keys/known_hosts' -o StrictHostKeyChecking=yes"
+            )
         );
     }
 
