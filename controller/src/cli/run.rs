@@ -230,40 +230,14 @@ async fn daemon(args: &Args) -> ExitCode {
     };
     tracing::info!(socket = %args.socket.display(), "API listening");
     let tcp = match (&args.listen_tcp, &args.token_file) {
-        (Some(addr), Some(token_file)) => {
-            let token = match std::fs::read_to_string(token_file) {
-                Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
-                Ok(_) => {
-                    eprintln!("error: the token file {} is empty", token_file.display());
-                    return ExitCode::from(2);
-                }
-                Err(e) => {
-                    eprintln!(
-                        "error: cannot read the token file {}: {e}",
-                        token_file.display()
-                    );
-                    return ExitCode::from(2);
-                }
-            };
-            let listener = match tokio::net::TcpListener::bind(addr).await {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("error: cannot listen on {addr}: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let bound = listener
-                .local_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            tracing::info!(address = %bound, "API listening on TCP (bearer token required)");
-            let c = controller.clone();
-            Some(tokio::spawn(async move {
-                if let Err(e) = crate::api::server::serve_tcp(listener, c, token).await {
-                    tracing::error!(error = %e, "the TCP API stopped");
-                }
-            }))
-        }
+        (Some(addr), Some(token_file)) => match start_tcp_api(*addr, token_file, &controller).await
+        {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
         _ => None,
     };
     let api = {
@@ -437,6 +411,38 @@ fn follow_project(
         event_tx.clone(),
     ));
     *follower = Some((project, handle));
+}
+
+/// Serves the API on TCP too, behind the bearer token in `token_file`.
+async fn start_tcp_api(
+    addr: std::net::SocketAddr,
+    token_file: &std::path::Path,
+    controller: &Arc<Controller>,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let token = match std::fs::read_to_string(token_file) {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
+        Ok(_) => return Err(format!("the token file {} is empty", token_file.display())),
+        Err(e) => {
+            return Err(format!(
+                "cannot read the token file {}: {e}",
+                token_file.display()
+            ));
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(address = %bound, "API listening on TCP (bearer token required)");
+    let c = controller.clone();
+    Ok(tokio::spawn(async move {
+        if let Err(e) = crate::api::server::serve_tcp(listener, c, token).await {
+            tracing::error!(error = %e, "the TCP API stopped");
+        }
+    }))
 }
 
 /// Serves the webhook receiver on its own TCP listener until shutdown.
