@@ -457,6 +457,15 @@ fn polling_over_git_daemon_follows_the_branch() {
     );
     assert!(has_event(&p, "CommitApplied"), "{}", events(&p));
     assert!(metric(&p, "holdfast_source_fetches_total", Some(("result", "ok"))) >= 2.0);
+    // Both commits are noted Ready, with how long that took after they were applied.
+    let ready = wait_until(CONVERGE, || {
+        history(&p)
+            .iter()
+            .all(|h| h["ready_after_ms"].as_u64().is_some_and(|ms| ms < 60_000))
+    });
+    assert!(ready.is_some(), "{:#?}", history(&p));
+    let table = cli_ok(&p, &["history"]);
+    assert!(table.lines().next().unwrap().contains("READY"), "{table}");
     stop(controller);
 }
 

@@ -196,6 +196,10 @@ pub struct HistoryEntry {
     /// Details: the error of an invalid commit, what the guard held back.
     #[serde(default)]
     pub message: String,
+    /// How long after it was applied every service was Ready under this commit (absent
+    /// while converging, for a refused commit, or when a newer one came first).
+    #[serde(default)]
+    pub ready_after_ms: Option<u64>,
 }
 
 /// `GET /v1/history`: commits the source met, oldest first.

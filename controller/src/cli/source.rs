@@ -232,6 +232,9 @@ pub fn render_history(items: &[HistoryEntry], format: Format, now: u64) -> Strin
                         format!("{} ago", age(now.saturating_sub(h.time))),
                         h.commit.author.clone(),
                         h.result.to_string(),
+                        h.ready_after_ms
+                            .map(|ms| format!("{:.1}s", ms as f64 / 1000.0))
+                            .unwrap_or_else(|| "-".into()),
                         h.commit.subject.clone(),
                     ];
                     if format == Format::Wide {
@@ -240,7 +243,7 @@ pub fn render_history(items: &[HistoryEntry], format: Format, now: u64) -> Strin
                     row
                 })
                 .collect();
-            let mut header = vec!["COMMIT", "TIME", "AUTHOR", "RESULT", "SUBJECT"];
+            let mut header = vec!["COMMIT", "TIME", "AUTHOR", "RESULT", "READY", "SUBJECT"];
             if format == Format::Wide {
                 header.push("MESSAGE");
             }

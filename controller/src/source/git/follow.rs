@@ -233,20 +233,55 @@ impl GitSource {
     }
 
     /// Fetches on the interval and on triggers until the controller shuts down.
+    /// Between fetches it watches the controller, to note in the history when the
+    /// commit in force became Ready everywhere.
     pub async fn run(self: Arc<Self>, controller: Arc<Controller>) {
         let mut closed = controller.closed();
+        let mut changes = controller.subscribe();
         let mut rng = fastrand::Rng::new();
         loop {
             self.sync(&controller).await;
+            self.note_ready(&controller);
             let wait = self.config.interval.mul_f64(0.9 + 0.2 * rng.f64());
             lock(&self.live).next_fetch =
                 Some(now_ms() + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.wake.notified() => {}
-                _ = closed.wait_for(|c| *c) => return,
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => break,
+                    _ = self.wake.notified() => break,
+                    Ok(()) = changes.changed() => self.note_ready(&controller),
+                    _ = closed.wait_for(|c| *c) => return,
+                }
             }
         }
+    }
+
+    /// Records, once, how long after it was applied the commit in force had every
+    /// service Ready.
+    fn note_ready(&self, controller: &Controller) {
+        let Some(revision) = controller.revision() else {
+            return;
+        };
+        let pending = lock(&self.persisted)
+            .history
+            .iter()
+            .rev()
+            .find(|h| h.result != CommitResult::Invalid)
+            .is_some_and(|h| h.commit.id == revision && h.ready_after_ms.is_none());
+        if !pending || !controller.converged() {
+            return;
+        }
+        self.update(|p| {
+            if let Some(h) = p
+                .history
+                .iter_mut()
+                .rev()
+                .find(|h| h.result != CommitResult::Invalid)
+            {
+                h.ready_after_ms = Some(now_ms().saturating_sub(h.time));
+            }
+        });
     }
 
     /// One fetch, then applies what the source should be at: the pinned commit, or the
@@ -819,6 +854,7 @@ fn push_history(p: &mut Persisted, commit: &CommitInfo, result: CommitResult, me
         commit: commit.clone(),
         result,
         message: message.to_string(),
+        ready_after_ms: None,
     });
     while p.history.len() > HISTORY_LIMIT {
         p.history.pop_front();
