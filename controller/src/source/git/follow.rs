@@ -778,6 +778,8 @@ impl GitSource {
         controller: &Controller,
         commit: Option<&str>,
     ) -> Result<(CommitInfo, Vec<ResourceDiff>), SourceError> {
+        // Not while a fetch materialises or prunes checkouts.
+        let _busy = self.busy.lock().await;
         let target = match commit {
             Some(id) => {
                 let mirror = self.mirror.clone();
