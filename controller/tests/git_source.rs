@@ -466,6 +466,8 @@ fn polling_over_git_daemon_follows_the_branch() {
     assert!(ready.is_some(), "{:#?}", history(&p));
     let table = cli_ok(&p, &["history"]);
     assert!(table.lines().next().unwrap().contains("READY"), "{table}");
+    let trace = cli_ok(&p, &["trace", &second]);
+    assert!(trace.contains(&format!("Commit:     {b}")), "{trace}");
     stop(controller);
 }
 

@@ -1,5 +1,5 @@
-//! `holdfast trace CONTAINER`: which project, service, file and desired state produced
-//! a container.
+//! `holdfast trace CONTAINER`: which project, service, file (or git commit) and
+//! desired state produced a container.
 
 use std::process::ExitCode;
 
@@ -61,6 +61,9 @@ pub fn run(args: &Args) -> ExitCode {
         println!("Project:    {project}");
         println!("Service:    service/{service}");
         println!("Spec hash:  {hash}");
+        if let Some(revision) = l.get(labels::REVISION) {
+            println!("Commit:     {revision}");
+        }
         match args
             .socket
             .client()
