@@ -331,32 +331,19 @@ impl Remote {
     pub fn tag(&self, name: &str, commit: &str) {
         let _guard = self.work_lock();
         git_ok(&self.work, &["tag", "-f", name, commit]);
-        git_ok(
-            &self.work,
-            &[
-                "push",
-                "-q",
-                "--force",
-                "origin",
-                &format!("refs/tags/{name}"),
-            ],
-        );
+        self.push_forced(&format!("refs/tags/{name}"));
     }
 
     /// Resets the default branch on the remote to `commit` (usually an older commit),
     /// like `git push --force`. Later commits build on `commit`.
     pub fn force_push(&self, commit: &str) {
         let _guard = self.work_lock();
-        git_ok(
-            &self.work,
-            &[
-                "push",
-                "-q",
-                "--force",
-                "origin",
-                &format!("{commit}:refs/heads/{}", self.branch),
-            ],
-        );
+        self.push_forced(&format!("{commit}:refs/heads/{}", self.branch));
+    }
+
+    /// `git push --force origin REFSPEC` from the work clone.
+    fn push_forced(&self, refspec: &str) {
+        git_ok(&self.work, &["push", "-q", "--force", "origin", refspec]);
     }
 
     /// Deletes `branch` on the remote.

@@ -62,7 +62,7 @@ fn row(s: &ResourceStatus, wide: bool, now: u64) -> Vec<String> {
             8,
             s.revision
                 .as_deref()
-                .map(|r| r.get(..7).unwrap_or(r).to_string())
+                .map(|r| crate::source::git::repo::short_id(r).to_string())
                 .unwrap_or_else(|| "-".into()),
         );
     }

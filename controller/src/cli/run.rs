@@ -271,7 +271,7 @@ async fn daemon(args: &Args) -> ExitCode {
                 }
             };
             let mut last_text = None;
-            reload(&controller, path, &mut last_text, &mut follower, &event_tx).await;
+            reload(&controller, path, &mut last_text).await;
             watched = Some((path.clone(), watch, last_text));
         }
         (SourceConfig::Git(config), Some(git)) => {
@@ -303,7 +303,7 @@ async fn daemon(args: &Args) -> ExitCode {
             _ = tokio::signal::ctrl_c() => break,
             Some(()) = file::debounced(&mut rx, Duration::from_millis(100)), if watched.is_some() => {
                 if let Some((path, _, last_text)) = watched.as_mut() {
-                    reload(&controller, path, last_text, &mut follower, &event_tx).await;
+                    reload(&controller, path, last_text).await;
                 }
             }
             Ok(()) = project_changes.changed() => {
@@ -342,8 +342,6 @@ async fn reload(
     controller: &Arc<Controller>,
     path: &std::path::Path,
     last_text: &mut Option<String>,
-    follower: &mut Option<(String, tokio::task::JoinHandle<()>)>,
-    event_tx: &mpsc::Sender<events::ContainerEvent>,
 ) {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -385,7 +383,6 @@ async fn reload(
             if let Err(e) = controller.set_desired(loaded.state).await {
                 tracing::warn!(error = %e, "cannot list the project's containers; will retry at the next change or resync");
             }
-            follow_project(controller, follower, event_tx);
         }
     }
 }

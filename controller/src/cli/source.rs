@@ -7,13 +7,10 @@ use std::process::ExitCode;
 use super::output::{Format, SocketArg, age, block_on, fail, table};
 use crate::api::types::{CommitInfo, HistoryEntry, RollbackRequest, SourceKind, SourceStatus};
 use crate::runtime::store::now_ms;
-
-fn short(id: &str) -> &str {
-    &id[..7.min(id.len())]
-}
+use crate::source::git::repo::short_id;
 
 fn commit_cell(c: Option<&CommitInfo>) -> String {
-    c.map(|c| short(&c.id).to_string())
+    c.map(|c| short_id(&c.id).to_string())
         .unwrap_or_else(|| "<none>".into())
 }
 
@@ -66,7 +63,7 @@ pub fn render_get(s: &SourceStatus, format: Format, now: u64) -> String {
             let error = s
                 .failed
                 .as_ref()
-                .map(|f| format!("commit {}: {}", short(&f.commit.id), f.error))
+                .map(|f| format!("commit {}: {}", short_id(&f.commit.id), f.error))
                 .or_else(|| s.last_fetch_error.clone())
                 .or_else(|| s.held_back.clone())
                 .unwrap_or_default();
@@ -95,7 +92,7 @@ fn field(out: &mut String, name: &str, value: impl std::fmt::Display) {
 }
 
 fn commit_line(c: &CommitInfo) -> String {
-    format!("{} {} ({})", short(&c.id), c.subject, c.author)
+    format!("{} {} ({})", short_id(&c.id), c.subject, c.author)
 }
 
 /// Renders the source as `holdfast describe source` prints it.
@@ -228,7 +225,7 @@ pub fn render_history(items: &[HistoryEntry], format: Format, now: u64) -> Strin
                 .iter()
                 .map(|h| {
                     let mut row = vec![
-                        short(&h.commit.id).to_string(),
+                        short_id(&h.commit.id).to_string(),
                         format!("{} ago", age(now.saturating_sub(h.time))),
                         h.commit.author.clone(),
                         h.result.to_string(),
@@ -337,7 +334,7 @@ pub fn rollback(args: &RollbackArgs) -> ExitCode {
             }
             print!(
                 "Pin the source to {} until `holdfast resume source`? [y/N] ",
-                short(&preview.target.id)
+                short_id(&preview.target.id)
             );
             let _ = std::io::stdout().flush();
             let mut answer = String::new();
@@ -358,7 +355,7 @@ pub fn rollback(args: &RollbackArgs) -> ExitCode {
             Ok(done) => {
                 println!(
                     "Rolled back to {}; new commits are fetched but not applied until `holdfast resume source`.",
-                    short(&done.target.id)
+                    short_id(&done.target.id)
                 );
                 ExitCode::SUCCESS
             }

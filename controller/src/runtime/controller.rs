@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use super::backoff::{Backoff, BackoffPolicy};
 use super::crashloop::CrashLoop;
+use super::lock;
 use super::queue::{WorkQueue, run_workers};
 use super::store::{Event, EventKind, Phase, ResourceStatus, Store, now_ms};
 use crate::docker::events::ContainerEvent;
@@ -152,10 +153,6 @@ impl Desired {
             .map(|s| s.content_hash())
             .unwrap_or_default()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Controller {
@@ -307,6 +304,8 @@ impl Controller {
             generation: previous.as_ref().map_or(1, |p| p.generation + 1),
             revision,
         }));
+        // Watchers (the Docker event follower, convergence waits) look again.
+        self.changed.send_modify(|n| *n += 1);
         // A new spec may fix what retrying could not.
         lock(&self.stalled).clear();
         for key in &keys {
@@ -394,7 +393,7 @@ impl Controller {
         lock(&self.statuses).clone()
     }
 
-    /// A receiver that changes whenever a status does.
+    /// A receiver that changes whenever a status or the desired state does.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }

@@ -22,12 +22,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use super::repo::{CommitInfo, Credentials, GitError, GitRef, Mirror, redact_url};
+use super::repo::{CommitInfo, Credentials, GitError, GitRef, Mirror, redact_url, short_id};
 use crate::api::types::{
     CommitResult, FailedCommit, HistoryEntry, ResourceDiff, SourceKind, SourceStatus,
 };
 use crate::resources::service::observe;
 use crate::runtime::controller::Controller;
+use crate::runtime::lock;
 use crate::runtime::store::{EventKind, Store, now_ms};
 
 /// How many history entries are kept.
@@ -126,14 +127,6 @@ pub struct GitSource {
     wake: Notify,
     /// One fetch-and-apply at a time (poll, webhook, rollback, resume).
     busy: tokio::sync::Mutex<()>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn short(id: &str) -> &str {
-    &id[..7.min(id.len())]
 }
 
 /// Runs blocking git work off the async threads.
@@ -349,7 +342,6 @@ impl GitSource {
         match result {
             Ok(commit) => {
                 controller.metrics().source_fetch(true);
-                let pinned = lock(&self.persisted).pinned.clone();
                 let new = {
                     let mut l = lock(&self.live);
                     let new = l.last_fetched.as_ref().is_none_or(|c| c.id != commit.id);
@@ -359,39 +351,7 @@ impl GitSource {
                     new
                 };
                 if new {
-                    let applied = lock(&self.persisted).last_applied.clone();
-                    match pinned {
-                        Some(pin) if pin.id != commit.id => controller.event(
-                            &project,
-                            "source",
-                            EventKind::Normal,
-                            "NewCommitNotApplied",
-                            &format!(
-                                "fetched {} ({}, {}); not applied: pinned to {} by a rollback until `holdfast resume source`",
-                                short(&commit.id),
-                                commit.subject,
-                                commit.author,
-                                short(&pin.id)
-                            ),
-                        ),
-                        _ if applied.as_ref().is_none_or(|a| a.id != commit.id) => {
-                            controller.event(
-                                &project,
-                                "source",
-                                EventKind::Normal,
-                                "Fetched",
-                                &format!(
-                                    "{} {} is at {} ({}, {})",
-                                    self.mirror.display_url(),
-                                    self.config.reference,
-                                    short(&commit.id),
-                                    commit.subject,
-                                    commit.author
-                                ),
-                            );
-                        }
-                        _ => {}
-                    }
+                    self.announce(controller, &project, &commit);
                 }
                 Some(commit)
             }
@@ -417,6 +377,41 @@ impl GitSource {
                 None
             }
         }
+    }
+
+    /// Records a newly fetched commit: `Fetched`, or `NewCommitNotApplied` while a
+    /// rollback pins the source elsewhere. Nothing for the commit already in force.
+    fn announce(&self, controller: &Controller, project: &str, commit: &CommitInfo) {
+        let (pinned, applied) = {
+            let p = lock(&self.persisted);
+            (p.pinned.clone(), p.last_applied.clone())
+        };
+        let what = format!(
+            "{} ({}, {})",
+            short_id(&commit.id),
+            commit.subject,
+            commit.author
+        );
+        let (reason, message) = match pinned {
+            Some(pin) if pin.id != commit.id => (
+                "NewCommitNotApplied",
+                format!(
+                    "fetched {what}; not applied: pinned to {} by a rollback until `holdfast resume source`",
+                    short_id(&pin.id)
+                ),
+            ),
+            Some(_) => return,
+            None if applied.is_some_and(|a| a.id == commit.id) => return,
+            None => (
+                "Fetched",
+                format!(
+                    "{} {} is at {what}",
+                    self.mirror.display_url(),
+                    self.config.reference
+                ),
+            ),
+        };
+        controller.event(project, "source", EventKind::Normal, reason, &message);
     }
 
     /// Materialises `commit` (unless already there) and validates its desired-state
@@ -447,13 +442,11 @@ impl GitSource {
         let shown = PathBuf::from(&self.config.path);
         let loaded = tokio::task::spawn_blocking(move || {
             holdfast_spec::load_file(&file, &holdfast_spec::LoadOptions::default())
-                .map(|_| std::fs::read_to_string(&file))
         })
         .await
         .map_err(|e| failed(format!("internal error: {e}")))?;
         match loaded {
-            Ok(Ok(text)) => Ok(text),
-            Ok(Err(e)) => Err(failed(format!("{}: {e}", shown.display()))),
+            Ok(loaded) => Ok(loaded.report.source),
             Err(mut report) => {
                 // Name the file as it is in the repository, not in the checkout.
                 report.path = shown.clone();
@@ -482,17 +475,32 @@ impl GitSource {
         }
     }
 
-    /// Loads `text` (a validated file of some commit) as the file under `current/`:
+    /// Loads `text`, the validated file of `commit`, as the file under `current/`:
     /// every path in the desired state (bind mounts, env files, secret files) is then
     /// the same from commit to commit, so a commit replaces only the containers whose
-    /// spec it changes.
-    fn load_as_current(&self, text: &str) -> Result<holdfast_spec::DesiredState, String> {
+    /// spec it changes. `${VAR}` comes from the process environment, then from the
+    /// `.env` beside the file in `commit`'s own checkout (as Compose does), so the
+    /// result does not depend on where `current/` points yet.
+    fn load_as_current(
+        &self,
+        commit: &str,
+        text: &str,
+    ) -> Result<holdfast_spec::DesiredState, String> {
+        let relative = Path::new(&self.config.path);
         let file = self
             .current_link()
             .join(self.repository_name())
-            .join(&self.config.path);
+            .join(relative);
+        let dotenv = self
+            .checkout_dir(commit)
+            .join(relative)
+            .with_file_name(".env");
+        let mut variables = std::fs::read_to_string(dotenv)
+            .map(|text| holdfast_spec::parse_env_lines(&text))
+            .unwrap_or_default();
+        variables.extend(std::env::vars());
         let options = holdfast_spec::LoadOptions {
-            variables: None,
+            variables: Some(variables),
             check_files: false,
         };
         holdfast_spec::load_str(&file, text, &options)
@@ -554,17 +562,7 @@ impl GitSource {
                 return;
             }
         };
-        if let Err(failed) = self.check_project_name(controller, commit, &text).await {
-            self.refuse(controller, &project, failed, known_error.as_deref());
-            return;
-        }
-        if let Err(e) = self.switch_current(&commit.id) {
-            let message = format!("cannot switch to {}: {e}", short(&commit.id));
-            tracing::warn!("{message}; will retry at the next fetch");
-            lock(&self.live).last_fetch_error = Some(message);
-            return;
-        }
-        let state = match self.load_as_current(&text) {
+        let state = match self.load_as_current(&commit.id, &text) {
             Ok(state) => state,
             Err(rendered) => {
                 // Validated a moment ago in its own checkout; only a race can get here.
@@ -572,13 +570,23 @@ impl GitSource {
                 return;
             }
         };
+        if let Err(failed) = self.check_project_name(controller, commit, &state).await {
+            self.refuse(controller, &project, failed, known_error.as_deref());
+            return;
+        }
+        if let Err(e) = self.switch_current(&commit.id) {
+            let message = format!("cannot switch to {}: {e}", short_id(&commit.id));
+            tracing::warn!("{message}; will retry at the next fetch");
+            lock(&self.live).last_fetch_error = Some(message);
+            return;
+        }
         let project = state.name.clone();
         match controller
             .set_desired_at(state, Some(commit.id.clone()))
             .await
         {
             Err(e) => {
-                let message = format!("cannot apply {}: {e}", short(&commit.id));
+                let message = format!("cannot apply {}: {e}", short_id(&commit.id));
                 tracing::warn!("{message}; will retry at the next fetch");
                 lock(&self.live).last_fetch_error = Some(message);
             }
@@ -586,7 +594,7 @@ impl GitSource {
                 let held_back = accepted.removal_refused.then(|| {
                     format!(
                         "commit {} would remove {}; nothing was removed (mass-removal guard). Pass --allow-mass-removal if this is intended",
-                        short(&commit.id),
+                        short_id(&commit.id),
                         accepted.removals.join(", ")
                     )
                 });
@@ -612,7 +620,7 @@ impl GitSource {
                                 CommitResult::RolledBack => "rolled back to",
                                 _ => "applying",
                             },
-                            short(&commit.id),
+                            short_id(&commit.id),
                             commit.subject,
                             commit.author
                         ),
@@ -653,7 +661,7 @@ impl GitSource {
         let running = lock(&self.persisted)
             .last_applied
             .as_ref()
-            .map(|c| format!("stays on {}", short(&c.id)))
+            .map(|c| format!("stays on {}", short_id(&c.id)))
             .unwrap_or_else(|| "is unchanged".into());
         controller.metrics().source_invalid_commit();
         controller.event(
@@ -663,7 +671,7 @@ impl GitSource {
             "InvalidCommit",
             &format!(
                 "commit {} by {} ({}): {}; not applied, the running state {running}",
-                short(&commit.id),
+                short_id(&commit.id),
                 commit.author,
                 commit.subject,
                 failed.error
@@ -683,10 +691,9 @@ impl GitSource {
         &self,
         controller: &Controller,
         commit: &CommitInfo,
-        text: &str,
+        state: &holdfast_spec::DesiredState,
     ) -> Result<(), FailedCommit> {
-        let old = lock(&self.persisted).project.clone();
-        let (Some(old), Ok(state)) = (old, self.load_as_current(text)) else {
+        let Some(old) = lock(&self.persisted).project.clone() else {
             return Ok(());
         };
         if state.name == old {
@@ -791,11 +798,11 @@ impl GitSource {
                 .ok_or(SourceError::NothingToRollBackTo)?,
         };
         let invalid = |error: String| SourceError::InvalidCommit {
-            commit: short(&target.id).to_string(),
+            commit: short_id(&target.id).to_string(),
             error,
         };
         let text = self.validate(&target).await.map_err(|f| invalid(f.error))?;
-        let state = self.load_as_current(&text).map_err(invalid)?;
+        let state = self.load_as_current(&target.id, &text).map_err(invalid)?;
         let changes = controller.diffs(&state).await;
         Ok((target, changes))
     }
@@ -819,7 +826,7 @@ impl GitSource {
             "Pinned",
             &format!(
                 "pinned to {} ({}) by a rollback; new commits are fetched but not applied until `holdfast resume source`",
-                short(&target.id),
+                short_id(&target.id),
                 target.subject
             ),
         );
@@ -841,7 +848,7 @@ impl GitSource {
                 "Resumed",
                 &format!(
                     "unpinned from {}; following {} again",
-                    short(&pin.id),
+                    short_id(&pin.id),
                     self.config.reference
                 ),
             );

@@ -392,6 +392,11 @@ impl Mirror {
     }
 }
 
+/// A commit id cut to the 7 characters people read (`git log --oneline`).
+pub fn short_id(id: &str) -> &str {
+    id.get(..7).unwrap_or(id)
+}
+
 /// `url` with userinfo (user:secret@) removed; unchanged otherwise.
 ///
 /// `https://x:tok@github.com/a/b` becomes `https://github.com/a/b`. An ssh:// URL keeps its
@@ -1022,36 +1027,28 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let token = tmp.path().join("token");
         std::fs::write(&token, "tok-123").unwrap();
-        let credentials = Credentials::Token {
+        let token = Credentials::Token {
             file: token,
             username: "ada".into(),
         };
-        let mirror = Mirror::open(
-            &tmp.path().join("m"),
-            "http://example.invalid/a.git",
-            credentials,
-        )
-        .unwrap();
-        let err = mirror
-            .fetch(&branch("main"), &AtomicBool::new(false))
-            .unwrap_err();
-        assert!(
-            matches!(err, GitError::InsecureCredentials { .. }),
-            "{err:?}"
-        );
-        let mirror = Mirror::open(
-            &tmp.path().join("m2"),
-            "http://ada:s3cret@example.invalid/a.git",
-            Credentials::None,
-        )
-        .unwrap();
-        let err = mirror
-            .fetch(&branch("main"), &AtomicBool::new(false))
-            .unwrap_err();
-        assert!(
-            matches!(err, GitError::InsecureCredentials { .. }),
-            "{err:?}"
-        );
+        let cases = [
+            ("m", "http://example.invalid/a.git", token),
+            (
+                "m2",
+                "http://ada:s3cret@example.invalid/a.git",
+                Credentials::None,
+            ),
+        ];
+        for (dir, url, credentials) in cases {
+            let mirror = Mirror::open(&tmp.path().join(dir), url, credentials).unwrap();
+            let err = mirror
+                .fetch(&branch("main"), &AtomicBool::new(false))
+                .unwrap_err();
+            assert!(
+                matches!(err, GitError::InsecureCredentials { .. }),
+                "{url}: {err:?}"
+            );
+        }
     }
 
     #[test]
