@@ -87,7 +87,7 @@ fn apply_creates_labelled_containers_networks_volume_localhost_ports_and_read_on
     let p = web_and_worker("create");
     let out = apply_ok(&p);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("every service is Ready"), "{stderr}");
+    assert!(stderr.contains("every resource is Ready"), "{stderr}");
     assert_eq!(
         p.container_ids().len(),
         2,

@@ -5,8 +5,8 @@
 
 mod auth;
 pub mod client;
-pub mod metrics;
 pub mod server;
+pub use server::AppState;
 mod source;
 pub mod types;
 pub mod webhook;

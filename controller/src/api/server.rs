@@ -15,10 +15,11 @@ use serde::Deserialize;
 
 use super::auth::same_secret;
 use super::types::{
-    ErrorBody, EventEntry, EventList, ReconcileRequest, ReconcileResponse, ResourceDetail,
-    ResourceList,
+    ColumnInfo, ErrorBody, EventEntry, EventList, KindInfo, ReconcileRequest, ReconcileResponse,
+    ResourceDetail, ResourceList,
 };
 use crate::runtime::controller::Controller;
+use crate::runtime::kind::ObjectRef;
 
 /// Where the daemon listens unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/holdfast/holdfast.sock";
@@ -31,7 +32,34 @@ pub fn default_socket() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
 }
 
-type Shared = State<Arc<Controller>>;
+/// What the API's handlers share: the controller, and the git source when the desired
+/// state comes from git.
+#[derive(Clone)]
+pub struct AppState {
+    /// The controller.
+    pub controller: Arc<Controller>,
+    /// The git source, when there is one.
+    pub git: Option<Arc<crate::source::git::follow::GitSource>>,
+}
+
+impl AppState {
+    /// The API's state for `controller`, with no git source.
+    pub fn new(controller: Arc<Controller>) -> Self {
+        AppState {
+            controller,
+            git: None,
+        }
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Controller;
+    fn deref(&self) -> &Controller {
+        &self.controller
+    }
+}
+
+type Shared = State<AppState>;
 
 /// An error answer: a status and a message, sent as [`ErrorBody`].
 #[derive(Debug)]
@@ -48,7 +76,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
 }
 
 /// The API's routes.
-pub fn router(controller: Arc<Controller>) -> Router {
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -60,8 +88,9 @@ pub fn router(controller: Arc<Controller>) -> Router {
         .route("/v1/reconcile", post(reconcile))
         .route("/metrics", get(metrics))
         .route("/v1/diff", get(diff))
+        .route("/v1/kinds", get(kinds))
         .merge(super::source::routes())
-        .with_state(controller)
+        .with_state(state)
 }
 
 async fn diff(State(c): Shared) -> Response {
@@ -80,7 +109,7 @@ async fn diff(State(c): Shared) -> Response {
 
 async fn metrics(State(c): Shared) -> Response {
     (
-        [(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)],
+        [(header::CONTENT_TYPE, crate::runtime::metrics::CONTENT_TYPE)],
         c.metrics_text(),
     )
         .into_response()
@@ -97,23 +126,44 @@ async fn readyz(State(c): Shared) -> Response {
     }
 }
 
+fn kind_infos(c: &Controller) -> Vec<KindInfo> {
+    c.registry()
+        .kinds()
+        .map(|k| KindInfo {
+            kind: k.kind().to_string(),
+            aliases: k.aliases().iter().map(|a| a.to_string()).collect(),
+            columns: k
+                .columns()
+                .iter()
+                .map(|col| ColumnInfo {
+                    name: col.name.to_string(),
+                    show: col.show,
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+async fn kinds(State(c): Shared) -> Json<Vec<KindInfo>> {
+    Json(kind_infos(&c))
+}
+
 async fn resources(State(c): Shared) -> Json<ResourceList> {
     Json(ResourceList {
         project: c.project(),
         source: c.source(),
+        kinds: kind_infos(&c),
         items: c.statuses().into_values().collect(),
     })
 }
 
-fn service_name(kind: &str, name: &str) -> Result<String, ApiError> {
-    if kind == "service" {
-        Ok(name.to_string())
-    } else {
-        Err(error(
-            StatusCode::NOT_FOUND,
-            format!("unknown kind `{kind}`; this controller manages `service`"),
-        ))
-    }
+/// `KIND/NAME` with the kind in its canonical spelling (`svc/web` is `service/web`);
+/// 404 for a kind this controller does not drive.
+fn object_ref(c: &Controller, kind: &str, name: &str) -> Result<ObjectRef, ApiError> {
+    c.registry()
+        .canonical(kind)
+        .map(|kind| ObjectRef::new(kind, name))
+        .map_err(|e| error(StatusCode::NOT_FOUND, e.to_string()))
 }
 
 fn recent_events(
@@ -140,21 +190,26 @@ fn recent_events(
 }
 
 async fn resource(State(c): Shared, UrlPath((kind, name)): UrlPath<(String, String)>) -> Response {
-    let service = match service_name(&kind, &name) {
-        Ok(s) => s,
+    let key = match object_ref(&c, &kind, &name) {
+        Ok(k) => k,
         Err(r) => return r.into_response(),
     };
-    let key = format!("{kind}/{name}");
-    let Some(status) = c.statuses().remove(&key) else {
+    let Some(status) = c.statuses().remove(&key.to_string()) else {
         return error(StatusCode::NOT_FOUND, format!("no resource `{key}`")).into_response();
     };
-    let events = match recent_events(&c, Some(&key), 0, 20) {
+    let events = match recent_events(&c, Some(&key.to_string()), 0, 20) {
         Ok(e) => e,
         Err(r) => return r.into_response(),
     };
+    let columns = kind_infos(&c)
+        .into_iter()
+        .find(|k| k.kind == key.kind)
+        .map(|k| k.columns)
+        .unwrap_or_default();
     Json(ResourceDetail {
         status,
-        desired: c.desired_service(&service),
+        columns,
+        desired: c.desired_spec(&key),
         events,
     })
     .into_response()
@@ -180,47 +235,33 @@ async fn events(State(c): Shared, Query(q): Query<EventQuery>) -> Response {
 }
 
 async fn reconcile(State(c): Shared, Json(req): Json<ReconcileRequest>) -> Response {
-    let services = match req.key.as_deref() {
+    let keys = match req.key.as_deref() {
         None => Vec::new(),
-        Some(key) => match key.split_once('/') {
-            Some((kind, name)) => {
-                match service_name(if kind == "svc" { "service" } else { kind }, name) {
-                    Ok(s) => vec![s],
-                    Err(r) => return r.into_response(),
-                }
+        Some(key) => {
+            // A bare name is a service, as kubectl takes a bare name in its default kind.
+            let (kind, name) = key.split_once('/').unwrap_or(("service", key));
+            match object_ref(&c, kind, name) {
+                Ok(k) => vec![k],
+                Err(r) => return r.into_response(),
             }
-            None => vec![key.to_string()],
-        },
+        }
     };
-    let known = c.desired_state().map(|d| d.services).unwrap_or_default();
-    let statuses = c.statuses();
-    if let Some(unknown) = services
-        .iter()
-        .find(|s| !known.contains_key(*s) && !statuses.contains_key(&format!("service/{s}")))
-    {
-        return error(
-            StatusCode::NOT_FOUND,
-            format!("no resource `service/{unknown}`"),
-        )
-        .into_response();
+    if let Some(unknown) = keys.iter().find(|k| !c.knows(k)) {
+        return error(StatusCode::NOT_FOUND, format!("no resource `{unknown}`")).into_response();
     }
     let timeout = Duration::from_millis(req.timeout_ms.unwrap_or(30_000).min(600_000));
-    let (completed, items) = c.reconcile_now(&services, timeout).await;
+    let (completed, items) = c.reconcile_now(&keys, timeout).await;
     Json(ReconcileResponse { completed, items }).into_response()
 }
 
 async fn set_suspended(c: &Controller, kind: &str, name: &str, suspended: bool) -> Response {
-    let service = match service_name(kind, name) {
-        Ok(s) => s,
+    let key = match object_ref(c, kind, name) {
+        Ok(k) => k,
         Err(r) => return r.into_response(),
     };
-    match c.set_suspended(&service, suspended) {
+    match c.set_suspended(&key, suspended) {
         Some(status) => Json(status).into_response(),
-        None => error(
-            StatusCode::NOT_FOUND,
-            format!("no resource `{kind}/{name}`"),
-        )
-        .into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no resource `{key}`")).into_response(),
     }
 }
 
@@ -236,12 +277,12 @@ async fn resume(State(c): Shared, UrlPath((kind, name)): UrlPath<(String, String
 /// anything else gets 401. Runs until shutdown.
 pub async fn serve_tcp(
     listener: tokio::net::TcpListener,
-    controller: Arc<Controller>,
+    state: AppState,
     token: String,
 ) -> std::io::Result<()> {
-    let mut closed = controller.closed();
+    let mut closed = state.controller.closed();
     let expected = format!("Bearer {token}").into_bytes();
-    let app = router(controller).layer(axum::middleware::from_fn(
+    let app = router(state).layer(axum::middleware::from_fn(
         move |req: axum::extract::Request, next: axum::middleware::Next| {
             let expected = expected.clone();
             async move {
@@ -301,12 +342,9 @@ pub fn bind(path: &Path) -> Result<tokio::net::UnixListener, ListenError> {
 }
 
 /// Serves the API on `listener` until `shutdown` turns true.
-pub async fn serve(
-    listener: tokio::net::UnixListener,
-    controller: Arc<Controller>,
-) -> std::io::Result<()> {
-    let mut closed = controller.closed();
-    let app = router(controller);
+pub async fn serve(listener: tokio::net::UnixListener, state: AppState) -> std::io::Result<()> {
+    let mut closed = state.controller.closed();
+    let app = router(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = closed.wait_for(|c| *c).await;

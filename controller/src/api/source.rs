@@ -17,16 +17,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use super::server::AppState;
 use super::types::{
     ErrorBody, HistoryList, RollbackRequest, RollbackResponse, SourceKind, SourceStatus,
 };
 use crate::runtime::controller::Controller;
 use crate::source::git::follow::{GitSource, SourceError};
 
-type Shared = State<Arc<Controller>>;
+type Shared = State<AppState>;
 
 /// The source routes, to merge into the API's router.
-pub(crate) fn routes() -> Router<Arc<Controller>> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/source", get(status))
         .route("/v1/history", get(history))
@@ -52,8 +53,8 @@ fn not_git() -> Response {
     )
 }
 
-fn git(c: &Controller) -> Option<Arc<GitSource>> {
-    c.git_source().cloned()
+fn git(c: &AppState) -> Option<Arc<GitSource>> {
+    c.git.clone()
 }
 
 /// The status of the file source: its path.

@@ -3,7 +3,35 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::runtime::planning::ResourceDiff;
 pub use crate::runtime::store::{Event, EventKind, Phase, ResourceStatus};
+
+/// One column of a kind (see [`Column`](crate::runtime::kind::Column)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnInfo {
+    /// The header, and the key in [`ResourceStatus::columns`].
+    pub name: String,
+    /// Where it is shown.
+    pub show: crate::runtime::kind::Show,
+}
+
+/// `GET /v1/kinds`: one kind the controller drives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindInfo {
+    /// Its name, such as `service`.
+    pub kind: String,
+    /// Other names for it, the plural first (`services`, `svc`).
+    pub aliases: Vec<String>,
+    /// Its own columns.
+    pub columns: Vec<ColumnInfo>,
+}
+
+impl KindInfo {
+    /// Whether `name` names this kind.
+    pub fn is_called(&self, name: &str) -> bool {
+        self.kind == name || self.aliases.iter().any(|a| a == name)
+    }
+}
 
 /// `GET /v1/resources`: every resource of the project.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -13,6 +41,9 @@ pub struct ResourceList {
     /// Where its desired state comes from (the file's path).
     #[serde(default)]
     pub source: Option<String>,
+    /// The kinds the controller drives, with their columns.
+    #[serde(default)]
+    pub kinds: Vec<KindInfo>,
     /// One entry per resource, sorted by key.
     pub items: Vec<ResourceStatus>,
 }
@@ -39,6 +70,9 @@ pub struct EventList {
 pub struct ResourceDetail {
     /// Its status.
     pub status: ResourceStatus,
+    /// Its kind's columns, in order, for `describe`.
+    #[serde(default)]
+    pub columns: Vec<ColumnInfo>,
     /// Its desired spec, as resolved from the file (absent for a removed service).
     pub desired: Option<serde_json::Value>,
     /// Its most recent events, oldest first.
@@ -61,17 +95,6 @@ pub struct ReconcileResponse {
     pub completed: bool,
     /// Their statuses.
     pub items: Vec<ResourceStatus>,
-}
-
-/// One resource's desired-vs-live diff.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResourceDiff {
-    /// The resource, such as `service/web`.
-    pub key: String,
-    /// The unified diff (`--- live/…`, `+++ desired/…`), absent when nothing differs.
-    pub diff: Option<String>,
-    /// Why the resource could not be compared, if it could not.
-    pub error: Option<String>,
 }
 
 /// `GET /v1/diff`: every resource, with its diff when it differs.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::common::{FileArg, parse_duration, with_engine};
-use crate::runtime::controller::{Controller, Options};
+use crate::runtime::controller::{Controller, Options, SetDesiredError};
 use crate::runtime::store::{Phase, Store, default_state_dir};
 
 /// Arguments of `holdfast apply`.
@@ -35,10 +35,11 @@ pub fn run(args: &Args) -> ExitCode {
             allow_mass_removal: args.allow_mass_removal,
             ..Options::default()
         };
+        let registry = crate::resources::kinds(&docker);
         if args.dry_run {
-            let controller = Controller::new(docker, None, options);
-            let reports = controller.plan(&state).await;
-            return super::plan::print_plan(&state.name, &reports);
+            let planned =
+                crate::runtime::planning::plan(&registry, &state, args.allow_mass_removal).await;
+            return super::plan::print_plan(&state.name, &planned);
         }
         // A running daemon holds the store; apply then keeps status in memory only.
         let store = match Store::open(&args.state_dir) {
@@ -48,20 +49,25 @@ pub fn run(args: &Args) -> ExitCode {
                 None
             }
         };
-        let controller = Controller::new(docker, store, options);
+        let controller = Controller::new(registry, store, options);
         let project = state.name.clone();
         let accepted = match controller.set_desired(state).await {
             Ok(a) => a,
+            Err(e @ SetDesiredError::RenameRefused { .. }) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
             Err(e) => {
-                eprintln!("error: Docker: {e}");
+                eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
         };
         if accepted.removal_refused {
+            let names: Vec<String> = accepted.removals.iter().map(ToString::to_string).collect();
             eprintln!(
-                "error: the file removes {} of the project's services ({}); refusing a mass removal. Pass --allow-mass-removal if this is intended.",
-                accepted.removals.len(),
-                accepted.removals.join(", ")
+                "error: the file removes {} of the project's objects ({}); refusing a mass removal. Pass --allow-mass-removal if this is intended.",
+                names.len(),
+                names.join(", ")
             );
         }
         let workers = {
@@ -81,7 +87,7 @@ pub fn run(args: &Args) -> ExitCode {
             eprintln!("{key}: {} {}", s.phase, s.message);
         }
         if converged && !accepted.removal_refused {
-            eprintln!("project {project}: every service is Ready");
+            eprintln!("project {project}: every resource is Ready");
             ExitCode::SUCCESS
         } else {
             let waiting: Vec<&String> = statuses

@@ -36,7 +36,10 @@ pub fn reconcile(args: &ReconcileArgs) -> ExitCode {
         };
         match args.socket.client().reconcile(&request).await {
             Ok(r) => {
-                print!("{}", super::get::render(&r.items, Format::Table, now_ms()));
+                print!(
+                    "{}",
+                    super::get::render(&r.items, &[], Format::Table, now_ms())
+                );
                 if !r.completed {
                     eprintln!(
                         "not every resource was reconciled within {:?}",

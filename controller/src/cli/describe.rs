@@ -1,4 +1,4 @@
-//! `holdfast describe service/NAME`
+//! `holdfast describe KIND/NAME`
 
 use std::process::ExitCode;
 
@@ -20,6 +20,16 @@ fn field(out: &mut String, name: &str, value: impl std::fmt::Display) {
     out.push_str(&format!("{:<14}{value}\n", format!("{name}:")));
 }
 
+/// `IMAGE` as `Image`, `LAST RUN` as `Last run`.
+fn capitalised(header: &str) -> String {
+    let lower = header.to_lowercase();
+    let mut chars = lower.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// Renders a resource like `kubectl describe`; `now` is unix ms.
 pub fn render(d: &ResourceDetail, now: u64) -> String {
     let s = &d.status;
@@ -28,24 +38,13 @@ pub fn render(d: &ResourceDetail, now: u64) -> String {
     field(&mut out, "Project", &s.project);
     field(&mut out, "Phase", s.phase);
     field(&mut out, "Message", &s.message);
-    field(&mut out, "Image", s.image.as_deref().unwrap_or("<none>"));
-    field(
-        &mut out,
-        "Ports",
-        if s.ports.is_empty() {
-            "<none>".to_string()
-        } else {
-            s.ports.join(", ")
-        },
-    );
-    field(
-        &mut out,
-        "Container",
-        s.container
-            .as_deref()
-            .map(|c| c.get(..12).unwrap_or(c))
-            .unwrap_or("<none>"),
-    );
+    for column in &d.columns {
+        field(
+            &mut out,
+            &capitalised(&column.name),
+            s.column(&column.name).unwrap_or("<none>"),
+        );
+    }
     field(
         &mut out,
         "Spec hash",

@@ -4,7 +4,7 @@
 //! to `desired/service/NAME`, for every service in the file and every service whose
 //! containers are still there although it left the file. It compares the file with the
 //! engine directly, through the same code path as `holdfast plan`
-//! ([`Controller::plan`]), so it works with or without a running controller and
+//! ([`planning::plan`](crate::runtime::planning::plan)), so it works with or without a running controller and
 //! changes nothing.
 //!
 //! Exit codes as `kubectl diff`: 0 nothing differs, 1 something differs, 2 an error
@@ -14,7 +14,6 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use super::common::{self, FileArg};
-use crate::runtime::controller::{Controller, Options};
 
 /// Arguments of `holdfast diff`.
 #[derive(Debug, clap::Args)]
@@ -45,10 +44,10 @@ pub fn run(args: &Args) -> ExitCode {
             Ok(docker) => docker,
             Err(code) => return code,
         };
-        let controller = Controller::new(docker, None, Options::default());
+        let registry = crate::resources::kinds(&docker);
         let mut differs = false;
         let mut failed = false;
-        for item in controller.diffs(&state).await {
+        for item in crate::runtime::planning::diffs(&registry, &state).await {
             if let Some(e) = &item.error {
                 failed = true;
                 eprintln!("error: {}: {e}", item.key);

@@ -32,7 +32,12 @@ pub fn run(args: &Args) -> ExitCode {
             Ok(d) => d,
             Err(e) => return fail(e),
         };
-        let Some(container) = detail.status.container else {
+        let Some(container) = detail
+            .status
+            .published
+            .get(crate::resources::service::kind::CONTAINER)
+            .cloned()
+        else {
             eprintln!(
                 "error: {} has no container right now ({})",
                 args.resource, detail.status.message

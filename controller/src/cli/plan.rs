@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use super::common::{FileArg, with_engine};
-use crate::resources::service::reconcile::{Outcome, Report};
-use crate::runtime::controller::{Controller, Options};
+use crate::runtime::kind::Outcome;
+use crate::runtime::planning::{self, Planned};
 
 /// Arguments of `holdfast plan`.
 #[derive(Debug, clap::Args)]
@@ -17,63 +17,50 @@ pub struct Args {
 }
 
 /// Prints one line per planned action on stdout. Exit 0 when the plan could be made,
-/// 1 when the file is invalid or a service could not be planned.
+/// 1 when the file is invalid or an object could not be planned.
 pub fn run(args: &Args) -> ExitCode {
     with_engine(&args.file.file, |state, docker| async move {
-        let options = Options {
-            allow_mass_removal: args.allow_mass_removal,
-            ..Options::default()
-        };
-        let controller = Controller::new(docker, None, options);
-        let reports = controller.plan(&state).await;
-        print_plan(&state.name, &reports)
+        let registry = crate::resources::kinds(&docker);
+        let planned = planning::plan(&registry, &state, args.allow_mass_removal).await;
+        print_plan(&state.name, &planned)
     })
 }
 
-/// Prints plan reports; the exit code says whether anything would change.
-pub fn print_plan(
-    project: &str,
-    reports: &[Result<Report, (String, crate::resources::service::reconcile::ReconcileError)>],
-) -> ExitCode {
+/// Prints plan reports; the exit code says whether every object could be planned.
+pub fn print_plan(project: &str, planned: &[Planned]) -> ExitCode {
     let mut changes = 0;
     let mut failed = false;
-    for r in reports {
-        match r {
+    for p in planned {
+        let key = &p.key;
+        match &p.result {
             Ok(report) => {
                 // A removal the guard refused is said once, below, and changes nothing.
                 if report.outcome != Outcome::RemovalRefused {
                     for step in &report.steps {
-                        println!("{step} (for service/{})", report.service);
+                        println!("{step} (for {key})");
                         changes += 1;
                     }
                 }
-                if let Some(plan) = &report.plan {
-                    for line in plan.describe() {
-                        if !line.starts_with("nothing") {
-                            println!("{line}");
-                            changes += 1;
-                        }
-                    }
-                    if plan.is_noop() && !plan.drift.is_empty() {
-                        let fields: Vec<String> =
-                            plan.drift.iter().map(|d| d.field.to_string()).collect();
-                        println!(
-                            "report service/{}: differs in {} (not corrected)",
-                            report.service,
-                            fields.join(", ")
-                        );
-                    }
+                for action in &report.actions {
+                    println!("{}", action.description);
+                    changes += 1;
+                }
+                if report.actions.is_empty() && !report.drift.is_empty() {
+                    let fields: Vec<&str> = report.drift.iter().map(|d| d.field.as_str()).collect();
+                    println!(
+                        "report {key}: differs in {} (not corrected)",
+                        fields.join(", ")
+                    );
                 }
                 if report.outcome == Outcome::RemovalRefused {
                     println!(
-                        "keep service/{}: removed from the file, but the mass-removal guard holds (pass --allow-mass-removal)",
-                        report.service
+                        "keep {key}: removed from the file, but the mass-removal guard holds (pass --allow-mass-removal)"
                     );
                 }
             }
-            Err((service, e)) => {
+            Err(e) => {
                 failed = true;
-                eprintln!("error: service/{service}: {e}");
+                eprintln!("error: {key}: {e}");
             }
         }
     }

@@ -11,6 +11,7 @@ use super::common::{docker, init_logging, parse_duration, runtime};
 use crate::config::{ControllerConfig, GitSettings, SourceConfig, WebhookConfig};
 use crate::docker::events;
 use crate::runtime::controller::{Controller, Options};
+use crate::runtime::kind::HostEvent;
 use crate::runtime::store::{EventKind, Store, default_state_dir};
 use crate::source::file;
 use crate::source::git::follow::GitSource;
@@ -197,13 +198,14 @@ async fn daemon(args: &Args) -> ExitCode {
         allow_mass_removal: args.allow_mass_removal,
         ..Options::default()
     };
-    let controller = Controller::new(docker.clone(), Some(store.clone()), options);
+    let controller = Controller::new(
+        crate::resources::kinds(&docker),
+        Some(store.clone()),
+        options,
+    );
     let git = match &config.source {
         SourceConfig::Git(git) => match GitSource::new(git.clone(), &args.state_dir, Some(store)) {
-            Ok(source) => {
-                controller.set_git_source(source.clone());
-                Some(source)
-            }
+            Ok(source) => Some(source),
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
@@ -229,9 +231,12 @@ async fn daemon(args: &Args) -> ExitCode {
         }
     };
     tracing::info!(socket = %args.socket.display(), "API listening");
+    let app = crate::api::AppState {
+        controller: controller.clone(),
+        git: git.clone(),
+    };
     let tcp = match (&args.listen_tcp, &args.token_file) {
-        (Some(addr), Some(token_file)) => match start_tcp_api(*addr, token_file, &controller).await
-        {
+        (Some(addr), Some(token_file)) => match start_tcp_api(*addr, token_file, &app).await {
             Ok(handle) => Some(handle),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -241,17 +246,18 @@ async fn daemon(args: &Args) -> ExitCode {
         _ => None,
     };
     let api = {
-        let c = controller.clone();
+        let app = app.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::api::server::serve(listener, c).await {
+            if let Err(e) = crate::api::server::serve(listener, app).await {
                 tracing::error!(error = %e, "the API stopped");
             }
         })
     };
-    let (event_tx, mut event_rx) = mpsc::channel::<events::ContainerEvent>(256);
+    let (event_tx, mut event_rx) = mpsc::channel::<HostEvent>(256);
     let mut follower: Option<(String, tokio::task::JoinHandle<()>)> = None;
     // The file: load now, then on every change. A bad file changes nothing.
-    let (tx, mut rx) = mpsc::channel(1);
+    let (tx, rx) = mpsc::channel(1);
+    let mut changes = file::debounce(rx, Duration::from_millis(100));
     let mut watched = None;
     let mut git_task = None;
     match (&config.source, &git) {
@@ -287,7 +293,7 @@ async fn daemon(args: &Args) -> ExitCode {
     }
     // The Docker event stream follows the project in force, whichever source set it.
     let mut project_changes = controller.subscribe();
-    follow_project(&controller, &mut follower, &event_tx);
+    follow_project(&controller, &docker, &mut follower, &event_tx);
 
     let workers = {
         let c = controller.clone();
@@ -301,17 +307,17 @@ async fn daemon(args: &Args) -> ExitCode {
         tokio::select! {
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
-            Some(()) = file::debounced(&mut rx, Duration::from_millis(100)), if watched.is_some() => {
+            Some(()) = changes.recv(), if watched.is_some() => {
                 if let Some((path, _, last_text)) = watched.as_mut() {
                     reload(&controller, path, last_text).await;
                 }
             }
             Ok(()) = project_changes.changed() => {
-                follow_project(&controller, &mut follower, &event_tx);
+                follow_project(&controller, &docker, &mut follower, &event_tx);
             }
             Some(event) = event_rx.recv() => {
-                tracing::debug!(service = event.service, action = event.action, "docker event");
-                controller.on_event(&event);
+                tracing::debug!(object = %event.object, id = %event.id, action = %event.action, "docker event");
+                controller.on_host_event(&event);
             }
         }
     }
@@ -390,8 +396,9 @@ async fn reload(
 /// Follows the Docker events of the project in force (again, when it was renamed).
 fn follow_project(
     controller: &Arc<Controller>,
+    docker: &bollard::Docker,
     follower: &mut Option<(String, tokio::task::JoinHandle<()>)>,
-    event_tx: &mpsc::Sender<events::ContainerEvent>,
+    event_tx: &mpsc::Sender<HostEvent>,
 ) {
     let Some(project) = controller.project() else {
         return;
@@ -403,7 +410,7 @@ fn follow_project(
         old.abort();
     }
     let handle = tokio::spawn(events::follow(
-        controller.docker().clone(),
+        docker.clone(),
         project.clone(),
         event_tx.clone(),
     ));
@@ -414,7 +421,7 @@ fn follow_project(
 async fn start_tcp_api(
     addr: std::net::SocketAddr,
     token_file: &std::path::Path,
-    controller: &Arc<Controller>,
+    app: &crate::api::AppState,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
     let token = match std::fs::read_to_string(token_file) {
         Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
@@ -434,9 +441,9 @@ async fn start_tcp_api(
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(address = %bound, "API listening on TCP (bearer token required)");
-    let c = controller.clone();
+    let app = app.clone();
     Ok(tokio::spawn(async move {
-        if let Err(e) = crate::api::server::serve_tcp(listener, c, token).await {
+        if let Err(e) = crate::api::server::serve_tcp(listener, app, token).await {
             tracing::error!(error = %e, "the TCP API stopped");
         }
     }))

@@ -1,5 +1,5 @@
-//! Docker's event stream for a project's containers, turned into service names to
-//! reconcile at once.
+//! Docker's event stream for a project's containers, handed to the runtime as
+//! [`HostEvent`]s; each kind says which of its objects an event concerns.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::resources::service::labels;
+use crate::runtime::kind::HostEvent;
 
 /// Container events that mean the live state may have left the desired state.
 pub const WATCHED_ACTIONS: &[&str] = &[
@@ -25,21 +26,10 @@ pub const WATCHED_ACTIONS: &[&str] = &[
     "update",
 ];
 
-/// A container event of an owned container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerEvent {
-    /// The service named by the container's `io.holdfast.service` label.
-    pub service: String,
-    /// Docker's action, such as `die` or `health_status: unhealthy`.
-    pub action: String,
-    /// The container ID.
-    pub container: String,
-}
-
 /// Follows the engine's event stream for `project`'s containers and sends each relevant
 /// event on `tx`, reconnecting after errors (the engine restarted, for example) until
 /// `tx` is closed.
-pub async fn follow(docker: Docker, project: String, tx: mpsc::Sender<ContainerEvent>) {
+pub async fn follow(docker: Docker, project: String, tx: mpsc::Sender<HostEvent>) {
     let mut delay = Duration::from_millis(200);
     loop {
         let filters: HashMap<String, Vec<String>> = HashMap::from([
@@ -61,14 +51,11 @@ pub async fn follow(docker: Docker, project: String, tx: mpsc::Sender<ContainerE
                         continue;
                     }
                     let actor = message.actor.unwrap_or_default();
-                    let attributes = actor.attributes.unwrap_or_default();
-                    let Some(service) = attributes.get(labels::SERVICE) else {
-                        continue;
-                    };
-                    let event = ContainerEvent {
-                        service: service.clone(),
+                    let event = HostEvent {
+                        object: "container".to_string(),
                         action,
-                        container: actor.id.unwrap_or_default(),
+                        id: actor.id.unwrap_or_default(),
+                        labels: actor.attributes.unwrap_or_default().into_iter().collect(),
                     };
                     if tx.send(event).await.is_err() {
                         return;

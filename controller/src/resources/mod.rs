@@ -12,8 +12,18 @@
 //! Docker engine and makes `holdfast plan`, `holdfast diff` and `apply --dry-run` free,
 //! because they stop after step 2 and share one code path with the daemon.
 //!
-//! Kinds:
+//! Each kind implements [`Kind`](crate::runtime::kind::Kind) and is registered in
+//! [`kinds`], the one line a new kind adds here. Kinds:
 //!
 //! - [`service`]: one container per Compose service.
 
 pub mod service;
+
+use bollard::Docker;
+
+use crate::runtime::registry::Registry;
+
+/// Every kind holdfast drives, in the order `holdfast get` lists them.
+pub fn kinds(docker: &Docker) -> Registry {
+    Registry::new().with(service::Service::new(docker.clone()))
+}

@@ -1,40 +1,38 @@
-//! The controller: keeps a project's services as the desired state says.
+//! The controller: keeps a project's objects, of every registered kind, as the desired
+//! state says.
 //!
-//! It owns the work queue (keys are service names), the per-service backoff and the
-//! restart budget, runs [`reconcile`](crate::resources::service::reconcile::reconcile)
-//! for each key, and records what it saw as status and events. Triggers (a new desired
-//! state, Docker events, periodic resync) only ever add keys to the queue: every
-//! reconcile looks at the live state afresh, so a missed or repeated trigger is harmless.
+//! It owns the work queue, keyed by [`ObjectRef`] (`KIND/NAME`), the per-object
+//! backoff, the stall marks, the generations and the statuses, and runs each kind's
+//! `reconcile` for each key ([`status`](super::status) records the result). Triggers (a
+//! new desired state, host events, the periodic resync, a dependency that changed) only
+//! ever add keys to the queue: every reconcile looks at the live state afresh, so a
+//! missed or repeated trigger is harmless.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use bollard::Docker;
 use holdfast_spec::DesiredState;
 use tokio::sync::watch;
 
 use super::backoff::{Backoff, BackoffPolicy};
-use super::crashloop::CrashLoop;
+use super::guard;
+use super::kind::{DesiredObject, HostEvent, ObjectRef};
 use super::lock;
+use super::metrics::Metrics;
+use super::needs;
 use super::queue::{WorkQueue, run_workers};
-use super::store::{Event, EventKind, Phase, ResourceStatus, Store, now_ms};
-use crate::docker::events::ContainerEvent;
-use crate::resources::service::plan::Action;
-use crate::resources::service::reconcile::{
-    self, Context, Mode, Outcome, ReconcileError, Report, RestartLimiter,
-};
-use crate::resources::service::{KIND, key as service_key, observe};
+use super::registry::Registry;
+use super::store::{Event, EventKind, Phase, ResourceStatus, Store};
 
 /// How the controller behaves.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Services reconciled at once.
+    /// Objects reconciled at once.
     pub workers: usize,
-    /// How often every service is looked at even without a trigger (±20 % jitter).
+    /// How often every object is looked at even without a trigger (±20 % jitter).
     pub resync: Duration,
-    /// Remove containers even when that removes all, or more than half, of the
-    /// project's containers.
+    /// Remove objects even when that removes all, or more than half, of a kind's.
     pub allow_mass_removal: bool,
     /// Retry delays after failures.
     pub backoff: BackoffPolicy,
@@ -51,140 +49,148 @@ impl Default for Options {
     }
 }
 
-/// The desired state in force, with what was decided about it.
+/// The desired state in force, with what was derived and decided about it.
 #[derive(Debug)]
-struct Desired {
-    state: DesiredState,
+pub(super) struct Desired {
+    pub(super) state: DesiredState,
     hash: String,
-    removal_allowed: bool,
+    /// Every desired object of every kind.
+    pub(super) objects: BTreeMap<ObjectRef, DesiredObject>,
+    /// Object → the objects that need it.
+    pub(super) dependents: HashMap<ObjectRef, Vec<ObjectRef>>,
+    /// Kinds whose removals the mass-removal guard refused.
+    pub(super) removal_refused: BTreeSet<String>,
     /// Counts desired states given; a status counts toward convergence only when it
     /// was observed under the current one.
-    generation: u64,
+    pub(super) generation: u64,
     /// The git commit the state came from, if it came from git.
-    revision: Option<String>,
+    pub(super) revision: Option<String>,
+}
+
+impl Desired {
+    /// The spec hash of `key` ("" when the file no longer has it).
+    pub(super) fn hash_of(&self, key: &ObjectRef) -> String {
+        self.objects
+            .get(key)
+            .map(|o| o.hash.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// What happened when a new desired state was given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
-    /// Services to reconcile (in the file, or with containers still running).
-    pub keys: Vec<String>,
-    /// Services whose containers would be removed.
-    pub removals: Vec<String>,
-    /// Whether the mass-removal guard refused those removals.
+    /// Objects to reconcile (in the file, or still owned on the host).
+    pub keys: Vec<ObjectRef>,
+    /// Objects the host has that the file no longer names.
+    pub removals: Vec<ObjectRef>,
+    /// Whether the mass-removal guard refused those removals (for any kind).
     pub removal_refused: bool,
 }
 
+/// Why a desired state was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SetDesiredError {
+    /// The state renames the project while the old project still owns objects on the
+    /// host: they would keep running unmanaged, out of the guard's sight.
+    #[error(
+        "`name: {new}` renames the project `{old}`, whose {objects} containers would keep running unmanaged; keep the name, or remove them first (holdfast delete)"
+    )]
+    RenameRefused {
+        /// The project in force.
+        old: String,
+        /// The name the new state gives.
+        new: String,
+        /// How many objects the old project still owns (for services: containers).
+        objects: usize,
+    },
+    /// What a kind owns on the host could not be listed.
+    #[error("cannot list the {kind} objects the project owns: {source}")]
+    Owned {
+        /// The kind.
+        kind: &'static str,
+        /// Why.
+        #[source]
+        source: super::kind::BoxError,
+    },
+}
+
+/// The store document that names the project last given, for the rename refusal after
+/// a restart.
+const PROJECT_DOC: &str = "project";
+
 /// The controller of one project.
-#[derive(Debug)]
 pub struct Controller {
-    docker: Docker,
-    store: Option<Arc<Store>>,
-    options: Options,
+    pub(super) registry: Registry,
+    pub(super) store: Option<Arc<Store>>,
+    pub(super) options: Options,
     desired: RwLock<Option<Arc<Desired>>>,
-    queue: Arc<WorkQueue<String>>,
-    backoff: Mutex<Backoff<String>>,
-    restarts: Mutex<RestartLimiter>,
-    crashes: Mutex<CrashLoop>,
-    /// Service → the generation it was last reconciled under.
-    reconciled: Mutex<HashMap<String, u64>>,
-    statuses: Mutex<BTreeMap<String, ResourceStatus>>,
-    /// Service → the service hash it stalled at; not retried until that changes.
-    stalled: Mutex<HashMap<String, String>>,
-    changed: watch::Sender<u64>,
+    pub(super) queue: Arc<WorkQueue<ObjectRef>>,
+    pub(super) backoff: Mutex<Backoff<ObjectRef>>,
+    /// Object → the generation it was last reconciled under.
+    pub(super) reconciled: Mutex<HashMap<ObjectRef, u64>>,
+    /// Statuses by key (`KIND/NAME`).
+    pub(super) statuses: Mutex<BTreeMap<String, ResourceStatus>>,
+    /// What each object last published.
+    pub(super) published: Mutex<BTreeMap<ObjectRef, BTreeMap<String, String>>>,
+    /// Object → the tokens other objects asked of it ([`Need::Done`](super::kind::Need)).
+    pub(super) requests: Mutex<HashMap<ObjectRef, BTreeSet<String>>>,
+    /// Object → the spec hash it stalled at; not retried until that changes.
+    pub(super) stalled: Mutex<HashMap<ObjectRef, String>>,
+    /// Counts reconciles started; each key's last finished pass records the number its
+    /// pass started with, so that a forced pass waits for a pass begun after the ask.
+    pub(super) passes: std::sync::atomic::AtomicU64,
+    pub(super) finished: Mutex<HashMap<ObjectRef, u64>>,
+    pub(super) changed: watch::Sender<u64>,
     closed: watch::Sender<bool>,
-    metrics: crate::api::metrics::Metrics,
+    pub(super) metrics: Metrics,
     source: Mutex<Option<String>>,
-    git: std::sync::OnceLock<Arc<crate::source::git::follow::GitSource>>,
 }
 
-/// What a desired state would remove, given the project's containers.
-struct Removals {
-    /// Services that have containers but are not in the file.
-    services: Vec<String>,
-    /// How many containers that is.
-    containers: usize,
-    /// Whether that is all of the project's containers, or more than half: the
-    /// mass-removal guard's rule (an empty or broken source must never prune everything).
-    mass: bool,
-}
-
-fn removals(state: &DesiredState, owned: &[(String, String)]) -> Removals {
-    let services: Vec<String> = owned
-        .iter()
-        .map(|(_, s)| s.clone())
-        .collect::<BTreeSet<String>>()
-        .into_iter()
-        .filter(|s| !state.services.contains_key(s))
-        .collect();
-    let containers = owned.iter().filter(|(_, s)| services.contains(s)).count();
-    let mass = !services.is_empty() && (containers == owned.len() || containers * 2 > owned.len());
-    Removals {
-        services,
-        containers,
-        mass,
-    }
-}
-
-/// Whether a pass put a broken container back (RESTARTS, as kubectl counts them): a
-/// start, an unhealthy restart, a replacement of a container changed by hand, or a
-/// re-creation of one that was removed. Creating a new service and replacing a
-/// container because the file changed are not repairs.
-fn is_repair(report: &Report, previous: Option<&ResourceStatus>) -> bool {
-    let Some(plan) = &report.plan else {
-        return false;
-    };
-    plan.actions.iter().any(|a| match a {
-        Action::Start | Action::Restart { .. } => true,
-        Action::Recreate { reasons } => reasons
-            .iter()
-            .any(|r| r != crate::resources::service::plan::SPEC_CHANGED),
-        Action::Create => previous.is_some_and(|p| p.container.is_some()),
-        Action::Nothing => false,
-    })
-}
-
-impl Desired {
-    /// The hash of `service`'s spec ("" when the file no longer has it).
-    fn service_hash(&self, service: &str) -> String {
-        self.state
-            .services
-            .get(service)
-            .map(|s| s.content_hash())
-            .unwrap_or_default()
+impl std::fmt::Debug for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller")
+            .field("kinds", &self.registry)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
     }
 }
 
 impl Controller {
-    /// A controller with nothing to do yet. `store` keeps status and events across
-    /// restarts; without it they live in memory only.
-    pub fn new(docker: Docker, store: Option<Arc<Store>>, options: Options) -> Arc<Self> {
+    /// A controller of the kinds in `registry`, with nothing to do yet. `store` keeps
+    /// status and events across restarts; without it they live in memory only.
+    pub fn new(registry: Registry, store: Option<Arc<Store>>, options: Options) -> Arc<Self> {
         let backoff = Backoff::new(options.backoff);
         let (changed, _) = watch::channel(0);
         let (closed, _) = watch::channel(false);
+        let metrics = Metrics::new();
+        for kind in registry.names() {
+            metrics.register_kind(kind);
+        }
         Arc::new(Controller {
-            docker,
+            registry,
             store,
             options,
             desired: RwLock::new(None),
             queue: Arc::new(WorkQueue::new()),
             backoff: Mutex::new(backoff),
-            restarts: Mutex::new(RestartLimiter::default()),
-            crashes: Mutex::new(CrashLoop::default()),
             reconciled: Mutex::new(HashMap::new()),
             statuses: Mutex::new(BTreeMap::new()),
+            published: Mutex::new(BTreeMap::new()),
+            requests: Mutex::new(HashMap::new()),
             stalled: Mutex::new(HashMap::new()),
+            passes: std::sync::atomic::AtomicU64::new(0),
+            finished: Mutex::new(HashMap::new()),
             changed,
             closed,
-            metrics: crate::api::metrics::Metrics::new(),
+            metrics,
             source: Mutex::new(None),
-            git: std::sync::OnceLock::new(),
         })
     }
 
-    /// The engine client.
-    pub fn docker(&self) -> &Docker {
-        &self.docker
+    /// The kinds this controller drives.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// The project name in force, if a desired state was given.
@@ -192,7 +198,7 @@ impl Controller {
         self.current().map(|d| d.state.name.clone())
     }
 
-    fn current(&self) -> Option<Arc<Desired>> {
+    pub(super) fn current(&self) -> Option<Arc<Desired>> {
         self.desired
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -201,110 +207,160 @@ impl Controller {
 
     /// Records an event (in the store when there is one) and logs it.
     pub fn event(&self, project: &str, object: &str, kind: EventKind, reason: &str, message: &str) {
-        match kind {
-            EventKind::Normal => tracing::info!(project, object, reason, "{message}"),
-            EventKind::Warning => tracing::warn!(project, object, reason, "{message}"),
-        }
-        if let Some(store) = &self.store {
-            let event = match kind {
-                EventKind::Normal => Event::normal(project, object, reason, message),
-                EventKind::Warning => Event::warning(project, object, reason, message),
-            };
-            if let Err(e) = store.record(event) {
-                tracing::error!(error = %e, "cannot record an event");
+        let event = match kind {
+            EventKind::Normal => {
+                tracing::info!(project, object, reason, "{message}");
+                Event::normal(project, object, reason, message)
             }
+            EventKind::Warning => {
+                tracing::warn!(project, object, reason, "{message}");
+                Event::warning(project, object, reason, message)
+            }
+        };
+        if let Some(store) = &self.store
+            && let Err(e) = store.record(event)
+        {
+            tracing::error!(error = %e, "cannot record an event");
         }
     }
 
-    /// Makes `state` the desired state and queues every service it names, plus every
-    /// service that still has containers. Removals that would take away all, or more
-    /// than half, of the project's containers are refused unless allowed.
-    pub async fn set_desired(
-        &self,
-        state: DesiredState,
-    ) -> Result<Accepted, bollard::errors::Error> {
+    /// Makes `state` the desired state and queues every object it names, plus every
+    /// object the host still has. Removals that would take away all, or more than half,
+    /// of a kind's objects are refused unless allowed.
+    pub async fn set_desired(&self, state: DesiredState) -> Result<Accepted, SetDesiredError> {
         self.set_desired_at(state, None).await
     }
 
+    /// The project named last, by this controller or (after a restart) in the store.
+    fn last_project(&self) -> Option<String> {
+        if let Some(d) = self.current() {
+            return Some(d.state.name.clone());
+        }
+        let store = self.store.as_ref()?;
+        store.doc::<String>(PROJECT_DOC).ok().flatten()
+    }
+
+    /// Refuses a state that renames the project while the old one still owns objects
+    /// ([`Controller::set_desired_at`] checks it too; a source may check first, before
+    /// it commits to the new state).
+    pub async fn check_rename(&self, state: &DesiredState) -> Result<(), SetDesiredError> {
+        let Some(old) = self.last_project() else {
+            return Ok(());
+        };
+        if old == state.name {
+            return Ok(());
+        }
+        let mut objects = 0;
+        for kind in self.registry.kinds() {
+            let owned = kind
+                .owned(&old)
+                .await
+                .map_err(|source| SetDesiredError::Owned {
+                    kind: kind.kind(),
+                    source,
+                })?;
+            objects += owned.iter().map(|o| o.weight).sum::<usize>();
+        }
+        if objects > 0 {
+            return Err(SetDesiredError::RenameRefused {
+                old,
+                new: state.name.clone(),
+                objects,
+            });
+        }
+        Ok(())
+    }
+
     /// As [`Controller::set_desired`], for a state read from the git commit `revision`:
-    /// resources applied under it record the commit, and new containers carry it as a
-    /// label.
+    /// objects applied under it record the commit.
     pub async fn set_desired_at(
         &self,
         state: DesiredState,
         revision: Option<String>,
-    ) -> Result<Accepted, bollard::errors::Error> {
-        let owned = observe::owned_containers(&self.docker, &state.name, None).await?;
-        let Removals {
-            services: removals,
-            containers: removed_containers,
-            mass,
-        } = removals(&state, &owned);
-        let removal_refused = mass && !self.options.allow_mass_removal;
-        if removal_refused {
-            self.event(
-                &state.name,
-                "project",
-                EventKind::Warning,
-                "MassRemovalRefused",
-                &format!(
-                    "the desired state would remove {removed_containers} of {} containers ({}); nothing is removed. Pass --allow-mass-removal if this is intended",
-                    owned.len(),
-                    removals.join(", ")
-                ),
-            );
+    ) -> Result<Accepted, SetDesiredError> {
+        self.check_rename(&state).await?;
+        let mut objects = BTreeMap::new();
+        let mut removals = Vec::new();
+        let mut removal_refused = BTreeSet::new();
+        for kind in self.registry.kinds() {
+            let desired = kind.desired(&state);
+            let owned = kind
+                .owned(&state.name)
+                .await
+                .map_err(|source| SetDesiredError::Owned {
+                    kind: kind.kind(),
+                    source,
+                })?;
+            let removed = guard::removals(&desired, &owned);
+            if removed.mass && !self.options.allow_mass_removal {
+                removal_refused.insert(kind.kind().to_string());
+                self.event(
+                    &state.name,
+                    "project",
+                    EventKind::Warning,
+                    "MassRemovalRefused",
+                    &guard::refusal_message(kind.kind(), &removed),
+                );
+            }
+            removals.extend(removed.names.iter().map(|n| ObjectRef::new(kind.kind(), n)));
+            for object in desired {
+                objects.insert(ObjectRef::new(kind.kind(), &object.name), object);
+            }
         }
         let hash = state.content_hash();
         let previous = self.current();
-        if previous.is_none()
-            && let Some(store) = &self.store
-        {
-            // After a restart of the controller, carry on from the stored status.
-            match store.statuses(Some(&state.name)) {
-                Ok(stored) => {
-                    let mut statuses = lock(&self.statuses);
-                    for s in stored {
-                        statuses.entry(s.key.clone()).or_insert(s);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot read stored status"),
-            }
+        if previous.is_none() {
+            self.load_stored(&state.name);
         }
         if previous.as_ref().is_none_or(|p| p.hash != hash) {
-            let services = state.services.len();
+            let counts: Vec<String> = self
+                .registry
+                .names()
+                .into_iter()
+                .map(|k| {
+                    let n = objects.keys().filter(|o| o.kind == k).count();
+                    format!("{n} {k}s")
+                })
+                .collect();
             self.event(
                 &state.name,
                 "project",
                 EventKind::Normal,
                 "DesiredStateLoaded",
                 &format!(
-                    "desired state {} with {services} services",
-                    &hash[..12.min(hash.len())]
+                    "desired state {} with {}",
+                    &hash[..12.min(hash.len())],
+                    counts.join(", ")
                 ),
             );
         }
-        // Services in the file, services whose containers still run, and services with
-        // a status left from before (so that stale entries are cleared).
-        let stale: Vec<String> = lock(&self.statuses)
-            .keys()
-            .map(|k| k.trim_start_matches("service/").to_string())
-            .filter(|s| !state.services.contains_key(s) && !removals.contains(s))
+        // Objects in the file, objects the host still has, and objects with a status
+        // left from before (so that stale entries are cleared).
+        let mut keys: Vec<ObjectRef> = objects.keys().cloned().collect();
+        keys.extend(removals.iter().cloned());
+        let stale: Vec<ObjectRef> = lock(&self.statuses)
+            .values()
+            .filter_map(|s| ObjectRef::parse(&s.key))
+            .filter(|k| !keys.contains(k))
             .collect();
-        let keys: Vec<String> = state
-            .services
-            .keys()
-            .cloned()
-            .chain(removals.iter().cloned())
-            .chain(stale)
-            .collect();
+        keys.extend(stale);
+        if let Some(store) = &self.store
+            && let Err(e) = store.put_doc(PROJECT_DOC, &state.name)
+        {
+            tracing::warn!(error = %e, "cannot store the project name");
+        }
+        let dependents = needs::dependents(&objects);
+        let refused = !removal_refused.is_empty();
         *self.desired.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Desired {
             state,
             hash,
-            removal_allowed: !removal_refused,
+            objects,
+            dependents,
+            removal_refused,
             generation: previous.as_ref().map_or(1, |p| p.generation + 1),
             revision,
         }));
-        // Watchers (the Docker event follower, convergence waits) look again.
+        // Watchers (the event follower, convergence waits) look again.
         self.changed.send_modify(|n| *n += 1);
         // A new spec may fix what retrying could not.
         lock(&self.stalled).clear();
@@ -314,39 +370,65 @@ impl Controller {
         Ok(Accepted {
             keys,
             removals,
-            removal_refused,
+            removal_refused: refused,
         })
     }
 
-    /// Queues `service` now, unless it is stalled on an unchanged spec.
-    pub fn trigger(&self, service: &str) {
-        if self.is_stalled(service) {
+    /// After a restart of the controller, carries on from the stored statuses.
+    fn load_stored(&self, project: &str) {
+        let Some(store) = &self.store else { return };
+        match store.statuses(Some(project)) {
+            Ok(stored) => {
+                let mut statuses = lock(&self.statuses);
+                let mut published = lock(&self.published);
+                for mut s in stored {
+                    // Statuses written before keys carried their kind.
+                    if let Some(key) = ObjectRef::parse(&s.key) {
+                        s.kind = key.kind.clone();
+                        s.name = key.name.clone();
+                        published.insert(key, s.published.clone());
+                    }
+                    statuses.entry(s.key.clone()).or_insert(s);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read stored status"),
+        }
+    }
+
+    /// Queues `key` now, unless it is stalled on an unchanged spec.
+    pub fn trigger(&self, key: &ObjectRef) {
+        if self.is_stalled(key) {
             return;
         }
-        self.queue.add(service.to_string());
+        self.queue.add(key.clone());
     }
 
-    /// Feeds a Docker event of one of the project's containers: counts crashes, and
-    /// queues the service.
-    pub fn on_event(&self, event: &ContainerEvent) {
-        lock(&self.crashes).on_event(&event.service, &event.container, &event.action);
-        self.trigger(&event.service);
+    /// Feeds a host event to every kind, and queues the objects they say it concerns.
+    pub fn on_host_event(&self, event: &HostEvent) {
+        let Some(project) = self.project() else {
+            return;
+        };
+        for kind in self.registry.kinds() {
+            for name in kind.on_host_event(&project, event) {
+                self.trigger(&ObjectRef::new(kind.kind(), name));
+            }
+        }
     }
 
-    fn is_stalled(&self, service: &str) -> bool {
+    fn is_stalled(&self, key: &ObjectRef) -> bool {
         let Some(desired) = self.current() else {
             return false;
         };
-        lock(&self.stalled).get(service) == Some(&desired.service_hash(service))
+        lock(&self.stalled).get(key) == Some(&desired.hash_of(key))
     }
 
-    /// Queues every service of the desired state (a resync).
+    /// Queues every desired object (a resync).
     pub fn trigger_all(&self) {
         let Some(desired) = self.current() else {
             return;
         };
-        for name in desired.state.services.keys() {
-            self.trigger(name);
+        for key in desired.objects.keys() {
+            self.trigger(key);
         }
     }
 
@@ -356,7 +438,7 @@ impl Controller {
         run_workers(
             self.queue.clone(),
             self.options.workers,
-            move |key: String| {
+            move |key: ObjectRef| {
                 let this = this.clone();
                 async move { this.reconcile_key(&key).await }
             },
@@ -388,7 +470,7 @@ impl Controller {
         self.closed.subscribe()
     }
 
-    /// The current status of every resource, by key.
+    /// The current status of every object, by key.
     pub fn statuses(&self) -> BTreeMap<String, ResourceStatus> {
         lock(&self.statuses).clone()
     }
@@ -398,307 +480,38 @@ impl Controller {
         self.changed.subscribe()
     }
 
-    /// Whether every service of the desired state is Ready and no removed service
-    /// still has a container waiting to go.
+    /// Whether every desired object is Ready under the current desired state, and no
+    /// removed object is still waiting to go.
     pub fn converged(&self) -> bool {
         let Some(desired) = self.current() else {
             return false;
         };
         let statuses = lock(&self.statuses);
         let reconciled = lock(&self.reconciled);
-        desired.state.services.keys().all(|name| {
-            reconciled.get(name) == Some(&desired.generation)
+        desired.objects.keys().all(|key| {
+            reconciled.get(key) == Some(&desired.generation)
                 && statuses
-                    .get(&service_key(name))
+                    .get(&key.to_string())
                     .is_some_and(|s| s.phase == Phase::Ready)
         }) && statuses.values().all(|s| {
-            desired
-                .state
-                .services
-                .contains_key(s.key.trim_start_matches("service/"))
+            ObjectRef::parse(&s.key).is_some_and(|k| desired.objects.contains_key(&k))
                 || s.phase == Phase::Stalled
         }) && self.queue.is_empty()
-    }
-
-    /// Reconciles `service` once and records the result.
-    async fn reconcile_key(&self, service: &str) {
-        let Some(desired) = self.current() else {
-            return;
-        };
-        let project = desired.state.name.clone();
-        let key = service_key(service);
-        let previous = lock(&self.statuses).get(&key).cloned();
-        let suspended = previous.as_ref().is_some_and(|s| s.suspended)
-            || self
-                .store
-                .as_ref()
-                .and_then(|s| s.status(&project, &key).ok().flatten())
-                .is_some_and(|s| s.suspended);
-        let cx = Context {
-            docker: &self.docker,
-            state: &desired.state,
-            mode: Mode::Apply,
-            suspended,
-            removal_allowed: desired.removal_allowed,
-            restarts: &self.restarts,
-            start_wait: lock(&self.crashes).wait(service),
-            revision: desired.revision.as_deref(),
-        };
-        let started = std::time::Instant::now();
-        let result = reconcile::reconcile(&cx, service).await;
-        let elapsed = started.elapsed();
-        lock(&self.reconciled).insert(service.to_string(), desired.generation);
-        tracing::debug!(
-            service,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "reconciled"
-        );
-        let mut status = previous.clone().unwrap_or_else(|| ResourceStatus {
-            key: key.clone(),
-            project: project.clone(),
-            phase: Phase::Progressing,
-            message: String::new(),
-            last_error: None,
-            retries: 0,
-            next_retry: None,
-            applied_hash: None,
-            observed_at: 0,
-            drift: Vec::new(),
-            report_only: false,
-            suspended,
-            restarts: 0,
-            image: None,
-            ports: Vec::new(),
-            container: None,
-            since: now_ms(),
-            revision: None,
-        });
-        status.observed_at = now_ms();
-        status.suspended = suspended;
-        status.report_only = desired
-            .state
-            .services
-            .get(service)
-            .is_some_and(|s| s.holdfast.drift == holdfast_spec::DriftMode::Report);
-        match result {
-            Ok(report) => {
-                self.record_report(&project, &key, &report, previous.as_ref());
-                let applied_start = report.applied
-                    && report.plan.as_ref().is_some_and(|p| {
-                        p.actions.iter().any(|a| {
-                            matches!(a, Action::Create | Action::Start | Action::Recreate { .. })
-                        })
-                    });
-                lock(&self.stalled).remove(service);
-                if applied_start {
-                    lock(&self.crashes).started(service);
-                }
-                if report.outcome == Outcome::Ready {
-                    lock(&self.crashes).ready(service);
-                }
-                lock(&self.backoff).succeeded(&service.to_string());
-                status.retries = 0;
-                status.next_retry = None;
-                status.last_error = None;
-                status.drift = report
-                    .plan
-                    .as_ref()
-                    .map(|p| p.drift.iter().map(|d| d.field.to_string()).collect())
-                    .unwrap_or_default();
-                if report.applied && report.drifted {
-                    self.metrics.drift_corrected(KIND);
-                }
-                if report.restarted {
-                    self.metrics.unhealthy_restart(service);
-                }
-                if report.applied && is_repair(&report, previous.as_ref()) {
-                    status.restarts += 1;
-                }
-                status.image = report.image.clone();
-                status.ports = report.ports.clone();
-                status.container = report.container.clone();
-                match &report.outcome {
-                    Outcome::Ready => {
-                        status.phase = if suspended {
-                            Phase::Suspended
-                        } else {
-                            Phase::Ready
-                        };
-                        status.message = "running".into();
-                        status.applied_hash = report.spec_hash.clone();
-                        status.revision = desired.revision.clone();
-                    }
-                    Outcome::Progressing {
-                        reason,
-                        retry_after,
-                    } => {
-                        status.phase = Phase::Progressing;
-                        status.message = reason.clone();
-                        status.applied_hash = report.spec_hash.clone();
-                        status.revision = desired.revision.clone();
-                        self.queue.add_after(service.to_string(), *retry_after);
-                    }
-                    Outcome::Degraded { reason } => {
-                        status.phase = Phase::Degraded;
-                        status.message = reason.clone();
-                        self.queue
-                            .add_after(service.to_string(), self.options.resync);
-                    }
-                    Outcome::Drifted => {
-                        status.phase = if suspended {
-                            Phase::Suspended
-                        } else {
-                            Phase::Degraded
-                        };
-                        status.message = format!(
-                            "differs from the file ({}); not corrected ({})",
-                            status.drift.join(", "),
-                            if suspended {
-                                "suspended"
-                            } else {
-                                "report-only"
-                            }
-                        );
-                    }
-                    Outcome::Removed => {
-                        self.metrics.observe_reconcile(KIND, "removed", elapsed);
-                        self.metrics.remove_resource(KIND, &project, service);
-                        lock(&self.statuses).remove(&key);
-                        if let Some(store) = &self.store {
-                            let _ = store.remove_status(&project, &key);
-                        }
-                        self.changed.send_modify(|n| *n += 1);
-                        return;
-                    }
-                    Outcome::RemovalRefused => {
-                        status.phase = Phase::Stalled;
-                        status.message =
-                            "removed from the file; kept by the mass-removal guard".into();
-                    }
-                }
-            }
-            Err(e) => {
-                let message = e.to_string();
-                status.last_error = Some(message.clone());
-                if e.is_permanent() {
-                    status.phase = Phase::Stalled;
-                    status.message = format!("{message} (not retried until the spec changes)");
-                    lock(&self.stalled).insert(service.to_string(), desired.service_hash(service));
-                    if previous.as_ref().is_none_or(|p| p.phase != Phase::Stalled) {
-                        self.event(&project, &key, EventKind::Warning, "Stalled", &message);
-                    }
-                } else {
-                    let delay = lock(&self.backoff).failed(&service.to_string());
-                    self.metrics.retry_scheduled(KIND);
-                    status.retries += 1;
-                    status.phase = Phase::Degraded;
-                    status.next_retry =
-                        Some(now_ms() + u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-                    status.message = format!(
-                        "retry {} in {:.1}s: {message}",
-                        status.retries,
-                        delay.as_secs_f64()
-                    );
-                    self.event(
-                        &project,
-                        &key,
-                        EventKind::Warning,
-                        "ReconcileFailed",
-                        &message,
-                    );
-                    self.queue.add_after(service.to_string(), delay);
-                }
-            }
-        }
-        if previous
-            .as_ref()
-            .is_none_or(|p| p.phase != status.phase || p.message != status.message)
-        {
-            tracing::info!(project, object = key, phase = %status.phase, "{}", status.message);
-        }
-        if let Some(store) = &self.store
-            && let Err(e) = store.put_status(&status)
-        {
-            tracing::error!(error = %e, "cannot store a status");
-        }
-        let result = match (&status.phase, &status.last_error) {
-            (_, Some(_)) if status.phase != Phase::Stalled => "error",
-            (Phase::Ready | Phase::Suspended, _) => "ready",
-            (Phase::Progressing, _) => "progressing",
-            (Phase::Degraded, _) => "degraded",
-            (Phase::Stalled, _) => "stalled",
-        };
-        self.metrics.observe_reconcile(KIND, result, elapsed);
-        self.metrics
-            .set_ready(KIND, &project, service, status.phase == Phase::Ready);
-        lock(&self.statuses).insert(key, status);
-        self.changed.send_modify(|n| *n += 1);
-    }
-
-    fn record_report(
-        &self,
-        project: &str,
-        key: &str,
-        report: &Report,
-        previous: Option<&ResourceStatus>,
-    ) {
-        for step in &report.steps {
-            self.event(project, key, EventKind::Normal, "Applied", step);
-        }
-        let Some(plan) = &report.plan else { return };
-        let fields: Vec<String> = plan.drift.iter().map(|d| d.field.to_string()).collect();
-        if report.drifted {
-            let details: Vec<String> = plan
-                .drift
-                .iter()
-                .map(|d| format!("{}: want {}, have {}", d.field, d.desired, d.live))
-                .collect();
-            let already = previous.is_some_and(|p| p.drift == fields);
-            if !already || (report.applied && plan.actions.iter().any(Action::changes_anything)) {
-                self.event(
-                    project,
-                    key,
-                    EventKind::Warning,
-                    "DriftDetected",
-                    &details.join("; "),
-                );
-            }
-        }
-        if !report.applied {
-            return;
-        }
-        for action in &plan.actions {
-            let (kind, reason) = match action {
-                Action::Nothing => continue,
-                Action::Create => (EventKind::Normal, "Created"),
-                Action::Start => (EventKind::Normal, "Started"),
-                Action::Recreate { .. } => (EventKind::Normal, "Recreated"),
-                Action::Restart { .. } => (EventKind::Warning, "Restarted"),
-            };
-            let service = key.trim_start_matches("service/");
-            self.event(project, key, kind, reason, &action.describe(service));
-            if report.drifted {
-                self.event(
-                    project,
-                    key,
-                    EventKind::Normal,
-                    "DriftCorrected",
-                    &format!("corrected {}", fields.join(", ")),
-                );
-            }
-        }
     }
 
     /// The Prometheus text exposition of the controller's metrics, current as of now.
     pub fn metrics_text(&self) -> String {
         self.metrics
             .set_queue_depth(i64::try_from(self.queue.len()).unwrap_or(i64::MAX));
-        let drifting = lock(&self.statuses)
-            .values()
-            .filter(|s| !s.drift.is_empty())
-            .count();
-        self.metrics
-            .set_drifting(KIND, i64::try_from(drifting).unwrap_or(i64::MAX));
+        let statuses = lock(&self.statuses);
+        for kind in self.registry.names() {
+            let drifting = statuses
+                .values()
+                .filter(|s| s.kind == kind && !s.drift.is_empty())
+                .count();
+            self.metrics
+                .set_drifting(kind, i64::try_from(drifting).unwrap_or(i64::MAX));
+        }
         self.metrics.encode()
     }
 
@@ -712,24 +525,13 @@ impl Controller {
         lock(&self.source).clone()
     }
 
-    /// Makes `source` the controller's git source, for the API (status, history,
-    /// rollback, webhook). Only the first call has an effect.
-    pub fn set_git_source(&self, source: Arc<crate::source::git::follow::GitSource>) {
-        let _ = self.git.set(source);
-    }
-
-    /// The git source, when the desired state comes from git.
-    pub fn git_source(&self) -> Option<&Arc<crate::source::git::follow::GitSource>> {
-        self.git.get()
-    }
-
     /// The git commit the desired state in force came from, if it came from git.
     pub fn revision(&self) -> Option<String> {
         self.current().and_then(|d| d.revision.clone())
     }
 
     /// The controller's metrics, for the parts that feed it (the git source).
-    pub fn metrics(&self) -> &crate::api::metrics::Metrics {
+    pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
@@ -738,66 +540,67 @@ impl Controller {
         self.store.as_ref()
     }
 
-    /// The resolved spec of `service` as JSON, if the file has it.
-    pub fn desired_service(&self, service: &str) -> Option<serde_json::Value> {
-        let desired = self.current()?;
-        let spec = desired.state.services.get(service)?;
-        serde_json::to_value(spec).ok()
+    /// The resolved spec of `key` as JSON, if the file has it.
+    pub fn desired_spec(&self, key: &ObjectRef) -> Option<serde_json::Value> {
+        Some(self.current()?.objects.get(key)?.spec.clone())
     }
 
-    /// Reconciles the `services` (every service in the file when empty) now, stalled or
-    /// not, and waits up to `timeout` for each to be looked at. Returns whether all were,
-    /// and their statuses.
+    /// Whether `key` is in the file or has a status.
+    pub fn knows(&self, key: &ObjectRef) -> bool {
+        self.current().is_some_and(|d| d.objects.contains_key(key))
+            || lock(&self.statuses).contains_key(&key.to_string())
+    }
+
+    /// Reconciles `keys` (every desired object when empty) now, stalled or not, and
+    /// waits up to `timeout` for each to be looked at. Returns whether all were, and
+    /// their statuses.
     pub async fn reconcile_now(
         &self,
-        services: &[String],
+        keys: &[ObjectRef],
         timeout: Duration,
     ) -> (bool, Vec<ResourceStatus>) {
-        let names: Vec<String> = if services.is_empty() {
+        let keys: Vec<ObjectRef> = if keys.is_empty() {
             self.current()
-                .map(|d| d.state.services.keys().cloned().collect())
+                .map(|d| d.objects.keys().cloned().collect())
                 .unwrap_or_default()
         } else {
-            services.to_vec()
+            keys.to_vec()
         };
-        let asked = now_ms();
+        let asked = self.passes.load(std::sync::atomic::Ordering::SeqCst);
         let mut rx = self.subscribe();
-        for name in &names {
-            lock(&self.stalled).remove(name);
-            self.queue.add(name.clone());
+        for key in &keys {
+            lock(&self.stalled).remove(key);
+            self.queue.add(key.clone());
         }
         let deadline = tokio::time::Instant::now() + timeout;
-        let done = |statuses: &BTreeMap<String, ResourceStatus>| {
-            names.iter().all(|n| {
-                statuses
-                    .get(&service_key(n))
-                    .is_some_and(|s| s.observed_at >= asked)
-            })
+        let done = || {
+            let finished = lock(&self.finished);
+            keys.iter()
+                .all(|k| finished.get(k).is_some_and(|pass| *pass >= asked))
         };
         let completed = loop {
-            if done(&lock(&self.statuses)) {
+            if done() {
                 break true;
             }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => {}
-                _ => break done(&lock(&self.statuses)),
+                _ => break done(),
             }
         };
         let statuses = lock(&self.statuses);
-        let items = names
+        let items = keys
             .iter()
-            .filter_map(|n| statuses.get(&service_key(n)).cloned())
+            .filter_map(|k| statuses.get(&k.to_string()).cloned())
             .collect();
         (completed, items)
     }
 
-    /// Suspends or resumes `service`: a suspended service is observed and reported but
+    /// Suspends or resumes `key`: a suspended object is observed and reported but
     /// never changed. Returns its status, or `None` if holdfast does not know it.
-    pub fn set_suspended(&self, service: &str, suspended: bool) -> Option<ResourceStatus> {
-        let key = service_key(service);
+    pub fn set_suspended(&self, key: &ObjectRef, suspended: bool) -> Option<ResourceStatus> {
         let status = {
             let mut statuses = lock(&self.statuses);
-            let status = statuses.get_mut(&key)?;
+            let status = statuses.get_mut(&key.to_string())?;
             status.suspended = suspended;
             if suspended {
                 status.phase = Phase::Suspended;
@@ -822,40 +625,21 @@ impl Controller {
         } else {
             ("Resumed", "resumed by request")
         };
-        self.event(&project, &key, EventKind::Normal, reason, message);
-        self.queue.add(service.to_string());
+        self.event(
+            &project,
+            &key.to_string(),
+            EventKind::Normal,
+            reason,
+            message,
+        );
+        self.queue.add(key.clone());
         self.changed.send_modify(|n| *n += 1);
         Some(status)
     }
 
-    /// Compares `state` with the engine, resource by resource, as unified diffs (the plan
-    /// code path: nothing is changed).
-    pub async fn diffs(&self, state: &DesiredState) -> Vec<crate::api::types::ResourceDiff> {
-        use crate::resources::service::diff;
-        self.plan(state)
-            .await
-            .into_iter()
-            .map(|result| match result {
-                Ok(report) => {
-                    let (live, desired) = diff::render_pair(
-                        report.desired.as_ref(),
-                        report.live.as_ref(),
-                        &report.image_defaults,
-                    );
-                    let key = service_key(&report.service);
-                    crate::api::types::ResourceDiff {
-                        diff: diff::unified(&key, &live, &desired),
-                        key,
-                        error: None,
-                    }
-                }
-                Err((service, e)) => crate::api::types::ResourceDiff {
-                    key: service_key(&service),
-                    diff: None,
-                    error: Some(e.to_string()),
-                },
-            })
-            .collect()
+    /// Compares `state` with the host, object by object, as unified diffs.
+    pub async fn diffs(&self, state: &DesiredState) -> Vec<super::planning::ResourceDiff> {
+        super::planning::diffs(&self.registry, state).await
     }
 
     /// A copy of the desired state in force.
@@ -876,87 +660,5 @@ impl Controller {
                 _ => return self.converged(),
             }
         }
-    }
-
-    /// Runs one observe-and-plan pass over `state` without changing anything, and
-    /// returns one report per service (including removed ones that still run).
-    pub async fn plan(
-        &self,
-        state: &DesiredState,
-    ) -> Vec<Result<Report, (String, ReconcileError)>> {
-        let owned = observe::owned_containers(&self.docker, &state.name, None)
-            .await
-            .unwrap_or_default();
-        let removed = removals(state, &owned);
-        let mass = removed.mass;
-        let mut names: BTreeSet<String> = state.services.keys().cloned().collect();
-        names.extend(removed.services);
-        let cx = Context {
-            docker: &self.docker,
-            state,
-            mode: Mode::Plan,
-            suspended: false,
-            removal_allowed: !mass || self.options.allow_mass_removal,
-            restarts: &self.restarts,
-            start_wait: None,
-            revision: None,
-        };
-        let mut out = Vec::new();
-        for name in names {
-            out.push(
-                reconcile::reconcile(&cx, &name)
-                    .await
-                    .map_err(|e| (name.clone(), e)),
-            );
-        }
-        out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn state(services: &[&str]) -> DesiredState {
-        DesiredState {
-            name: "p".into(),
-            services: services
-                .iter()
-                .map(|s| (s.to_string(), holdfast_spec::Service::default()))
-                .collect(),
-            networks: BTreeMap::new(),
-            volumes: BTreeMap::new(),
-            secrets: BTreeMap::new(),
-        }
-    }
-
-    fn owned(services: &[&str]) -> Vec<(String, String)> {
-        services
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (format!("id{i}"), s.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn mass_removal_rule() {
-        let live = owned(&["a", "b", "c", "d"]);
-        // One of four: fine.
-        let r = removals(&state(&["a", "b", "c"]), &live);
-        assert_eq!(
-            (r.services.clone(), r.containers, r.mass),
-            (vec!["d".to_string()], 1, false)
-        );
-        // Two of four is half, not more than half: fine.
-        assert!(!removals(&state(&["a", "b"]), &live).mass);
-        // Three of four: refused.
-        assert!(removals(&state(&["a"]), &live).mass);
-        // Everything (an empty or broken source): refused.
-        let r = removals(&state(&[]), &live);
-        assert!(r.mass && r.containers == 4);
-        // The only container of a one-service project: refused too.
-        assert!(removals(&state(&[]), &owned(&["a"])).mass);
-        // Nothing to remove.
-        assert!(!removals(&state(&["a", "b", "c", "d"]), &live).mass);
     }
 }

@@ -11,6 +11,7 @@
 //! on the same state directory gets [`StoreError::AlreadyOpen`]. Other processes must ask
 //! the running controller instead.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -211,8 +212,14 @@ impl fmt::Display for Phase {
 /// What the controller last knew about one resource.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ResourceStatus {
-    /// The resource key, e.g. `service/web`.
+    /// The resource key, `KIND/NAME`, e.g. `service/web`.
     pub key: String,
+    /// The kind, e.g. `service`.
+    #[serde(default)]
+    pub kind: String,
+    /// The name within the kind, e.g. `web`.
+    #[serde(default)]
+    pub name: String,
     /// The project that owns the resource.
     pub project: String,
     /// Where the resource stands.
@@ -247,15 +254,14 @@ pub struct ResourceStatus {
     /// counts RESTARTS). Changes of the file do not count.
     #[serde(default)]
     pub restarts: u32,
-    /// The image reference the service runs.
-    #[serde(default)]
-    pub image: Option<String>,
-    /// Published ports, as `127.0.0.1:8080:80/tcp`.
-    #[serde(default)]
-    pub ports: Vec<String>,
-    /// The ID of the service's container, when it has one.
-    #[serde(default)]
-    pub container: Option<String>,
+    /// The kind's own `holdfast get` columns (for a service: `IMAGE`, `PORTS`,
+    /// `CONTAINER`), by column name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub columns: BTreeMap<String, String>,
+    /// What the resource publishes for the resources that depend on it (for a service:
+    /// its running container and endpoint).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub published: BTreeMap<String, String>,
     /// When holdfast first reported this resource (unix milliseconds).
     #[serde(default)]
     pub since: u64,
@@ -272,6 +278,48 @@ pub enum EventKind {
     Normal,
     /// Something went wrong or needs attention (unhealthy, invalid spec, failed apply).
     Warning,
+}
+
+impl ResourceStatus {
+    /// A first status for `key`, Progressing, observed now.
+    pub fn new(key: &super::kind::ObjectRef, project: &str) -> Self {
+        let now = now_ms();
+        ResourceStatus {
+            key: key.to_string(),
+            kind: key.kind.clone(),
+            name: key.name.clone(),
+            project: project.to_string(),
+            phase: Phase::Progressing,
+            message: String::new(),
+            last_error: None,
+            retries: 0,
+            next_retry: None,
+            applied_hash: None,
+            observed_at: now,
+            drift: Vec::new(),
+            report_only: false,
+            suspended: false,
+            restarts: 0,
+            columns: BTreeMap::new(),
+            published: BTreeMap::new(),
+            since: now,
+            revision: None,
+        }
+    }
+
+    /// The value of column `name`, if the kind filled it.
+    pub fn column(&self, name: &str) -> Option<&str> {
+        self.columns.get(name).map(String::as_str)
+    }
+
+    /// The same status with everything that only records when it was looked at
+    /// (`observed_at`) set aside: two statuses that are `same_as` each other need not
+    /// be written to the store again.
+    pub fn same_as(&self, other: &ResourceStatus) -> bool {
+        let mut a = self.clone();
+        a.observed_at = other.observed_at;
+        a == *other
+    }
 }
 
 impl fmt::Display for EventKind {
@@ -685,25 +733,16 @@ mod tests {
     use std::sync::Arc;
 
     fn status(project: &str, key: &str, phase: Phase) -> ResourceStatus {
+        let object = crate::runtime::kind::ObjectRef::parse(key)
+            .unwrap_or_else(|| crate::runtime::kind::ObjectRef::new("service", key));
         ResourceStatus {
             key: key.to_owned(),
-            project: project.to_owned(),
             phase,
             message: format!("{key} is {phase}"),
-            last_error: None,
-            retries: 0,
-            next_retry: None,
             applied_hash: Some("sha256:abc".to_owned()),
             observed_at: 1_700_000_000_000,
-            drift: Vec::new(),
-            report_only: false,
-            suspended: false,
-            restarts: 0,
-            image: None,
-            ports: Vec::new(),
-            container: None,
             since: 0,
-            revision: None,
+            ..ResourceStatus::new(&object, project)
         }
     }
 

@@ -46,8 +46,27 @@ pub fn watch(path: &Path, tx: mpsc::Sender<()>) -> Result<FileWatch, notify::Err
     Ok(FileWatch { _watcher: watcher })
 }
 
+/// Debounces `rx` in a task of its own: the returned receiver gets one signal per burst
+/// of signals on `rx` that is followed by a quiet `window`. Receiving from it is
+/// cancel-safe, so it can sit in a `tokio::select!` beside other branches: a burst
+/// half-way through its window when another branch wins is not lost (awaiting
+/// [`debounced`] there directly would drop it).
+pub fn debounce(mut rx: mpsc::Receiver<()>, window: Duration) -> mpsc::Receiver<()> {
+    let (tx, out) = mpsc::channel(1);
+    tokio::spawn(async move {
+        while debounced(&mut rx, window).await.is_some() {
+            // A signal already waiting says the same: look again.
+            match tx.try_send(()) {
+                Ok(()) | Err(mpsc::error::TrySendError::Full(())) => {}
+                Err(mpsc::error::TrySendError::Closed(())) => return,
+            }
+        }
+    });
+    out
+}
+
 /// Waits for the first signal, then for a quiet `window`, so that an editor's burst of
-/// writes leads to one reload.
+/// writes leads to one reload. Not cancel-safe: see [`debounce`].
 pub async fn debounced(rx: &mut mpsc::Receiver<()>, window: Duration) -> Option<()> {
     rx.recv().await?;
     loop {
@@ -56,5 +75,30 @@ pub async fn debounced(rx: &mut mpsc::Receiver<()>, window: Duration) -> Option<
             Ok(None) => return Some(()),
             Err(_) => return Some(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_is_not_lost_when_the_receiver_is_cancelled_half_way() {
+        let (tx, rx) = mpsc::channel(16);
+        let mut out = debounce(rx, Duration::from_millis(100));
+        tx.send(()).await.unwrap();
+        // Another select! branch wins while the burst's quiet window is running.
+        tokio::select! {
+            _ = out.recv() => panic!("signalled before the quiet window"),
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+        tx.send(()).await.unwrap();
+        let waited = tokio::time::timeout(Duration::from_secs(1), out.recv()).await;
+        assert_eq!(waited.unwrap(), Some(()));
+        // One signal for the whole burst.
+        let more = tokio::time::timeout(Duration::from_secs(1), out.recv()).await;
+        assert!(more.is_err(), "a second signal for the same burst");
     }
 }

@@ -83,6 +83,21 @@ pub fn socket(p: &TestProject) -> PathBuf {
     p.dir.join("holdfast.sock")
 }
 
+/// `holdfast reconcile KEY`: a pass over `key` that begins after this call, waited for.
+/// Proves that something did *not* happen: force the pass, then assert.
+pub fn force_pass(p: &TestProject, key: &str) -> Output {
+    let mut cmd = holdfast(p);
+    cmd.args(["reconcile", key, "--timeout", "30s", "--socket"])
+        .arg(socket(p));
+    let out = output_within(&mut cmd, Duration::from_secs(60));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("not every resource was reconciled"),
+        "the pass over {key} did not finish: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Starts `holdfast run -f FILE --state-dir DIR EXTRA...`, logging to
 /// `controller.log` in the project's folder.
 pub fn start_controller(p: &TestProject, extra: &[&str]) -> Daemon {

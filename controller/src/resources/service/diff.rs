@@ -26,7 +26,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use holdfast_spec::MountKind;
-use similar::TextDiff;
 
 use super::config::{MountSpec, PortBinding};
 use super::desired::DesiredContainer;
@@ -45,8 +44,7 @@ pub const NOT_PRESENT: &str = "(not present)";
 /// one (both values stay hidden).
 pub const HIDDEN_CHANGED: &str = "(hidden, changed)";
 
-/// Lines of unchanged context around each change in [`unified`].
-pub const CONTEXT_LINES: usize = 3;
+pub use crate::runtime::planning::CONTEXT_LINES;
 
 /// The desired container as text.
 ///
@@ -92,20 +90,7 @@ pub fn render_pair(
     }
 }
 
-/// A unified diff from `live` to `desired`, headed `--- live/<key>` and
-/// `+++ desired/<key>`, with [`CONTEXT_LINES`] of context; `None` when they are the same.
-pub fn unified(key: &str, live: &str, desired: &str) -> Option<String> {
-    if live == desired {
-        return None;
-    }
-    let diff = TextDiff::from_lines(live, desired);
-    Some(
-        diff.unified_diff()
-            .context_radius(CONTEXT_LINES)
-            .header(&format!("live/{key}"), &format!("desired/{key}"))
-            .to_string(),
-    )
-}
+pub use crate::runtime::planning::unified;
 
 /// One side, field by field, as the strings that are printed.
 #[derive(Debug, Clone, PartialEq, Eq)]

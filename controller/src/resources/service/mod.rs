@@ -28,10 +28,12 @@
 
 pub mod apply;
 pub mod config;
+pub mod crashloop;
 pub mod desired;
 pub mod diff;
 pub mod drift;
 pub mod inputs;
+pub mod kind;
 pub mod labels;
 pub mod live;
 pub mod observe;
@@ -44,6 +46,7 @@ pub(crate) mod fixtures;
 pub use config::{Limits, MountSpec, PortBinding, RestartSpec};
 pub use desired::{DesiredContainer, DesiredError, HealthSpec, LogSpec, ResolvedInputs};
 pub use drift::{Field, FieldDrift, drift};
+pub use kind::Service;
 pub use live::{ContainerState, Health, ImageDefaults, LiveContainer};
 pub use plan::{Action, PlanPolicy, ServicePlan, plan};
 

@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use bollard::Docker;
-use holdfast_spec::{DependencyCondition, DesiredState, DriftMode};
+use holdfast_spec::{DesiredState, DriftMode};
 use tokio::time::Instant;
 
 use super::apply::{self, ApplyError};
@@ -49,6 +49,10 @@ pub struct Context<'a> {
     /// The git commit the desired state came from, written on new containers as the
     /// [`REVISION`](super::labels::REVISION) label.
     pub revision: Option<&'a str>,
+    /// Set while a dependency (`depends_on`) is not yet as asked: why. Creating or
+    /// replacing the container waits; the runtime queues the service again when the
+    /// dependency changes.
+    pub waiting_for: Option<&'a str>,
 }
 
 /// Where a service stands after a reconcile.
@@ -112,6 +116,8 @@ pub struct Report {
     /// The image defaults the live container was compared with (see
     /// [`drift`](super::drift::drift)).
     pub image_defaults: ImageDefaults,
+    /// The state and health of the container as this pass left it, when there is one.
+    pub after: Option<(ContainerState, Health)>,
 }
 
 /// Why a reconcile failed.
@@ -189,8 +195,12 @@ impl RestartLimiter {
     }
 }
 
-/// How often to look again while a container starts or a dependency gets ready.
+/// How often to look again while a container starts.
 const POLL: Duration = Duration::from_millis(500);
+
+/// How often to look again while a dependency is not ready: only a safety net, since
+/// the runtime queues the service as soon as the dependency changes.
+const DEPENDENCY_RECHECK: Duration = Duration::from_secs(5);
 
 /// Reconciles service `name`.
 pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, ReconcileError> {
@@ -326,6 +336,7 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
         desired: Some(desired.clone()),
         live: live.clone(),
         image_defaults,
+        after: live.as_ref().map(|l| (l.state, l.health)),
     };
 
     if policy.suspended || policy.report_only {
@@ -365,11 +376,11 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
         .any(|a| matches!(a, Action::Create | Action::Recreate { .. }));
     if replaces
         && cx.mode == Mode::Apply
-        && let Some(reason) = wait_for_dependencies(cx, service).await?
+        && let Some(reason) = cx.waiting_for
     {
         report.outcome = Outcome::Progressing {
-            reason,
-            retry_after: POLL,
+            reason: reason.to_string(),
+            retry_after: DEPENDENCY_RECHECK,
         };
         report.plan = Some(the_plan);
         return Ok(report);
@@ -426,9 +437,16 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
     };
     report.applied = true;
     report.container = id.clone();
+    if changed {
+        report.after = None;
+    }
     report.outcome = match (changed, id) {
         (false, _) => readiness(live.as_ref()),
-        (true, Some(id)) => readiness(observe::inspect(cx.docker, &id).await?.as_ref()),
+        (true, Some(id)) => {
+            let after = observe::inspect(cx.docker, &id).await?;
+            report.after = after.as_ref().map(|l| (l.state, l.health));
+            readiness(after.as_ref())
+        }
         (true, None) => Outcome::Progressing {
             reason: "no container yet".into(),
             retry_after: POLL,
@@ -467,40 +485,6 @@ pub fn readiness(live: Option<&LiveContainer>) -> Outcome {
     }
 }
 
-/// `Some(reason)` while a dependency is not yet as `depends_on` asks.
-async fn wait_for_dependencies(
-    cx: &Context<'_>,
-    service: &holdfast_spec::Service,
-) -> Result<Option<String>, ReconcileError> {
-    for (dep, how) in &service.depends_on {
-        let owned = observe::owned_containers(cx.docker, &cx.state.name, Some(dep)).await?;
-        let mut live = None;
-        for (id, _) in owned {
-            if let Some(l) = observe::inspect(cx.docker, &id).await?
-                && l.state.is_running()
-            {
-                live = Some(l);
-                break;
-            }
-        }
-        let ok = match (&live, how.condition) {
-            (None, _) => false,
-            (Some(_), DependencyCondition::ServiceStarted) => true,
-            (Some(l), DependencyCondition::ServiceHealthy) => {
-                matches!(l.health, Health::Healthy | Health::None)
-            }
-        };
-        if !ok {
-            let what = match how.condition {
-                DependencyCondition::ServiceStarted => "running",
-                DependencyCondition::ServiceHealthy => "healthy",
-            };
-            return Ok(Some(format!("waiting for {dep} to be {what}")));
-        }
-    }
-    Ok(None)
-}
-
 async fn remove(
     cx: &Context<'_>,
     name: &str,
@@ -521,6 +505,7 @@ async fn remove(
         desired: None,
         live: None,
         image_defaults: ImageDefaults::default(),
+        after: None,
     };
     if owned.is_empty() {
         return Ok(report);

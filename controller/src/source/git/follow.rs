@@ -26,8 +26,7 @@ use super::repo::{CommitInfo, Credentials, GitError, GitRef, Mirror, redact_url,
 use crate::api::types::{
     CommitResult, FailedCommit, HistoryEntry, ResourceDiff, SourceKind, SourceStatus,
 };
-use crate::resources::service::observe;
-use crate::runtime::controller::Controller;
+use crate::runtime::controller::{Controller, SetDesiredError};
 use crate::runtime::lock;
 use crate::runtime::store::{EventKind, Store, now_ms};
 
@@ -595,7 +594,12 @@ impl GitSource {
                     format!(
                         "commit {} would remove {}; nothing was removed (mass-removal guard). Pass --allow-mass-removal if this is intended",
                         short_id(&commit.id),
-                        accepted.removals.join(", ")
+                        accepted
+                            .removals
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 });
                 let result = if held_back.is_some() {
@@ -693,21 +697,10 @@ impl GitSource {
         commit: &CommitInfo,
         state: &holdfast_spec::DesiredState,
     ) -> Result<(), FailedCommit> {
-        let Some(old) = lock(&self.persisted).project.clone() else {
-            return Ok(());
-        };
-        if state.name == old {
-            return Ok(());
-        }
-        match observe::owned_containers(controller.docker(), &old, None).await {
-            Ok(containers) if !containers.is_empty() => Err(FailedCommit {
+        match controller.check_rename(state).await {
+            Err(e @ SetDesiredError::RenameRefused { .. }) => Err(FailedCommit {
                 commit: commit.clone(),
-                error: format!(
-                    "{}: `name: {}` renames the project `{old}`, whose {} containers would keep running unmanaged; keep the name, or remove them first (holdfast delete)",
-                    self.config.path,
-                    state.name,
-                    containers.len()
-                ),
+                error: format!("{}: {e}", self.config.path),
                 details: String::new(),
             }),
             _ => Ok(()),

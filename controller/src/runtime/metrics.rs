@@ -1,4 +1,5 @@
-//! The controller's Prometheus metrics, served by the API's `/metrics` endpoint.
+//! The controller's Prometheus metrics, recorded by the runtime and served by the API's
+//! `/metrics` endpoint.
 //!
 //! [`Metrics`] owns a [`Registry`] and every metric holdfast exports. The controller
 //! records into it through small methods; the API serves [`Metrics::encode`] with the
@@ -12,7 +13,7 @@
 //! | `holdfast_resource_ready` | gauge (1/0) | `kind`, `name`, `project` |
 //! | `holdfast_resources_drifting` | gauge | `kind` |
 //! | `holdfast_drift_corrections_total` | counter | `kind` |
-//! | `holdfast_unhealthy_restarts_total` | counter | `name` |
+//! | `holdfast_unhealthy_restarts_total` | counter | `kind`, `name` |
 //! | `holdfast_work_queue_depth` | gauge | |
 //! | `holdfast_retries_scheduled_total` | counter | `kind` |
 //! | `holdfast_build_info` | gauge (always 1) | `version` |
@@ -32,8 +33,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
-
-use crate::resources::service::KIND;
 
 /// The `Content-Type` of [`Metrics::encode`]'s output: the OpenMetrics text format,
 /// which Prometheus scrapes natively. Serving it as `text/plain; version=0.0.4`
@@ -80,9 +79,10 @@ struct ResourceLabels {
     project: String,
 }
 
-/// The label `name`.
+/// The labels `kind` and `name`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NameLabels {
+    kind: String,
     name: String,
 }
 
@@ -130,8 +130,8 @@ pub struct Metrics {
 
 impl Metrics {
     /// A registry with every holdfast metric registered: `holdfast_build_info` at 1,
-    /// the per-kind series of the `service` kind (every [`RESULTS`] value) at 0, and
-    /// no per-resource or per-container series yet.
+    /// and no per-kind or per-resource series yet: the runtime calls
+    /// [`Metrics::register_kind`] for every kind it drives.
     pub fn new() -> Self {
         let mut registry = Registry::default();
 
@@ -176,7 +176,7 @@ impl Metrics {
         let unhealthy_restarts = Family::<NameLabels, Counter>::default();
         registry.register(
             "holdfast_unhealthy_restarts",
-            "Restarts of containers that failed their health check, by service name",
+            "Restarts of objects (containers) that failed their health check, by kind and name",
             unhealthy_restarts.clone(),
         );
 
@@ -236,7 +236,7 @@ impl Metrics {
             build_info,
         );
 
-        let metrics = Self {
+        Self {
             registry,
             reconciles,
             reconcile_duration,
@@ -250,9 +250,7 @@ impl Metrics {
             source_invalid_commits,
             source_failing,
             source_pinned,
-        };
-        metrics.initialize_kind(KIND);
-        metrics
+        }
     }
 
     /// Counts one fetch of the git source.
@@ -276,9 +274,9 @@ impl Metrics {
         self.source_pinned.set(i64::from(pinned));
     }
 
-    /// Creates the per-kind series of `kind` at 0: a series that first appears at 1
+    /// Creates the per-kind series of `kind` (every [`RESULTS`] value) at 0: a series that first appears at 1
     /// is invisible to `increase()` and `rate()`, so the first error would be missed.
-    fn initialize_kind(&self, kind: &str) {
+    pub fn register_kind(&self, kind: &str) {
         for result in RESULTS {
             drop(self.reconciles.get_or_create(&KindResultLabels {
                 kind: kind.to_owned(),
@@ -340,11 +338,12 @@ impl Metrics {
             .inc();
     }
 
-    /// Increments `holdfast_unhealthy_restarts_total{name}`: the container of service
-    /// `name` failed its health check and was restarted.
-    pub fn unhealthy_restart(&self, name: &str) {
+    /// Increments `holdfast_unhealthy_restarts_total{kind,name}`: object `name` failed
+    /// its health check and was restarted.
+    pub fn unhealthy_restart(&self, kind: &str, name: &str) {
         self.unhealthy_restarts
             .get_or_create(&NameLabels {
+                kind: kind.to_owned(),
                 name: name.to_owned(),
             })
             .inc();
@@ -480,6 +479,7 @@ mod tests {
         fn assert_send_sync<T: Send + Sync + 'static>() {}
         assert_send_sync::<Metrics>();
         let metrics = Arc::new(Metrics::new());
+        metrics.register_kind("service");
         let clone = Arc::clone(&metrics);
         std::thread::spawn(move || clone.retry_scheduled("service"))
             .join()
@@ -494,6 +494,7 @@ mod tests {
     #[test]
     fn every_metric_is_encoded_with_its_type_and_value() {
         let metrics = Metrics::default();
+        metrics.register_kind("service");
 
         metrics.observe_reconcile("service", "ready", Duration::from_millis(3));
         metrics.observe_reconcile("service", "ready", Duration::from_millis(700));
@@ -506,9 +507,9 @@ mod tests {
         metrics.set_drifting("service", 2);
         metrics.drift_corrected("service");
         metrics.drift_corrected("service");
-        metrics.unhealthy_restart("shop-web");
-        metrics.unhealthy_restart("shop-web");
-        metrics.unhealthy_restart("shop-db");
+        metrics.unhealthy_restart("service", "shop-web");
+        metrics.unhealthy_restart("service", "shop-web");
+        metrics.unhealthy_restart("service", "shop-db");
         metrics.set_queue_depth(7);
         metrics.set_queue_depth(4);
         metrics.retry_scheduled("service");
@@ -586,8 +587,14 @@ mod tests {
 
         parsed.assert_family("holdfast_unhealthy_restarts", SampleType::Counter);
         let restarts = "holdfast_unhealthy_restarts_total";
-        assert_eq!(parsed.value(restarts, &[("name", "shop-web")]), 2.0);
-        assert_eq!(parsed.value(restarts, &[("name", "shop-db")]), 1.0);
+        assert_eq!(
+            parsed.value(restarts, &[("kind", "service"), ("name", "shop-web")]),
+            2.0
+        );
+        assert_eq!(
+            parsed.value(restarts, &[("kind", "service"), ("name", "shop-db")]),
+            1.0
+        );
 
         parsed.assert_family("holdfast_work_queue_depth", SampleType::Gauge);
         assert_eq!(parsed.value("holdfast_work_queue_depth", &[]), 4.0);
@@ -646,7 +653,9 @@ mod tests {
 
     #[test]
     fn a_fresh_registry_exports_zeroed_service_series_and_build_info() {
-        let parsed = Parsed::new(&Metrics::new().encode());
+        let metrics = Metrics::new();
+        metrics.register_kind("service");
+        let parsed = Parsed::new(&metrics.encode());
         let version = [("version", env!("CARGO_PKG_VERSION"))];
         assert_eq!(parsed.value("holdfast_build_info", &version), 1.0);
         assert_eq!(parsed.value("holdfast_work_queue_depth", &[]), 0.0);

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::backoff::BackoffPolicy;
+use crate::runtime::backoff::BackoffPolicy;
 
 /// Running this long after a start clears the crash count.
 pub const STABLE_AFTER: Duration = Duration::from_secs(10);

@@ -1,0 +1,359 @@
+//! The service kind as the runtime drives it: [`Service`] implements
+//! [`Kind`](crate::runtime::kind::Kind) over [`reconcile`](super::reconcile::reconcile).
+//!
+//! The kind keeps what only services have: the crash-loop backoff (fed by the
+//! container events the runtime hands it), the unhealthy-restart budget and the
+//! engine client.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use bollard::Docker;
+use holdfast_spec::{DependencyCondition, DesiredState, DriftMode};
+
+use super::crashloop::CrashLoop;
+use super::labels;
+use super::observe;
+use super::plan::{Action, SPEC_CHANGED};
+use super::reconcile::{self, Context, Outcome, ReconcileError, RestartLimiter};
+use super::{ContainerState, Health, KIND, diff};
+use crate::runtime::kind::{
+    self, Column, Cx, DesiredObject, ErrorAction, HostEvent, Kind, Need, ObjectRef, Owned, Show,
+};
+use crate::runtime::lock;
+
+/// What a service publishes while its container runs: the container's ID.
+pub const RUNNING: &str = "running";
+/// What a service publishes while its container runs and is healthy (or has no health
+/// check).
+pub const HEALTHY: &str = "healthy";
+/// What a service publishes while it has a container at all: its ID.
+pub const CONTAINER: &str = "container";
+
+/// The `holdfast get` columns of a service.
+const COLUMNS: &[Column] = &[
+    Column {
+        name: "IMAGE",
+        show: Show::Wide,
+    },
+    Column {
+        name: "PORTS",
+        show: Show::Wide,
+    },
+    Column {
+        name: "CONTAINER",
+        show: Show::Describe,
+    },
+];
+
+/// The service kind: one container per Compose service.
+#[derive(Debug)]
+pub struct Service {
+    docker: Docker,
+    crashes: Mutex<CrashLoop>,
+    restarts: Mutex<RestartLimiter>,
+}
+
+impl Service {
+    /// The service kind, talking to `docker`.
+    pub fn new(docker: Docker) -> Self {
+        Service {
+            docker,
+            crashes: Mutex::new(CrashLoop::default()),
+            restarts: Mutex::new(RestartLimiter::default()),
+        }
+    }
+}
+
+/// The need that `depends_on: {dep: {condition}}` makes.
+fn need(dep: &str, condition: DependencyCondition) -> Need {
+    Need::Published {
+        of: ObjectRef::new(KIND, dep),
+        key: match condition {
+            DependencyCondition::ServiceStarted => RUNNING,
+            DependencyCondition::ServiceHealthy => HEALTHY,
+        }
+        .to_string(),
+    }
+}
+
+/// What a service publishes, given its container as the pass left it.
+fn published(
+    container: Option<&str>,
+    after: Option<(ContainerState, Health)>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(id) = container else {
+        return out;
+    };
+    out.insert(CONTAINER.to_string(), id.to_string());
+    if let Some((ContainerState::Running, health)) = after {
+        out.insert(RUNNING.to_string(), id.to_string());
+        if matches!(health, Health::None | Health::Healthy) {
+            out.insert(HEALTHY.to_string(), "true".to_string());
+        }
+    }
+    out
+}
+
+fn action(a: &Action, service: &str) -> Option<kind::Action> {
+    let (reason, warning) = match a {
+        Action::Nothing => return None,
+        Action::Create => ("Created", false),
+        Action::Start => ("Started", false),
+        Action::Recreate { .. } => ("Recreated", false),
+        Action::Restart { .. } => ("Restarted", true),
+    };
+    Some(kind::Action {
+        reason,
+        warning,
+        description: a.describe(service),
+    })
+}
+
+/// Whether `a` puts a broken container back (RESTARTS, as kubectl counts them): a
+/// start, a restart, a replacement of a container changed by hand, or a re-creation of
+/// one that was removed (`had_container`). Creating a new service and replacing a
+/// container because the file changed are not repairs.
+fn is_repair(a: &Action, had_container: bool) -> bool {
+    match a {
+        Action::Start | Action::Restart { .. } => true,
+        Action::Recreate { reasons } => reasons.iter().any(|r| r != SPEC_CHANGED),
+        Action::Create => had_container,
+        Action::Nothing => false,
+    }
+}
+
+/// The runtime's report of a service's report.
+fn convert(
+    name: &str,
+    report: reconcile::Report,
+    had_container: bool,
+    plan_mode: bool,
+) -> kind::Report {
+    let outcome = match report.outcome {
+        Outcome::Ready => kind::Outcome::Ready,
+        Outcome::Progressing {
+            reason,
+            retry_after,
+        } => kind::Outcome::Progressing {
+            reason,
+            retry_after,
+        },
+        Outcome::Degraded { reason } => kind::Outcome::Degraded { reason },
+        Outcome::Removed => kind::Outcome::Removed,
+        Outcome::RemovalRefused => kind::Outcome::RemovalRefused,
+        Outcome::Drifted => kind::Outcome::Drifted,
+    };
+    let mut out = kind::Report::new(outcome);
+    let actions = report
+        .plan
+        .as_ref()
+        .map(|p| p.actions.clone())
+        .unwrap_or_default();
+    out.actions = actions.iter().filter_map(|a| action(a, name)).collect();
+    out.repaired = report.applied && actions.iter().any(|a| is_repair(a, had_container));
+    out.drift = report
+        .plan
+        .as_ref()
+        .map(|p| {
+            p.drift
+                .iter()
+                .map(|d| kind::FieldDrift {
+                    field: d.field.to_string(),
+                    desired: d.desired.clone(),
+                    live: d.live.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.drifted = report.drifted;
+    out.applied = report.applied;
+    out.restarted = report.restarted;
+    out.spec_hash = report.spec_hash.clone();
+    out.steps = report.steps.clone();
+    if let Some(image) = &report.image {
+        out.columns.insert("IMAGE".into(), image.clone());
+    }
+    out.columns.insert(
+        "PORTS".into(),
+        if report.ports.is_empty() {
+            "<none>".into()
+        } else {
+            report.ports.join(",")
+        },
+    );
+    if let Some(container) = &report.container {
+        out.columns.insert(
+            "CONTAINER".into(),
+            container.get(..12).unwrap_or(container).to_string(),
+        );
+    }
+    out.published = published(report.container.as_deref(), report.after);
+    if plan_mode {
+        out.diff = Some(diff::render_pair(
+            report.desired.as_ref(),
+            report.live.as_ref(),
+            &report.image_defaults,
+        ));
+    }
+    out
+}
+
+impl Kind for Service {
+    const KIND: &'static str = KIND;
+    const ALIASES: &'static [&'static str] = &["services", "svc"];
+    type Error = ReconcileError;
+
+    fn desired(&self, state: &DesiredState) -> Vec<DesiredObject> {
+        state
+            .services
+            .iter()
+            .map(|(name, service)| DesiredObject {
+                name: name.clone(),
+                hash: service.content_hash(),
+                spec: serde_json::to_value(service).unwrap_or_default(),
+                needs: service
+                    .depends_on
+                    .iter()
+                    .map(|(dep, how)| need(dep, how.condition))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    async fn owned(&self, project: &str) -> Result<Vec<Owned>, ReconcileError> {
+        let containers = observe::owned_containers(&self.docker, project, None)
+            .await
+            .map_err(ReconcileError::Docker)?;
+        let mut by_service: BTreeMap<String, usize> = BTreeMap::new();
+        for (_, service) in containers {
+            *by_service.entry(service).or_default() += 1;
+        }
+        Ok(by_service
+            .into_iter()
+            .map(|(name, weight)| Owned { name, weight })
+            .collect())
+    }
+
+    async fn reconcile(&self, name: &str, cx: &Cx<'_>) -> Result<kind::Report, ReconcileError> {
+        let own = ObjectRef::new(KIND, name);
+        let had_container = cx.published(&own, CONTAINER).is_some();
+        let start_wait = lock(&self.crashes).wait(name);
+        let scx = Context {
+            docker: &self.docker,
+            state: cx.state,
+            mode: match cx.mode {
+                kind::Mode::Plan => reconcile::Mode::Plan,
+                kind::Mode::Apply => reconcile::Mode::Apply,
+            },
+            suspended: cx.suspended,
+            removal_allowed: cx.removal_allowed,
+            restarts: &self.restarts,
+            start_wait,
+            revision: cx.revision,
+            waiting_for: cx.waiting_for,
+        };
+        let report = reconcile::reconcile(&scx, name).await?;
+        if report.applied
+            && report.plan.as_ref().is_some_and(|p| {
+                p.actions
+                    .iter()
+                    .any(|a| matches!(a, Action::Create | Action::Start | Action::Recreate { .. }))
+            })
+        {
+            lock(&self.crashes).started(name);
+        }
+        if report.outcome == Outcome::Ready {
+            lock(&self.crashes).ready(name);
+        }
+        Ok(convert(
+            name,
+            report,
+            had_container,
+            cx.mode == kind::Mode::Plan,
+        ))
+    }
+
+    fn error_policy(&self, error: &ReconcileError, _retries: u32) -> ErrorAction {
+        if error.is_permanent() {
+            ErrorAction::Stall
+        } else {
+            ErrorAction::Retry
+        }
+    }
+
+    fn on_host_event(&self, project: &str, event: &HostEvent) -> Vec<String> {
+        if event.object != "container"
+            || event.labels.get(labels::PROJECT).map(String::as_str) != Some(project)
+        {
+            return Vec::new();
+        }
+        let Some(service) = event.labels.get(labels::SERVICE) else {
+            return Vec::new();
+        };
+        lock(&self.crashes).on_event(service, &event.id, &event.action);
+        vec![service.clone()]
+    }
+
+    fn columns(&self) -> &'static [Column] {
+        COLUMNS
+    }
+
+    fn report_only(&self, state: &DesiredState, name: &str) -> bool {
+        state
+            .services
+            .get(name)
+            .is_some_and(|s| s.holdfast.drift == DriftMode::Report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan::UNHEALTHY;
+    use super::*;
+
+    #[test]
+    fn repairs_are_counted_as_kubectl_counts_restarts() {
+        assert!(is_repair(&Action::Start, false));
+        assert!(is_repair(
+            &Action::Restart {
+                reason: UNHEALTHY.into()
+            },
+            false
+        ));
+        assert!(!is_repair(
+            &Action::Recreate {
+                reasons: vec![SPEC_CHANGED.into()]
+            },
+            true
+        ));
+        assert!(is_repair(
+            &Action::Recreate {
+                reasons: vec!["env changed".into()]
+            },
+            true
+        ));
+        assert!(!is_repair(&Action::Create, false), "a new service");
+        assert!(is_repair(&Action::Create, true), "a removed container");
+        assert!(!is_repair(&Action::Nothing, true));
+    }
+
+    #[test]
+    fn depends_on_becomes_needs() {
+        assert_eq!(
+            need("db", DependencyCondition::ServiceHealthy),
+            Need::Published {
+                of: ObjectRef::new("service", "db"),
+                key: HEALTHY.into()
+            }
+        );
+        assert_eq!(
+            need("db", DependencyCondition::ServiceStarted),
+            Need::Published {
+                of: ObjectRef::new("service", "db"),
+                key: RUNNING.into()
+            }
+        );
+    }
+}
