@@ -11,3 +11,9 @@ pub mod docker;
 pub mod resources;
 pub mod runtime;
 pub mod source;
+
+/// The examples in `docs/architecture.md` ("Writing a kind"), compiled and run as doc
+/// tests so that the page cannot fall behind the code.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/architecture.md")]
+pub struct ArchitectureDocs;

@@ -181,26 +181,59 @@ fn default_name_clashes(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic
     out
 }
 
+/// One dependency between two objects of the file, of any kind: `from` waits for `to`.
+/// Nodes are `KIND/NAME`.
+struct Edge {
+    from: String,
+    to: String,
+    /// Where the dependency is written.
+    span: Span,
+    /// The field that makes it, such as `depends_on`.
+    field: &'static str,
+}
+
+/// Every dependency between objects: each kind adds the edges its fields make (today:
+/// a service's `depends_on`; a route's services, a backup's `before_deploy` as they
+/// come), so that one check finds cycles within and across kinds.
+fn dependency_edges(state: &DesiredState, map: &SourceMap) -> Vec<Edge> {
+    let mut edges = Vec::new();
+    for (name, service) in &state.services {
+        for dep in service.depends_on.keys() {
+            if !state.services.contains_key(dep) || dep == name {
+                continue;
+            }
+            let span = map
+                .references
+                .iter()
+                .find(|r| r.kind == RefKind::Service && r.from_service == *name && r.name == *dep)
+                .map(|r| r.span)
+                .unwrap_or_default();
+            edges.push(Edge {
+                from: format!("service/{name}"),
+                to: format!("service/{dep}"),
+                span,
+                field: "depends_on",
+            });
+        }
+    }
+    edges
+}
+
 fn dependency_cycles(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic> {
-    let edge_span = |from: &str, to: &str| -> Span {
-        map.references
-            .iter()
-            .find(|r| r.kind == RefKind::Service && r.from_service == from && r.name == to)
-            .map(|r| r.span)
-            .unwrap_or_default()
-    };
-    let graph: BTreeMap<&str, Vec<&str>> = state
-        .services
-        .iter()
-        .map(|(name, s)| {
-            let deps = s
-                .depends_on
-                .keys()
-                .map(String::as_str)
-                .filter(|d| state.services.contains_key(*d) && d != name);
-            (name.as_str(), deps.collect())
-        })
-        .collect();
+    report_cycles(&dependency_edges(state, map))
+}
+
+/// One error per cycle among `edges`, at the edge that closes it.
+fn report_cycles(edges: &[Edge]) -> Vec<Diagnostic> {
+    let edge = |from: &str, to: &str| edges.iter().find(|e| e.from == from && e.to == to);
+    let mut graph: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for e in edges {
+        graph
+            .entry(e.from.as_str())
+            .or_default()
+            .push(e.to.as_str());
+        graph.entry(e.to.as_str()).or_default();
+    }
     let mut reported: BTreeSet<Vec<&str>> = BTreeSet::new();
     let mut out = Vec::new();
     // 0 = unvisited, 1 = on the current path, 2 = done.
@@ -243,14 +276,89 @@ fn dependency_cycles(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic> {
         let mut chain: Vec<&str> = cycle.clone();
         chain.push(cycle[0]);
         let last = cycle[cycle.len() - 1];
+        let closing = edge(last, cycle[0]);
+        let kinds: BTreeSet<&str> = cycle
+            .iter()
+            .filter_map(|n| n.split_once('/').map(|(k, _)| k))
+            .collect();
+        let fields: BTreeSet<&str> = cycle
+            .iter()
+            .zip(cycle.iter().cycle().skip(1))
+            .filter_map(|(from, to)| edge(from, to).map(|e| e.field))
+            .collect();
+        // Within one kind, names are shown bare; across kinds, as KIND/NAME.
+        let shown: Vec<&str> = if kinds.len() == 1 {
+            chain
+                .iter()
+                .map(|n| n.split_once('/').map_or(*n, |(_, name)| name))
+                .collect()
+        } else {
+            chain
+        };
+        let what = if fields.len() == 1 {
+            format!(
+                "`{}` forms a cycle",
+                fields.iter().next().copied().unwrap_or_default()
+            )
+        } else {
+            "dependencies form a cycle across kinds".to_string()
+        };
         out.push(
             Diagnostic::error(
-                edge_span(last, cycle[0]),
-                format!("`depends_on` forms a cycle: {}", chain.join(" -> ")),
+                closing.map(|e| e.span).unwrap_or_default(),
+                format!("{what}: {}", shown.join(" -> ")),
             )
             .with_label("this dependency closes the cycle")
-            .with_help("remove one of these dependencies; services cannot all wait for each other"),
+            .with_help(format!(
+                "remove one of these dependencies; {} cannot all wait for each other",
+                match kinds.iter().next() {
+                    Some(kind) if kinds.len() == 1 => format!("{kind}s"),
+                    _ => "objects".to_string(),
+                }
+            )),
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edge(from: &str, to: &str, field: &'static str) -> Edge {
+        Edge {
+            from: from.into(),
+            to: to.into(),
+            span: Span::default(),
+            field,
+        }
+    }
+
+    #[test]
+    fn a_cycle_across_kinds_names_each_object_with_its_kind() {
+        let edges = [
+            edge("route/shop", "service/web", "paths"),
+            edge("service/web", "backup/db", "before_deploy"),
+            edge("backup/db", "route/shop", "source"),
+            edge("service/api", "service/web", "depends_on"),
+        ];
+        let found = report_cycles(&edges);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].message,
+            "dependencies form a cycle across kinds: backup/db -> route/shop -> service/web -> backup/db"
+        );
+    }
+
+    #[test]
+    fn a_cycle_within_services_reads_as_before() {
+        let edges = [
+            edge("service/a", "service/b", "depends_on"),
+            edge("service/b", "service/a", "depends_on"),
+        ];
+        let found = report_cycles(&edges);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].message, "`depends_on` forms a cycle: a -> b -> a");
+        assert!(report_cycles(&edges[..1]).is_empty());
+    }
 }

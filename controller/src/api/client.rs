@@ -38,14 +38,6 @@ pub enum ClientError {
     Transport(String),
 }
 
-/// `svc/web` and `services/web` as `service/web`, as kubectl accepts short kinds.
-pub fn canonical_key(key: &str) -> String {
-    match key.split_once('/') {
-        Some(("svc" | "services" | "service", name)) => format!("service/{name}"),
-        _ => key.to_string(),
-    }
-}
-
 /// A client of one controller.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -66,6 +58,17 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ClientError> {
+        let body = self.call_raw(method, path, body).await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| ClientError::Transport(format!("unexpected answer: {e}")))
+    }
+
+    async fn call_raw<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Bytes, ClientError> {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
             .map_err(|e| ClientError::NotRunning {
@@ -104,8 +107,13 @@ impl Client {
                 .unwrap_or_else(|_| String::from_utf8_lossy(&body).trim().to_string());
             return Err(ClientError::Api { status, message });
         }
-        serde_json::from_slice(&body)
-            .map_err(|e| ClientError::Transport(format!("unexpected answer: {e}")))
+        Ok(body)
+    }
+
+    /// The Prometheus exposition `/metrics` serves.
+    pub async fn metrics(&self) -> Result<String, ClientError> {
+        let body = self.call_raw::<()>(Method::GET, "/metrics", None).await?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
     /// Every resource.
@@ -113,9 +121,9 @@ impl Client {
         self.call::<(), _>(Method::GET, "/v1/resources", None).await
     }
 
-    /// One resource (`kind/name`).
+    /// One resource (`KIND/NAME`; the controller knows the kinds' short names, such as
+    /// `svc/web`).
     pub async fn resource(&self, key: &str) -> Result<ResourceDetail, ClientError> {
-        let key = canonical_key(key);
         self.call::<(), _>(Method::GET, &format!("/v1/resources/{key}"), None)
             .await
     }
@@ -185,7 +193,6 @@ impl Client {
         key: &str,
         suspended: bool,
     ) -> Result<ResourceStatus, ClientError> {
-        let key = canonical_key(key);
         let verb = if suspended { "suspend" } else { "resume" };
         self.call::<(), _>(Method::POST, &format!("/v1/resources/{key}/{verb}"), None)
             .await

@@ -223,9 +223,15 @@ struct EventQuery {
 }
 
 async fn events(State(c): Shared, Query(q): Query<EventQuery>) -> Response {
+    // `svc/web` is `service/web`; `project` and `source` are objects of their own.
+    let object = q.object.map(|o| {
+        ObjectRef::parse(&o)
+            .and_then(|k| object_ref(&c, &k.kind, &k.name).ok())
+            .map_or(o, |k| k.to_string())
+    });
     match recent_events(
         &c,
-        q.object.as_deref(),
+        object.as_deref(),
         q.since.unwrap_or(0),
         q.limit.unwrap_or(200),
     ) {

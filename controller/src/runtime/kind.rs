@@ -144,7 +144,8 @@ pub struct Cx<'a> {
     pub state: &'a DesiredState,
     /// Plan only, or apply too.
     pub mode: Mode,
-    /// Suspended: observe and report, change nothing.
+    /// Suspended: observe and report, change nothing. A suspended object's pass is
+    /// always in [`Mode::Plan`].
     pub suspended: bool,
     /// Whether objects gone from the file may be removed (false while the mass-removal
     /// guard holds for this kind).

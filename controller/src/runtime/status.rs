@@ -40,7 +40,9 @@ impl Controller {
             .unwrap_or_default();
         let cx = Cx {
             state: &desired.state,
-            mode: Mode::Apply,
+            // A suspended object is observed and reported, never changed: whatever
+            // the kind does, it gets a plan-mode pass.
+            mode: if suspended { Mode::Plan } else { Mode::Apply },
             suspended,
             removal_allowed: !desired.removal_refused.contains(&key.kind),
             revision: desired.revision.as_deref(),
