@@ -102,11 +102,6 @@ impl<K: Hash + Eq + Clone> Backoff<K> {
     pub fn failures(&self, key: &K) -> u32 {
         self.failures.get(key).copied().unwrap_or(0)
     }
-
-    /// The policy in force.
-    pub fn policy(&self) -> &BackoffPolicy {
-        &self.policy
-    }
 }
 
 #[cfg(test)]

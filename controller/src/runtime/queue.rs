@@ -284,9 +284,8 @@ mod tests {
         let peak = Arc::new(AtomicUsize::new(0));
         let per_key: Arc<Mutex<HashSet<u32>>> = Arc::default();
         let done = Arc::new(AtomicUsize::new(0));
-        for round in 0..3 {
+        for _round in 0..3 {
             for k in 0..10u32 {
-                let _ = round;
                 q.add(k);
             }
         }
