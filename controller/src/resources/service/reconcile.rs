@@ -130,8 +130,18 @@ pub enum ReconcileError {
     #[error(transparent)]
     Apply(#[from] ApplyError),
     /// The engine refused or could not be reached.
-    #[error("Docker: {0}")]
-    Docker(#[from] bollard::errors::Error),
+    #[error("Docker: {op}: {source}")]
+    Docker {
+        /// What was being done, such as `list the project's containers`.
+        op: &'static str,
+        /// The engine's error.
+        source: bollard::errors::Error,
+    },
+}
+
+/// Wraps an engine error with what was being done.
+fn docker(op: &'static str) -> impl FnOnce(bollard::errors::Error) -> ReconcileError {
+    move |source| ReconcileError::Docker { op, source }
 }
 
 impl ReconcileError {
@@ -141,7 +151,7 @@ impl ReconcileError {
             ReconcileError::Image(e) => e.is_permanent(),
             ReconcileError::Apply(e) => e.is_permanent(),
             ReconcileError::Desired(_) => true,
-            ReconcileError::Input(_) | ReconcileError::Docker(_) => false,
+            ReconcileError::Input(_) | ReconcileError::Docker { .. } => false,
         }
     }
 }
@@ -196,7 +206,9 @@ const POLL: Duration = Duration::from_millis(500);
 pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, ReconcileError> {
     let project = cx.state.name.as_str();
     let mut steps = Vec::new();
-    let owned = observe::owned_containers(cx.docker, project, Some(name)).await?;
+    let owned = observe::owned_containers(cx.docker, project, Some(name))
+        .await
+        .map_err(docker("list the service's containers"))?;
 
     let Some(service) = cx.state.services.get(name) else {
         return remove(cx, name, owned).await;
@@ -206,7 +218,9 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
     for network in service.networks.keys() {
         let spec = cx.state.networks.get(network).cloned().unwrap_or_default();
         if cx.mode == Mode::Apply
-            && objects::ensure_network(cx.docker, project, network, &spec).await?
+            && objects::ensure_network(cx.docker, project, network, &spec)
+                .await
+                .map_err(docker("ensure a network"))?
                 == objects::Ensured::Created
         {
             steps.push(format!("created network {project}_{network}"));
@@ -218,7 +232,9 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
         };
         let spec = cx.state.volumes.get(volume).cloned().unwrap_or_default();
         if cx.mode == Mode::Apply
-            && objects::ensure_volume(cx.docker, project, volume, &spec).await?
+            && objects::ensure_volume(cx.docker, project, volume, &spec)
+                .await
+                .map_err(docker("ensure a volume"))?
                 == objects::Ensured::Created
         {
             steps.push(format!("created volume {project}_{volume}"));
@@ -242,7 +258,10 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
             }
             info
         }
-        Mode::Plan => match image::inspect(cx.docker, &image_ref).await? {
+        Mode::Plan => match image::inspect(cx.docker, &image_ref)
+            .await
+            .map_err(docker("inspect the image"))?
+        {
             Some(info) => info,
             None => {
                 steps.push(format!(
@@ -274,7 +293,10 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
     // or a copy made by hand with our labels) go.
     let mut lives: Vec<LiveContainer> = Vec::new();
     for (id, _) in &owned {
-        if let Some(live) = observe::inspect(cx.docker, id).await? {
+        if let Some(live) = observe::inspect(cx.docker, id)
+            .await
+            .map_err(docker("inspect the service's container"))?
+        {
             lives.push(live);
         }
     }
@@ -292,7 +314,9 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
     let live = lives.pop();
     if cx.mode == Mode::Apply && !cx.suspended {
         for extra in extras.drain(..) {
-            apply::stop_and_remove(cx.docker, &extra.id, desired.stop_grace_seconds).await?;
+            apply::stop_and_remove(cx.docker, &extra.id, desired.stop_grace_seconds)
+                .await
+                .map_err(docker("remove an extra container"))?;
             steps.push(format!("removed extra container {}", short(&extra.id)));
         }
     }
@@ -428,7 +452,12 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
     report.container = id.clone();
     report.outcome = match (changed, id) {
         (false, _) => readiness(live.as_ref()),
-        (true, Some(id)) => readiness(observe::inspect(cx.docker, &id).await?.as_ref()),
+        (true, Some(id)) => readiness(
+            observe::inspect(cx.docker, &id)
+                .await
+                .map_err(docker("inspect the new container"))?
+                .as_ref(),
+        ),
         (true, None) => Outcome::Progressing {
             reason: "no container yet".into(),
             retry_after: POLL,
@@ -473,10 +502,14 @@ async fn wait_for_dependencies(
     service: &holdfast_spec::Service,
 ) -> Result<Option<String>, ReconcileError> {
     for (dep, how) in &service.depends_on {
-        let owned = observe::owned_containers(cx.docker, &cx.state.name, Some(dep)).await?;
+        let owned = observe::owned_containers(cx.docker, &cx.state.name, Some(dep))
+            .await
+            .map_err(docker("list a dependency's containers"))?;
         let mut live = None;
         for (id, _) in owned {
-            if let Some(l) = observe::inspect(cx.docker, &id).await?
+            if let Some(l) = observe::inspect(cx.docker, &id)
+                .await
+                .map_err(docker("inspect a dependency's container"))?
                 && l.state.is_running()
             {
                 live = Some(l);
@@ -527,9 +560,14 @@ async fn remove(
     }
     if cx.mode == Mode::Plan
         && let Some((id, _)) = owned.first()
-        && let Some(live) = observe::inspect(cx.docker, id).await?
+        && let Some(live) = observe::inspect(cx.docker, id)
+            .await
+            .map_err(docker("inspect a removed service's container"))?
     {
-        if let Some(info) = image::inspect(cx.docker, &live.image_id).await? {
+        if let Some(info) = image::inspect(cx.docker, &live.image_id)
+            .await
+            .map_err(docker("inspect a removed service's image"))?
+        {
             report.image_defaults = observe::image_defaults(&info);
         }
         report.live = Some(live);
@@ -548,7 +586,9 @@ async fn remove(
             short(&id)
         ));
         if cx.mode == Mode::Apply {
-            apply::stop_and_remove(cx.docker, &id, None).await?;
+            apply::stop_and_remove(cx.docker, &id, None)
+                .await
+                .map_err(docker("remove a removed service's container"))?;
             report.applied = true;
         }
     }
@@ -583,5 +623,22 @@ mod tests {
             source: std::io::Error::other("gone"),
         };
         assert!(!ReconcileError::Input(transient).is_permanent());
+    }
+
+    #[test]
+    fn docker_errors_say_which_call_failed() {
+        let e = docker("list the service's containers")(
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: 500,
+                message: "engine on fire".into(),
+            },
+        );
+        let message = e.to_string();
+        assert!(
+            message.starts_with("Docker: list the service's containers: "),
+            "{message}"
+        );
+        assert!(message.contains("engine on fire"), "{message}");
+        assert!(!e.is_permanent());
     }
 }
