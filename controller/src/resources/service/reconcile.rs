@@ -10,13 +10,14 @@ use holdfast_spec::{DependencyCondition, DesiredState, DriftMode};
 use tokio::time::Instant;
 
 use super::apply::{self, ApplyError};
-use super::desired::{DesiredContainer, DesiredError};
+use super::desired::{DesiredContainer, DesiredError, network_name, volume_name};
+use super::drift::{Field, FieldDrift};
 use super::inputs::{self, InputError};
 use super::live::{ContainerState, Health, ImageDefaults, LiveContainer};
 use super::observe;
 use super::plan::{Action, PlanPolicy, ServicePlan, plan};
 use crate::docker::image::{self, ImageError, ImageInfo};
-use crate::docker::objects;
+use crate::docker::objects::{self, Change, Changed, Ensured, ObjectError, Observed};
 
 /// Whether to change anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +130,9 @@ pub enum ReconcileError {
     /// An action failed.
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    /// A network or volume could not be observed or brought to the file.
+    #[error(transparent)]
+    Object(#[from] ObjectError),
     /// The engine refused or could not be reached.
     #[error("Docker: {op}: {source}")]
     Docker {
@@ -151,7 +155,9 @@ impl ReconcileError {
             ReconcileError::Image(e) => e.is_permanent(),
             ReconcileError::Apply(e) => e.is_permanent(),
             ReconcileError::Desired(_) => true,
-            ReconcileError::Input(_) | ReconcileError::Docker { .. } => false,
+            ReconcileError::Input(_)
+            | ReconcileError::Object(_)
+            | ReconcileError::Docker { .. } => false,
         }
     }
 }
@@ -214,32 +220,7 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
         return remove(cx, name, owned).await;
     };
 
-    // Prerequisites: networks and named volumes.
-    for network in service.networks.keys() {
-        let spec = cx.state.networks.get(network).cloned().unwrap_or_default();
-        if cx.mode == Mode::Apply
-            && objects::ensure_network(cx.docker, project, network, &spec)
-                .await
-                .map_err(docker("ensure a network"))?
-                == objects::Ensured::Created
-        {
-            steps.push(format!("created network {project}_{network}"));
-        }
-    }
-    for mount in &service.volumes {
-        let (holdfast_spec::MountKind::Volume, Some(volume)) = (mount.kind, &mount.source) else {
-            continue;
-        };
-        let spec = cx.state.volumes.get(volume).cloned().unwrap_or_default();
-        if cx.mode == Mode::Apply
-            && objects::ensure_volume(cx.docker, project, volume, &spec)
-                .await
-                .map_err(docker("ensure a volume"))?
-                == objects::Ensured::Created
-        {
-            steps.push(format!("created volume {project}_{volume}"));
-        }
-    }
+    let object_drift = prerequisites(cx, service, cx.mode == Mode::Apply, &mut steps).await?;
 
     // The image.
     let image_ref = image::image_ref(project, name, service);
@@ -334,6 +315,8 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
         .as_ref()
         .is_some_and(|l| l.spec_hash() == Some(desired.spec_hash.as_str()))
         && !the_plan.drift.is_empty();
+    // Networks and volumes that differ from the file are reported with the service.
+    the_plan.drift.extend(object_drift);
 
     let mut report = Report {
         service: name.to_string(),
@@ -469,6 +452,102 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
 
 fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
+}
+
+/// The service's networks and named volumes: ensured when the pass may `act`,
+/// observed otherwise, with a step for each thing done (or that would be done) and
+/// the drift to report for those that differ from the file. A network that differs is
+/// recreated; a volume that differs is only reported ([`objects::VOLUME_FIX`]).
+async fn prerequisites(
+    cx: &Context<'_>,
+    service: &holdfast_spec::Service,
+    act: bool,
+    steps: &mut Vec<String>,
+) -> Result<Vec<FieldDrift>, ReconcileError> {
+    let project = cx.state.name.as_str();
+    let mut drift = Vec::new();
+    for network in service.networks.keys() {
+        let spec = cx.state.networks.get(network).cloned().unwrap_or_default();
+        let full = network_name(project, network);
+        if act {
+            match objects::ensure_network(cx.docker, project, network, &spec).await? {
+                Ensured::Created => steps.push(format!("created network {full}")),
+                Ensured::Recreated {
+                    changes,
+                    reconnected,
+                } => {
+                    steps.push(format!(
+                        "recreated network {full} ({}); reconnected {reconnected} container(s)",
+                        Changed(&changes)
+                    ));
+                    drift.push(network_drift(&full, &changes));
+                }
+                Ensured::Existed | Ensured::Kept { .. } => {}
+            }
+            continue;
+        }
+        match objects::observe_network(cx.docker, project, network, &spec).await? {
+            Observed::Missing => steps.push(format!("create network {full}")),
+            Observed::Changed(changes) => {
+                steps.push(format!("recreate network {full}: {}", Changed(&changes)));
+            }
+            Observed::Current => {}
+        }
+    }
+    for mount in &service.volumes {
+        let (holdfast_spec::MountKind::Volume, Some(volume)) = (mount.kind, &mount.source) else {
+            continue;
+        };
+        let spec = cx.state.volumes.get(volume).cloned().unwrap_or_default();
+        let full = volume_name(project, volume);
+        let changes = if act {
+            match objects::ensure_volume(cx.docker, project, volume, &spec).await? {
+                Ensured::Created => {
+                    steps.push(format!("created volume {full}"));
+                    continue;
+                }
+                Ensured::Kept { changes } => changes,
+                Ensured::Existed | Ensured::Recreated { .. } => continue,
+            }
+        } else {
+            match objects::observe_volume(cx.docker, project, volume, &spec).await? {
+                Observed::Missing => {
+                    steps.push(format!("create volume {full}"));
+                    continue;
+                }
+                Observed::Changed(changes) => {
+                    // Here steps say what needs doing. When applying, only the drift
+                    // says it: a step is an event, and this one would recur every pass.
+                    steps.push(format!(
+                        "keep volume {full} ({}): {}",
+                        Changed(&changes),
+                        objects::volume_fix(&full)
+                    ));
+                    changes
+                }
+                Observed::Current => continue,
+            }
+        };
+        drift.push(FieldDrift {
+            field: Field::Mounts,
+            desired: format!("volume {full} with {}", objects::side(&changes, true)),
+            live: format!(
+                "volume {full} with {}; {}",
+                objects::side(&changes, false),
+                objects::volume_fix(&full)
+            ),
+        });
+    }
+    Ok(drift)
+}
+
+/// The drift reported for a network made from another spec.
+fn network_drift(full: &str, changes: &[Change]) -> FieldDrift {
+    FieldDrift {
+        field: Field::Networks,
+        desired: format!("network {full} with {}", objects::side(changes, true)),
+        live: format!("network {full} with {}", objects::side(changes, false)),
+    }
 }
 
 /// Ready when running (and healthy, if it has a check); otherwise why not.
