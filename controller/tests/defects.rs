@@ -2,10 +2,13 @@
 //!
 //! 1. an image that declares a `VOLUME` the file leaves unmounted was recreated on
 //!    every pass;
+//! 2. a suspended or report-only service still created networks and volumes, built
+//!    or pulled its image and removed extra containers;
 //! 3. a change of a network's or volume's configuration in the file was ignored.
 //!
 //! Every test has its own [`TestProject`] and checks the engine with the `docker` CLI.
-//! Some call [`reconcile::reconcile`] directly, to read the whole report.
+//! Some call [`reconcile::reconcile`] directly, to set what the runtime would
+//! (`Context.suspended`) and to read the whole report.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -23,7 +26,8 @@ use holdfast::resources::service::reconcile::{
 };
 use holdfast_spec::{DesiredState, LoadOptions, load_file};
 use holdfast_testkit::{
-    IMAGE_VOLUME, PROJECT_LABEL, TestProject, busybox_image, docker, docker_ok, volume_image,
+    BUSYBOX_IMAGE, IMAGE_VOLUME, PROJECT_LABEL, TestProject, busybox_image, docker, docker_ok,
+    volume_image,
 };
 use serde_json::Value;
 
@@ -61,10 +65,25 @@ fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+fn exists(kind: &str, name: &str) -> bool {
+    docker(&[kind, "inspect", name]).status.success()
+}
+
 fn object(kind: &str, name: &str) -> Value {
     let text = docker_ok(&[kind, "inspect", name]);
     let mut v: Value = serde_json::from_str(&text).unwrap();
     v[0].take()
+}
+
+/// Removes images by name when dropped.
+struct ImageGuard(Vec<String>);
+
+impl Drop for ImageGuard {
+    fn drop(&mut self) {
+        for image in &self.0 {
+            let _ = docker(&["rmi", "-f", image]);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -120,6 +139,157 @@ fn an_image_volume_left_unmounted_or_mounted_by_name_is_not_drift() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_apply_changes_nothing(&p, &before);
+}
+
+// ---------------------------------------------------------------------------------
+// 2. Suspended and report-only services change nothing.
+
+/// A service built from `./app`, on network `backend`, with volume `data`; the
+/// `x-holdfast` line is `{{holdfast}}`.
+const HELD_FILE: &str = r#"name: {{project}}
+services:
+  app:
+    build: {context: ./app}
+    command: ["sleep", "3600"]
+    init: true
+    networks: [backend]
+    volumes: ["data:/data"]
+    {{holdfast}}
+networks:
+  backend: {}
+volumes:
+  data: {}
+"#;
+
+/// A project with [`HELD_FILE`] (with `holdfast` as its `x-holdfast` line) and the
+/// build context, and a guard for the image a build would make.
+fn held_project(test: &str, holdfast: &str) -> (ImageGuard, TestProject) {
+    busybox_image();
+    let p = TestProject::new(test);
+    let guard = ImageGuard(vec![format!("{}-app", p.name)]);
+    p.write_file("app/Dockerfile", &format!("FROM {BUSYBOX_IMAGE}\n"));
+    p.write(&HELD_FILE.replace("{{holdfast}}", holdfast));
+    (guard, p)
+}
+
+/// Asserts that neither the network, the volume nor the image of [`HELD_FILE`] exist.
+fn assert_nothing_created(p: &TestProject, report: &Report) {
+    let filter = p.filter();
+    for kind in ["network", "volume"] {
+        assert_eq!(
+            docker_ok(&[kind, "ls", "-q", "--filter", &filter]),
+            "",
+            "a {kind} was created: {report:#?}"
+        );
+    }
+    assert!(
+        !exists("network", &format!("{}_backend", p.name)),
+        "{report:#?}"
+    );
+    assert!(
+        !exists("volume", &format!("{}_data", p.name)),
+        "{report:#?}"
+    );
+    assert!(
+        !exists("image", &format!("{}-app", p.name)),
+        "the image was built: {report:#?}"
+    );
+}
+
+/// The report of a held service that has no container yet: drifted, missing its
+/// container, and saying what would be done.
+fn assert_held_report(p: &TestProject, report: &Report) {
+    assert_eq!(report.outcome, Outcome::Drifted, "{report:#?}");
+    assert!(!report.applied, "{report:#?}");
+    let plan = report.plan.as_ref().unwrap();
+    assert!(
+        !plan.actions.iter().any(|a| a.changes_anything()),
+        "{plan:#?}"
+    );
+    assert!(
+        plan.drift
+            .iter()
+            .any(|d| d.field == Field::Running && d.live == "no container"),
+        "{plan:#?}"
+    );
+    for step in [
+        format!("build image {}-app", p.name),
+        format!("create network {}_backend", p.name),
+        format!("create volume {}_data", p.name),
+    ] {
+        assert!(
+            report.steps.contains(&step),
+            "no step {step:?}: {report:#?}"
+        );
+    }
+}
+
+/// Runs `busybox sleep` as a container labelled as `app` of the project, as if made by
+/// hand (or left by a crash between create and remove). Returns its ID.
+fn hand_made_app(p: &TestProject, n: usize) -> String {
+    let project = format!("{PROJECT_LABEL}={}", p.name);
+    let name = format!("{}-by-hand-{n}", p.name);
+    docker_ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        &name,
+        "--label",
+        &project,
+        "--label",
+        "io.holdfast.service=app",
+        BUSYBOX_IMAGE,
+        "sleep",
+        "3600",
+    ])
+}
+
+#[tokio::test]
+async fn a_report_only_service_creates_builds_and_removes_nothing() {
+    let (_image, p) = held_project("report-only", "x-holdfast: {drift: report}");
+
+    let report = reconcile_once(&p, "app", false).await.unwrap();
+    assert_nothing_created(&p, &report);
+    assert_held_report(&p, &report);
+
+    // Two containers of the service (one too many), neither as the file says.
+    let first = hand_made_app(&p, 1);
+    let second = hand_made_app(&p, 2);
+    let report = reconcile_once(&p, "app", false).await.unwrap();
+    assert_nothing_created(&p, &report);
+    assert_eq!(report.outcome, Outcome::Drifted, "{report:#?}");
+    let mut ids = p.container_ids();
+    ids.sort();
+    let mut expected = vec![first, second];
+    expected.sort();
+    assert_eq!(
+        ids, expected,
+        "a container was removed or added: {report:#?}"
+    );
+    for id in &ids {
+        assert_eq!(
+            docker_ok(&["inspect", "-f", "{{.State.Running}}", id]),
+            "true"
+        );
+    }
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|s| s.starts_with("remove extra container")),
+        "{report:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_suspended_service_creates_and_builds_nothing() {
+    let (_image, p) = held_project("suspended", "");
+
+    let report = reconcile_once(&p, "app", true).await.unwrap();
+    assert_nothing_created(&p, &report);
+    assert_held_report(&p, &report);
+    assert!(p.container_ids().is_empty());
 }
 
 // ---------------------------------------------------------------------------------

@@ -37,7 +37,8 @@ pub struct Context<'a> {
     pub state: &'a DesiredState,
     /// Plan only, or apply too.
     pub mode: Mode,
-    /// Whether the resource is suspended (observed and reported, never changed).
+    /// Whether the resource is suspended: observed and reported, never changed (no
+    /// network, volume or image is made for it either, and no container removed).
     pub suspended: bool,
     /// Whether a service no longer in the file may have its container removed; false
     /// when the mass-removal guard holds.
@@ -84,8 +85,9 @@ pub struct Report {
     pub service: String,
     /// The plan (for a removed service: no drift, one action per container).
     pub plan: Option<ServicePlan>,
-    /// Human descriptions of what was (or, in plan mode, would be) done, including
-    /// networks, volumes and images.
+    /// Human descriptions of what was done, including networks, volumes and images;
+    /// in plan mode, and for a service held back from any change (see `held`), what
+    /// would be done (`pull image …`, `create network …`).
     pub steps: Vec<String>,
     /// Where it stands.
     pub outcome: Outcome,
@@ -113,6 +115,9 @@ pub struct Report {
     /// The image defaults the live container was compared with (see
     /// [`drift`](super::drift::drift)).
     pub image_defaults: ImageDefaults,
+    /// Whether the service is suspended or report-only, so that this pass changed
+    /// nothing whatever the mode: its `steps` say what would be done, not what was.
+    pub held: bool,
 }
 
 /// Why a reconcile failed.
@@ -209,6 +214,10 @@ impl RestartLimiter {
 const POLL: Duration = Duration::from_millis(500);
 
 /// Reconciles service `name`.
+///
+/// A suspended or report-only service is only observed: nothing is created, pulled,
+/// built or removed for it, whatever the mode. What would be done is in the report's
+/// steps, and what differs in its plan's drift.
 pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, ReconcileError> {
     let project = cx.state.name.as_str();
     let mut steps = Vec::new();
@@ -219,44 +228,16 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
     let Some(service) = cx.state.services.get(name) else {
         return remove(cx, name, owned).await;
     };
-
-    let object_drift = prerequisites(cx, service, cx.mode == Mode::Apply, &mut steps).await?;
-
-    // The image.
-    let image_ref = image::image_ref(project, name, service);
-    let image_info = match cx.mode {
-        Mode::Apply => {
-            let (info, fetched) = image::ensure(cx.docker, &image_ref, service).await?;
-            if fetched {
-                steps.push(format!(
-                    "{} image {image_ref}",
-                    if service.build.is_some() {
-                        "built"
-                    } else {
-                        "pulled"
-                    }
-                ));
-            }
-            info
-        }
-        Mode::Plan => match image::inspect(cx.docker, &image_ref)
-            .await
-            .map_err(docker("inspect the image"))?
-        {
-            Some(info) => info,
-            None => {
-                steps.push(format!(
-                    "{} image {image_ref}",
-                    if service.build.is_some() {
-                        "build"
-                    } else {
-                        "pull"
-                    }
-                ));
-                ImageInfo::default()
-            }
-        },
+    let policy = PlanPolicy {
+        report_only: service.holdfast.drift == DriftMode::Report,
+        suspended: cx.suspended,
     };
+    let held = policy.suspended || policy.report_only;
+    // Whether this pass may change anything at all.
+    let act = cx.mode == Mode::Apply && !held;
+
+    let object_drift = prerequisites(cx, service, act, held, &mut steps).await?;
+    let image_info = service_image(cx, name, service, act, &mut steps).await?;
 
     let resolved = inputs::resolve(
         cx.state,
@@ -287,25 +268,23 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
             !l.state.is_running(),
         )
     });
-    let mut extras = if lives.len() > 1 {
+    let extras = if lives.len() > 1 {
         lives.split_off(1)
     } else {
         Vec::new()
     };
     let live = lives.pop();
-    if cx.mode == Mode::Apply && !cx.suspended {
-        for extra in extras.drain(..) {
+    for extra in &extras {
+        if act {
             apply::stop_and_remove(cx.docker, &extra.id, desired.stop_grace_seconds)
                 .await
                 .map_err(docker("remove an extra container"))?;
             steps.push(format!("removed extra container {}", short(&extra.id)));
+        } else {
+            steps.push(format!("remove extra container {}", short(&extra.id)));
         }
     }
 
-    let policy = PlanPolicy {
-        report_only: service.holdfast.drift == DriftMode::Report,
-        suspended: cx.suspended,
-    };
     let image_defaults = observe::image_defaults(&image_info);
     let mut the_plan = plan(&desired, live.as_ref(), &image_defaults, &policy);
     // Drift is a live container that left the spec it was made from (stopped, killed,
@@ -333,9 +312,10 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
         desired: Some(desired.clone()),
         live: live.clone(),
         image_defaults,
+        held,
     };
 
-    if policy.suspended || policy.report_only {
+    if held {
         report.outcome = if the_plan.drift.is_empty() {
             readiness(live.as_ref())
         } else {
@@ -462,6 +442,7 @@ async fn prerequisites(
     cx: &Context<'_>,
     service: &holdfast_spec::Service,
     act: bool,
+    held: bool,
     steps: &mut Vec<String>,
 ) -> Result<Vec<FieldDrift>, ReconcileError> {
     let project = cx.state.name.as_str();
@@ -490,6 +471,10 @@ async fn prerequisites(
             Observed::Missing => steps.push(format!("create network {full}")),
             Observed::Changed(changes) => {
                 steps.push(format!("recreate network {full}: {}", Changed(&changes)));
+                // In plan mode it would be corrected; held, it stays as it is.
+                if held {
+                    drift.push(network_drift(&full, &changes));
+                }
             }
             Observed::Current => {}
         }
@@ -547,6 +532,41 @@ fn network_drift(full: &str, changes: &[Change]) -> FieldDrift {
         field: Field::Networks,
         desired: format!("network {full} with {}", objects::side(changes, true)),
         live: format!("network {full} with {}", objects::side(changes, false)),
+    }
+}
+
+/// The service's image: made sure of (built or pulled as `pull_policy` says) when the
+/// pass may `act`, only inspected otherwise, with a step when it was (or would be)
+/// built or pulled. A missing image that is not fetched is [`ImageInfo::default`].
+async fn service_image(
+    cx: &Context<'_>,
+    name: &str,
+    service: &holdfast_spec::Service,
+    act: bool,
+    steps: &mut Vec<String>,
+) -> Result<ImageInfo, ReconcileError> {
+    let image_ref = image::image_ref(&cx.state.name, name, service);
+    let (done, to_do) = if service.build.is_some() {
+        ("built", "build")
+    } else {
+        ("pulled", "pull")
+    };
+    if act {
+        let (info, fetched) = image::ensure(cx.docker, &image_ref, service).await?;
+        if fetched {
+            steps.push(format!("{done} image {image_ref}"));
+        }
+        return Ok(info);
+    }
+    match image::inspect(cx.docker, &image_ref)
+        .await
+        .map_err(docker("inspect the image"))?
+    {
+        Some(info) => Ok(info),
+        None => {
+            steps.push(format!("{to_do} image {image_ref}"));
+            Ok(ImageInfo::default())
+        }
     }
 }
 
@@ -633,6 +653,7 @@ async fn remove(
         desired: None,
         live: None,
         image_defaults: ImageDefaults::default(),
+        held: cx.suspended,
     };
     if owned.is_empty() {
         return Ok(report);
