@@ -716,6 +716,22 @@ mod tests {
     }
 
     #[test]
+    fn the_spec_hash_of_a_default_network_and_volume_does_not_move() {
+        // Every network made so far carries this hash. A new field of
+        // `holdfast_spec::Network` that is serialised when left at its default would
+        // change it, and every network of every project would be recreated on upgrade
+        // (and every volume reported as changed): skip such fields when default.
+        assert_eq!(
+            content_hash(&holdfast_spec::Network::default()),
+            content_hash(&serde_json::json!({"internal": false}))
+        );
+        assert_eq!(
+            content_hash(&holdfast_spec::Volume::default()),
+            content_hash(&serde_json::json!({}))
+        );
+    }
+
+    #[test]
     fn the_volume_fix_names_the_volume() {
         let fix = volume_fix("shop_pgdata");
         assert!(fix.contains("docker volume rm shop_pgdata"), "{fix}");
