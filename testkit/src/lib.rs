@@ -1,7 +1,7 @@
 //! Helpers for tests against the real Docker engine.
 //!
 //! - [`busybox_image`] builds a 2 MB image from Debian's `busybox-static` once per
-//!   machine (no registry is needed).
+//!   machine (no registry is needed); [`volume_image`] adds a `VOLUME` to it.
 //! - [`TestProject`] gives each test its own project name and folder, and removes
 //!   everything labelled with that project when dropped, so that tests can run in
 //!   parallel and never touch containers they did not create.
@@ -84,37 +84,61 @@ pub fn require_engine() {
 /// Builds [`BUSYBOX_IMAGE`] from `/bin/busybox` unless it exists, and returns its name.
 pub fn busybox_image() -> &'static str {
     require_engine();
-    if docker(&["image", "inspect", BUSYBOX_IMAGE])
-        .status
-        .success()
-    {
-        return BUSYBOX_IMAGE;
-    }
     let busybox = Path::new("/bin/busybox");
+    let present = || {
+        docker(&["image", "inspect", BUSYBOX_IMAGE])
+            .status
+            .success()
+    };
     assert!(
-        busybox.is_file(),
+        busybox.is_file() || present(),
         "/bin/busybox is missing: install Debian's busybox-static (.ci/run does)"
     );
-    let dir = std::env::temp_dir().join(format!("holdfast-busybox-build-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(busybox, dir.join("busybox")).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
+    build_once(
+        BUSYBOX_IMAGE,
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCMD [\"sh\"]\n",
+        &[("busybox", busybox)],
     )
-    .unwrap();
-    let out = docker(&["build", "-q", "-t", BUSYBOX_IMAGE, dir.to_str().unwrap()]);
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The image [`volume_image`] builds: [`BUSYBOX_IMAGE`] plus `VOLUME` [`IMAGE_VOLUME`].
+pub const VOLUME_IMAGE: &str = "holdfast-test/busybox-volume:1";
+
+/// The path [`VOLUME_IMAGE`] declares as a `VOLUME`, as redis does `/data`.
+pub const IMAGE_VOLUME: &str = "/data";
+
+/// Builds [`VOLUME_IMAGE`] (from [`busybox_image`]) unless it exists, and returns its
+/// name: an image that declares a `VOLUME`, so that Docker gives every container made
+/// from it an anonymous volume at [`IMAGE_VOLUME`] unless something else is mounted
+/// there.
+pub fn volume_image() -> &'static str {
+    busybox_image();
+    build_once(
+        VOLUME_IMAGE,
+        &format!("FROM {BUSYBOX_IMAGE}\nVOLUME {IMAGE_VOLUME}\n"),
+        &[],
+    )
+}
+
+/// Builds `tag` from `dockerfile` with `files` (name in the context, file to copy)
+/// in its context, unless the image exists.
+fn build_once(tag: &'static str, dockerfile: &str, files: &[(&str, &Path)]) -> &'static str {
+    if docker(&["image", "inspect", tag]).status.success() {
+        return tag;
+    }
+    let dir = scratch::TempDir::new("image-build");
+    for (name, source) in files {
+        std::fs::copy(source, dir.path().join(name)).unwrap();
+    }
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+    let out = docker(&["build", "-q", "-t", tag, dir.path().to_str().unwrap()]);
     // Two test processes may build at once; either build is fine.
     assert!(
-        out.status.success()
-            || docker(&["image", "inspect", BUSYBOX_IMAGE])
-                .status
-                .success(),
-        "building {BUSYBOX_IMAGE} failed: {}",
+        out.status.success() || docker(&["image", "inspect", tag]).status.success(),
+        "building {tag} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    BUSYBOX_IMAGE
+    tag
 }
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes. Returns how long

@@ -1,6 +1,6 @@
 //! Images: found locally, built from a `build:` context, or pulled, as `pull_policy` says.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use bollard::Docker;
@@ -20,10 +20,9 @@ pub struct ImageInfo {
     pub env: BTreeMap<String, String>,
     /// The image's own labels; Docker adds them to every container.
     pub labels: BTreeMap<String, String>,
-    /// The image's `CMD`.
-    pub cmd: Option<Vec<String>>,
-    /// The image's `ENTRYPOINT`.
-    pub entrypoint: Option<Vec<String>>,
+    /// The paths the image declares as `VOLUME`s; Docker mounts an anonymous volume at
+    /// each one that the container does not mount anything at.
+    pub volumes: BTreeSet<String>,
 }
 
 /// Why an image could not be had.
@@ -103,8 +102,7 @@ pub async fn inspect(
                     .filter_map(|kv| split_env(kv))
                     .collect(),
                 labels: config.labels.unwrap_or_default().into_iter().collect(),
-                cmd: config.cmd,
-                entrypoint: config.entrypoint,
+                volumes: config.volumes.unwrap_or_default().into_iter().collect(),
             }))
         }
         Err(e) if is_not_found(&e) => Ok(None),

@@ -168,6 +168,18 @@ pub fn containers_and_starts(p: &TestProject) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Runs `holdfast apply` again and asserts that it left every container of the
+/// project as `before` ([`containers_and_starts`]): none replaced, none restarted.
+pub fn assert_apply_changes_nothing(p: &TestProject, before: &BTreeMap<String, String>) {
+    let out = apply_ok(p);
+    assert_eq!(
+        &containers_and_starts(p),
+        before,
+        "a second apply replaced or restarted a container\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `docker exec CONTAINER ARGS...`, returning the output.
 pub fn exec(container: &str, args: &[&str]) -> Output {
     let mut all = vec!["exec", container];

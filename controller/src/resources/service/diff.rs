@@ -476,7 +476,7 @@ state: running
         assert_eq!(l, d);
         assert_eq!(diff_of(Some(&desired), Some(&live), &image), None);
         let db = fixtures::desired(SHOP, "db");
-        let live_db = fixtures::live_of(&db, &image);
+        let live_db = fixtures::live_of(&db);
         assert_eq!(diff_of(Some(&db), Some(&live_db), &image), None);
     }
 
@@ -496,7 +496,7 @@ state: running
     fn a_desired_value_equal_to_the_image_default_is_no_difference() {
         let (mut desired, image, _) = fixtures::web();
         desired.env.insert("PATH".into(), image.env["PATH"].clone());
-        let live = fixtures::live_of(&desired, &image);
+        let live = fixtures::live_of(&desired);
         assert_eq!(diff_of(Some(&desired), Some(&live), &image), None);
         // And when another variable differs, PATH is on both sides alike.
         let mut live = live;
@@ -575,7 +575,7 @@ state: running
         let yaml = "name: shop\nservices:\n  web:\n    image: nginx\n    ports: [\"80\", \"127.0.0.1:8080:80\"]\n    volumes: [/cache]\n";
         let desired = fixtures::desired(yaml, "web");
         let image = fixtures::image_defaults();
-        let mut live = fixtures::live_of(&desired, &image);
+        let mut live = fixtures::live_of(&desired);
         for p in &mut live.ports {
             if p.host_port.is_none() {
                 p.host_port = Some(49153);
@@ -604,7 +604,7 @@ state: running
     fn command_left_to_the_image_shows_the_live_one() {
         let (mut desired, image, _) = fixtures::web();
         desired.cmd = None;
-        let live = fixtures::live_of(&desired, &image);
+        let live = fixtures::live_of(&desired);
         let (l, d) = render_pair(Some(&desired), Some(&live), &image);
         assert_eq!(l, d);
         assert!(l.contains("command: [\"image-default-cmd\"]\n"), "{l}");

@@ -417,7 +417,7 @@ mod tests {
         let (desired, image, live) = fixtures::web();
         assert_eq!(drift(&desired, &live, &image), vec![]);
         let db = fixtures::desired(SHOP, "db");
-        let live_db = fixtures::live_of(&db, &image);
+        let live_db = fixtures::live_of(&db);
         assert_eq!(drift(&db, &live_db, &image), vec![]);
     }
 
@@ -569,7 +569,7 @@ mod tests {
         let yaml = "name: shop\nservices:\n  web:\n    image: nginx\n    ports: [\"80\", \"127.0.0.1:8080:80\"]\n";
         let desired = fixtures::desired(yaml, "web");
         let image = fixtures::image_defaults();
-        let mut live = fixtures::live_of(&desired, &image);
+        let mut live = fixtures::live_of(&desired);
         for p in &mut live.ports {
             if p.host_port.is_none() {
                 p.host_port = Some(49153);
@@ -600,7 +600,7 @@ mod tests {
         );
 
         let db = fixtures::desired(SHOP, "db");
-        let mut live = fixtures::live_of(&db, &image);
+        let mut live = fixtures::live_of(&db);
         let data = live
             .mounts
             .iter_mut()
@@ -626,7 +626,7 @@ mod tests {
     fn image_volumes_and_anonymous_names_are_not_drift() {
         let image = fixtures::image_defaults();
         let db = fixtures::desired(SHOP, "db");
-        let live = fixtures::live_of(&db, &image);
+        let live = fixtures::live_of(&db);
         assert!(live.mounts.iter().any(|m| m.target == "/var/cache/image"));
         let cache = live
             .mounts
@@ -676,7 +676,7 @@ mod tests {
         assert_eq!(f.live, "bridge (aliases: )");
 
         let db = fixtures::desired(SHOP, "db");
-        let mut live = fixtures::live_of(&db, &image);
+        let mut live = fixtures::live_of(&db);
         live.networks
             .get_mut("shop_backend")
             .unwrap()

@@ -9,6 +9,8 @@ use holdfast_spec::{DesiredState, LoadOptions, load_str};
 use super::config::RestartSpec;
 use super::desired::{DesiredContainer, ResolvedInputs};
 use super::live::{ContainerState, Health, ImageDefaults, LiveContainer};
+use super::observe;
+use crate::docker::image::ImageInfo;
 
 /// The image ID every fixture's image resolves to.
 pub(crate) const IMAGE_ID: &str =
@@ -109,9 +111,11 @@ pub(crate) fn desired(yaml: &str, service: &str) -> DesiredContainer {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The image's own configuration: an env var, a label and a `VOLUME`.
-pub(crate) fn image_defaults() -> ImageDefaults {
-    ImageDefaults {
+/// The fixtures' image as [`image::inspect`](crate::docker::image::inspect) reports it:
+/// [`IMAGE_ID`], an env var, a label and a `VOLUME`.
+pub(crate) fn image() -> ImageInfo {
+    ImageInfo {
+        id: IMAGE_ID.to_string(),
         env: BTreeMap::from([
             (
                 "PATH".to_string(),
@@ -127,12 +131,20 @@ pub(crate) fn image_defaults() -> ImageDefaults {
     }
 }
 
-/// What `docker inspect` reports for a container created from `desired` with `image`
-/// and healthy: image env and labels merged in, Docker's own defaults for what the
-/// spec leaves to the image, an anonymous volume for the image's `VOLUME`, a generated
-/// name for each anonymous volume, the short ID as an extra alias, `0` for unset
-/// limits, `""` for `0.0.0.0`, and lists in a different order.
-pub(crate) fn live_of(desired: &DesiredContainer, image: &ImageDefaults) -> LiveContainer {
+/// The defaults of [`image`] as observe hands them to drift (through
+/// [`observe::image_defaults`], so that a gap there shows as drift in the tests).
+pub(crate) fn image_defaults() -> ImageDefaults {
+    observe::image_defaults(&image())
+}
+
+/// What `docker inspect` reports for a container created from `desired` with
+/// [`image`] and healthy: image env and labels merged in, Docker's own defaults for
+/// what the spec leaves to the image, an anonymous volume for each of the image's
+/// `VOLUME`s that nothing else is mounted at, a generated name for each anonymous
+/// volume, the short ID as an extra alias, `0` for unset limits, `""` for `0.0.0.0`,
+/// and lists in a different order.
+pub(crate) fn live_of(desired: &DesiredContainer) -> LiveContainer {
+    let image = image();
     let mut env = image.env.clone();
     env.extend(desired.env.clone());
     let mut labels = image.labels.clone();
@@ -218,7 +230,6 @@ pub(crate) fn live_of(desired: &DesiredContainer, image: &ImageDefaults) -> Live
 /// The `web` service of [`SHOP`], the image defaults, and its healthy live container.
 pub(crate) fn web() -> (DesiredContainer, ImageDefaults, LiveContainer) {
     let desired = desired(SHOP, "web");
-    let image = image_defaults();
-    let live = live_of(&desired, &image);
-    (desired, image, live)
+    let live = live_of(&desired);
+    (desired, image_defaults(), live)
 }

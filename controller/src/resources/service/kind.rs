@@ -171,7 +171,11 @@ fn convert(
     out.applied = report.applied;
     out.restarted = report.restarted;
     out.spec_hash = report.spec_hash.clone();
-    out.steps = report.steps.clone();
+    // A held pass (suspended, report-only) did none of its steps: they say what would
+    // be done, which `holdfast plan` shows, but which are no `Applied` events.
+    if !report.held || plan_mode {
+        out.steps = report.steps.clone();
+    }
     if let Some(image) = &report.image {
         out.columns.insert("IMAGE".into(), image.clone());
     }
@@ -225,7 +229,10 @@ impl Kind for Service {
     async fn owned(&self, project: &str) -> Result<Vec<Owned>, ReconcileError> {
         let containers = observe::owned_containers(&self.docker, project, None)
             .await
-            .map_err(ReconcileError::Docker)?;
+            .map_err(|source| ReconcileError::Docker {
+                op: "list the project's containers",
+                source,
+            })?;
         let mut by_service: BTreeMap<String, usize> = BTreeMap::new();
         for (_, service) in containers {
             *by_service.entry(service).or_default() += 1;

@@ -63,7 +63,7 @@ pub fn image_defaults(image: &ImageInfo) -> ImageDefaults {
     ImageDefaults {
         env: image.env.clone(),
         labels: image.labels.clone(),
-        volumes: BTreeSet::new(),
+        volumes: image.volumes.clone(),
     }
 }
 
@@ -171,5 +171,23 @@ pub fn live_from_inspect(c: ContainerInspectResponse) -> LiveContainer {
                 .map(|s| s.to_string())
                 .as_deref(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::service::fixtures;
+
+    #[test]
+    fn image_defaults_carry_the_image_env_labels_and_volumes() {
+        let image = fixtures::image();
+        let defaults = image_defaults(&image);
+        assert_eq!(defaults.env, image.env);
+        assert_eq!(defaults.labels, image.labels);
+        assert_eq!(
+            defaults.volumes,
+            BTreeSet::from(["/var/cache/image".to_string()])
+        );
     }
 }

@@ -261,7 +261,7 @@ mod tests {
         let mut inputs = fixtures::inputs_for(&state, "web");
         let before = DesiredContainer::new("shop", "web", &state.services["web"], &inputs).unwrap();
         let image = fixtures::image_defaults();
-        let live = fixtures::live_of(&before, &image);
+        let live = fixtures::live_of(&before);
         inputs
             .secret_digests
             .insert("api_token".into(), "rotated".into());

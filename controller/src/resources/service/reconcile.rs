@@ -10,13 +10,14 @@ use holdfast_spec::{DesiredState, DriftMode};
 use tokio::time::Instant;
 
 use super::apply::{self, ApplyError};
-use super::desired::{DesiredContainer, DesiredError};
+use super::desired::{DesiredContainer, DesiredError, network_name, volume_name};
+use super::drift::{Field, FieldDrift};
 use super::inputs::{self, InputError};
 use super::live::{ContainerState, Health, ImageDefaults, LiveContainer};
 use super::observe;
 use super::plan::{Action, PlanPolicy, ServicePlan, plan};
 use crate::docker::image::{self, ImageError, ImageInfo};
-use crate::docker::objects;
+use crate::docker::objects::{self, Change, Changed, Ensured, ObjectError, Observed};
 
 /// Whether to change anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +37,8 @@ pub struct Context<'a> {
     pub state: &'a DesiredState,
     /// Plan only, or apply too.
     pub mode: Mode,
-    /// Whether the resource is suspended (observed and reported, never changed).
+    /// Whether the resource is suspended: observed and reported, never changed (no
+    /// network, volume or image is made for it either, and no container removed).
     pub suspended: bool,
     /// Whether a service no longer in the file may have its container removed; false
     /// when the mass-removal guard holds.
@@ -87,8 +89,9 @@ pub struct Report {
     pub service: String,
     /// The plan (for a removed service: no drift, one action per container).
     pub plan: Option<ServicePlan>,
-    /// Human descriptions of what was (or, in plan mode, would be) done, including
-    /// networks, volumes and images.
+    /// Human descriptions of what was done, including networks, volumes and images;
+    /// in plan mode, and for a service held back from any change (see `held`), what
+    /// would be done (`pull image …`, `create network …`).
     pub steps: Vec<String>,
     /// Where it stands.
     pub outcome: Outcome,
@@ -118,6 +121,9 @@ pub struct Report {
     pub image_defaults: ImageDefaults,
     /// The state and health of the container as this pass left it, when there is one.
     pub after: Option<(ContainerState, Health)>,
+    /// Whether the service is suspended or report-only, so that this pass changed
+    /// nothing whatever the mode: its `steps` say what would be done, not what was.
+    pub held: bool,
 }
 
 /// Why a reconcile failed.
@@ -135,9 +141,22 @@ pub enum ReconcileError {
     /// An action failed.
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    /// A network or volume could not be observed or brought to the file.
+    #[error(transparent)]
+    Object(#[from] ObjectError),
     /// The engine refused or could not be reached.
-    #[error("Docker: {0}")]
-    Docker(#[from] bollard::errors::Error),
+    #[error("Docker: {op}: {source}")]
+    Docker {
+        /// What was being done, such as `list the project's containers`.
+        op: &'static str,
+        /// The engine's error.
+        source: bollard::errors::Error,
+    },
+}
+
+/// Wraps an engine error with what was being done.
+fn docker(op: &'static str) -> impl FnOnce(bollard::errors::Error) -> ReconcileError {
+    move |source| ReconcileError::Docker { op, source }
 }
 
 impl ReconcileError {
@@ -147,7 +166,9 @@ impl ReconcileError {
             ReconcileError::Image(e) => e.is_permanent(),
             ReconcileError::Apply(e) => e.is_permanent(),
             ReconcileError::Desired(_) => true,
-            ReconcileError::Input(_) | ReconcileError::Docker(_) => false,
+            ReconcileError::Input(_)
+            | ReconcileError::Object(_)
+            | ReconcileError::Docker { .. } => false,
         }
     }
 }
@@ -203,70 +224,30 @@ const POLL: Duration = Duration::from_millis(500);
 const DEPENDENCY_RECHECK: Duration = Duration::from_secs(5);
 
 /// Reconciles service `name`.
+///
+/// A suspended or report-only service is only observed: nothing is created, pulled,
+/// built or removed for it, whatever the mode. What would be done is in the report's
+/// steps, and what differs in its plan's drift.
 pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, ReconcileError> {
     let project = cx.state.name.as_str();
     let mut steps = Vec::new();
-    let owned = observe::owned_containers(cx.docker, project, Some(name)).await?;
+    let owned = observe::owned_containers(cx.docker, project, Some(name))
+        .await
+        .map_err(docker("list the service's containers"))?;
 
     let Some(service) = cx.state.services.get(name) else {
         return remove(cx, name, owned).await;
     };
-
-    // Prerequisites: networks and named volumes.
-    for network in service.networks.keys() {
-        let spec = cx.state.networks.get(network).cloned().unwrap_or_default();
-        if cx.mode == Mode::Apply
-            && objects::ensure_network(cx.docker, project, network, &spec).await?
-                == objects::Ensured::Created
-        {
-            steps.push(format!("created network {project}_{network}"));
-        }
-    }
-    for mount in &service.volumes {
-        let (holdfast_spec::MountKind::Volume, Some(volume)) = (mount.kind, &mount.source) else {
-            continue;
-        };
-        let spec = cx.state.volumes.get(volume).cloned().unwrap_or_default();
-        if cx.mode == Mode::Apply
-            && objects::ensure_volume(cx.docker, project, volume, &spec).await?
-                == objects::Ensured::Created
-        {
-            steps.push(format!("created volume {project}_{volume}"));
-        }
-    }
-
-    // The image.
-    let image_ref = image::image_ref(project, name, service);
-    let image_info = match cx.mode {
-        Mode::Apply => {
-            let (info, fetched) = image::ensure(cx.docker, &image_ref, service).await?;
-            if fetched {
-                steps.push(format!(
-                    "{} image {image_ref}",
-                    if service.build.is_some() {
-                        "built"
-                    } else {
-                        "pulled"
-                    }
-                ));
-            }
-            info
-        }
-        Mode::Plan => match image::inspect(cx.docker, &image_ref).await? {
-            Some(info) => info,
-            None => {
-                steps.push(format!(
-                    "{} image {image_ref}",
-                    if service.build.is_some() {
-                        "build"
-                    } else {
-                        "pull"
-                    }
-                ));
-                ImageInfo::default()
-            }
-        },
+    let policy = PlanPolicy {
+        report_only: service.holdfast.drift == DriftMode::Report,
+        suspended: cx.suspended,
     };
+    let held = policy.suspended || policy.report_only;
+    // Whether this pass may change anything at all.
+    let act = cx.mode == Mode::Apply && !held;
+
+    let object_drift = prerequisites(cx, service, act, held, &mut steps).await?;
+    let image_info = service_image(cx, name, service, act, &mut steps).await?;
 
     let resolved = inputs::resolve(
         cx.state,
@@ -284,7 +265,10 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
     // or a copy made by hand with our labels) go.
     let mut lives: Vec<LiveContainer> = Vec::new();
     for (id, _) in &owned {
-        if let Some(live) = observe::inspect(cx.docker, id).await? {
+        if let Some(live) = observe::inspect(cx.docker, id)
+            .await
+            .map_err(docker("inspect the service's container"))?
+        {
             lives.push(live);
         }
     }
@@ -294,23 +278,23 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
             !l.state.is_running(),
         )
     });
-    let mut extras = if lives.len() > 1 {
+    let extras = if lives.len() > 1 {
         lives.split_off(1)
     } else {
         Vec::new()
     };
     let live = lives.pop();
-    if cx.mode == Mode::Apply && !cx.suspended {
-        for extra in extras.drain(..) {
-            apply::stop_and_remove(cx.docker, &extra.id, desired.stop_grace_seconds).await?;
+    for extra in &extras {
+        if act {
+            apply::stop_and_remove(cx.docker, &extra.id, desired.stop_grace_seconds)
+                .await
+                .map_err(docker("remove an extra container"))?;
             steps.push(format!("removed extra container {}", short(&extra.id)));
+        } else {
+            steps.push(format!("remove extra container {}", short(&extra.id)));
         }
     }
 
-    let policy = PlanPolicy {
-        report_only: service.holdfast.drift == DriftMode::Report,
-        suspended: cx.suspended,
-    };
     let image_defaults = observe::image_defaults(&image_info);
     let mut the_plan = plan(&desired, live.as_ref(), &image_defaults, &policy);
     // Drift is a live container that left the spec it was made from (stopped, killed,
@@ -320,6 +304,8 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
         .as_ref()
         .is_some_and(|l| l.spec_hash() == Some(desired.spec_hash.as_str()))
         && !the_plan.drift.is_empty();
+    // Networks and volumes that differ from the file are reported with the service.
+    the_plan.drift.extend(object_drift);
 
     let mut report = Report {
         service: name.to_string(),
@@ -337,9 +323,10 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
         live: live.clone(),
         image_defaults,
         after: live.as_ref().map(|l| (l.state, l.health)),
+        held,
     };
 
-    if policy.suspended || policy.report_only {
+    if held {
         report.outcome = if the_plan.drift.is_empty() {
             readiness(live.as_ref())
         } else {
@@ -443,7 +430,9 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
     report.outcome = match (changed, id) {
         (false, _) => readiness(live.as_ref()),
         (true, Some(id)) => {
-            let after = observe::inspect(cx.docker, &id).await?;
+            let after = observe::inspect(cx.docker, &id)
+                .await
+                .map_err(docker("inspect the new container"))?;
             report.after = after.as_ref().map(|l| (l.state, l.health));
             readiness(after.as_ref())
         }
@@ -458,6 +447,142 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
 
 fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
+}
+
+/// The service's networks and named volumes: ensured when the pass may `act`,
+/// observed otherwise, with a step for each thing done (or that would be done) and
+/// the drift to report for those that differ from the file. A network that differs is
+/// recreated; a volume that differs is only reported ([`objects::VOLUME_FIX`]).
+async fn prerequisites(
+    cx: &Context<'_>,
+    service: &holdfast_spec::Service,
+    act: bool,
+    held: bool,
+    steps: &mut Vec<String>,
+) -> Result<Vec<FieldDrift>, ReconcileError> {
+    let project = cx.state.name.as_str();
+    let mut drift = Vec::new();
+    for network in service.networks.keys() {
+        let spec = cx.state.networks.get(network).cloned().unwrap_or_default();
+        let full = network_name(project, network);
+        if act {
+            match objects::ensure_network(cx.docker, project, network, &spec).await? {
+                Ensured::Created => steps.push(format!("created network {full}")),
+                Ensured::Recreated {
+                    changes,
+                    reconnected,
+                } => {
+                    steps.push(format!(
+                        "recreated network {full} ({}); reconnected {reconnected} container(s)",
+                        Changed(&changes)
+                    ));
+                    drift.push(network_drift(&full, &changes));
+                }
+                Ensured::Existed | Ensured::Kept { .. } => {}
+            }
+            continue;
+        }
+        match objects::observe_network(cx.docker, project, network, &spec).await? {
+            Observed::Missing => steps.push(format!("create network {full}")),
+            Observed::Changed(changes) => {
+                steps.push(format!("recreate network {full}: {}", Changed(&changes)));
+                // In plan mode it would be corrected; held, it stays as it is.
+                if held {
+                    drift.push(network_drift(&full, &changes));
+                }
+            }
+            Observed::Current => {}
+        }
+    }
+    for mount in &service.volumes {
+        let (holdfast_spec::MountKind::Volume, Some(volume)) = (mount.kind, &mount.source) else {
+            continue;
+        };
+        let spec = cx.state.volumes.get(volume).cloned().unwrap_or_default();
+        let full = volume_name(project, volume);
+        let changes = if act {
+            match objects::ensure_volume(cx.docker, project, volume, &spec).await? {
+                Ensured::Created => {
+                    steps.push(format!("created volume {full}"));
+                    continue;
+                }
+                Ensured::Kept { changes } => changes,
+                Ensured::Existed | Ensured::Recreated { .. } => continue,
+            }
+        } else {
+            match objects::observe_volume(cx.docker, project, volume, &spec).await? {
+                Observed::Missing => {
+                    steps.push(format!("create volume {full}"));
+                    continue;
+                }
+                Observed::Changed(changes) => {
+                    // Here steps say what needs doing. When applying, only the drift
+                    // says it: a step is an event, and this one would recur every pass.
+                    steps.push(format!(
+                        "keep volume {full} ({}): {}",
+                        Changed(&changes),
+                        objects::volume_fix(&full)
+                    ));
+                    changes
+                }
+                Observed::Current => continue,
+            }
+        };
+        drift.push(FieldDrift {
+            field: Field::Mounts,
+            desired: format!("volume {full} with {}", objects::side(&changes, true)),
+            live: format!(
+                "volume {full} with {}; {}",
+                objects::side(&changes, false),
+                objects::volume_fix(&full)
+            ),
+        });
+    }
+    Ok(drift)
+}
+
+/// The drift reported for a network made from another spec.
+fn network_drift(full: &str, changes: &[Change]) -> FieldDrift {
+    FieldDrift {
+        field: Field::Networks,
+        desired: format!("network {full} with {}", objects::side(changes, true)),
+        live: format!("network {full} with {}", objects::side(changes, false)),
+    }
+}
+
+/// The service's image: made sure of (built or pulled as `pull_policy` says) when the
+/// pass may `act`, only inspected otherwise, with a step when it was (or would be)
+/// built or pulled. A missing image that is not fetched is [`ImageInfo::default`].
+async fn service_image(
+    cx: &Context<'_>,
+    name: &str,
+    service: &holdfast_spec::Service,
+    act: bool,
+    steps: &mut Vec<String>,
+) -> Result<ImageInfo, ReconcileError> {
+    let image_ref = image::image_ref(&cx.state.name, name, service);
+    let (done, to_do) = if service.build.is_some() {
+        ("built", "build")
+    } else {
+        ("pulled", "pull")
+    };
+    if act {
+        let (info, fetched) = image::ensure(cx.docker, &image_ref, service).await?;
+        if fetched {
+            steps.push(format!("{done} image {image_ref}"));
+        }
+        return Ok(info);
+    }
+    match image::inspect(cx.docker, &image_ref)
+        .await
+        .map_err(docker("inspect the image"))?
+    {
+        Some(info) => Ok(info),
+        None => {
+            steps.push(format!("{to_do} image {image_ref}"));
+            Ok(ImageInfo::default())
+        }
+    }
 }
 
 /// Ready when running (and healthy, if it has a check); otherwise why not.
@@ -506,15 +631,21 @@ async fn remove(
         live: None,
         image_defaults: ImageDefaults::default(),
         after: None,
+        held: cx.suspended,
     };
     if owned.is_empty() {
         return Ok(report);
     }
     if cx.mode == Mode::Plan
         && let Some((id, _)) = owned.first()
-        && let Some(live) = observe::inspect(cx.docker, id).await?
+        && let Some(live) = observe::inspect(cx.docker, id)
+            .await
+            .map_err(docker("inspect a removed service's container"))?
     {
-        if let Some(info) = image::inspect(cx.docker, &live.image_id).await? {
+        if let Some(info) = image::inspect(cx.docker, &live.image_id)
+            .await
+            .map_err(docker("inspect a removed service's image"))?
+        {
             report.image_defaults = observe::image_defaults(&info);
         }
         report.live = Some(live);
@@ -533,7 +664,9 @@ async fn remove(
             short(&id)
         ));
         if cx.mode == Mode::Apply {
-            apply::stop_and_remove(cx.docker, &id, None).await?;
+            apply::stop_and_remove(cx.docker, &id, None)
+                .await
+                .map_err(docker("remove a removed service's container"))?;
             report.applied = true;
         }
     }
@@ -568,5 +701,22 @@ mod tests {
             source: std::io::Error::other("gone"),
         };
         assert!(!ReconcileError::Input(transient).is_permanent());
+    }
+
+    #[test]
+    fn docker_errors_say_which_call_failed() {
+        let e = docker("list the service's containers")(
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: 500,
+                message: "engine on fire".into(),
+            },
+        );
+        let message = e.to_string();
+        assert!(
+            message.starts_with("Docker: list the service's containers: "),
+            "{message}"
+        );
+        assert!(message.contains("engine on fire"), "{message}");
+        assert!(!e.is_permanent());
     }
 }
