@@ -284,11 +284,14 @@ async fn a_kind_registered_in_a_test_is_reconciled_and_shown_like_services() {
             .unwrap();
     }
 
-    // /metrics carries the kind.
+    // A pass begun now comes after the one that repainted `b`, which is then recorded.
+    assert!(run_cli(&socket, &["reconcile", "widget/b"]).await.status.success());
+
+    // /metrics carries the kind: two corrections, `a` and `b`.
     let metrics = Client::new(&socket).metrics().await.unwrap();
     for needle in [
         r#"holdfast_resource_ready{kind="widget",name="a",project="widgets-test"} 1"#,
-        r#"holdfast_drift_corrections_total{kind="widget"} 1"#,
+        r#"holdfast_drift_corrections_total{kind="widget"} 2"#,
         r#"holdfast_reconciles_total{kind="widget",result="ready"}"#,
     ] {
         assert!(metrics.contains(needle), "no `{needle}` in:\n{metrics}");

@@ -603,3 +603,35 @@ async fn plan_mode_changes_nothing_and_needs_no_controller() {
     ));
     assert_eq!(lock(&h.0).owned.len(), 2, "plan mode removed nothing");
 }
+
+#[tokio::test]
+async fn a_status_is_stored_only_when_it_changes() {
+    let (kind, h) = fake::<Alpha>();
+    h.set_desired(&[("a", "h", vec![])]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(super::store::Store::open(dir.path()).unwrap());
+    let c = Controller::new(Registry::new().with(kind), Some(store.clone()), options());
+    let workers = c.clone();
+    tokio::spawn(async move { workers.run_workers().await });
+    c.set_desired(state("p")).await.unwrap();
+    let first = pass(&c, &alpha("a")).await;
+    let stored = || store.status("p", "alpha/a").unwrap().unwrap();
+    assert_eq!(stored(), first);
+    // Passes that find everything as it was: only `observed_at` moves, in memory.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let again = pass(&c, &alpha("a")).await;
+        assert!(again.observed_at > first.observed_at);
+        assert_eq!(stored().observed_at, first.observed_at, "written again");
+    }
+    // A change is written.
+    h.push(
+        "a",
+        Ok(Report::new(Outcome::Degraded {
+            reason: "unwell".into(),
+        })),
+    );
+    let changed = pass(&c, &alpha("a")).await;
+    assert_eq!(stored(), changed);
+    c.shutdown();
+}
