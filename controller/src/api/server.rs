@@ -19,6 +19,7 @@ use super::types::{
     ResourceList,
 };
 use crate::runtime::controller::Controller;
+use crate::source::SourceControl;
 
 /// Where the daemon listens unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/holdfast/holdfast.sock";
@@ -31,7 +32,25 @@ pub fn default_socket() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
 }
 
-type Shared = State<Arc<Controller>>;
+/// What the API's handlers share: the controller, and the source the desired state
+/// comes from.
+#[derive(Clone)]
+pub struct AppState {
+    /// The controller: resources, events, metrics, reconcile-now.
+    pub controller: Arc<Controller>,
+    /// The source: its status, and (git) fetch, history, rollback and resume.
+    pub source: Arc<dyn SourceControl>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("controller", &self.controller)
+            .finish_non_exhaustive()
+    }
+}
+
+type Shared = State<AppState>;
 
 /// An error answer: a status and a message, sent as [`ErrorBody`].
 #[derive(Debug)]
@@ -48,7 +67,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
 }
 
 /// The API's routes.
-pub fn router(controller: Arc<Controller>) -> Router {
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -61,10 +80,10 @@ pub fn router(controller: Arc<Controller>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/diff", get(diff))
         .merge(super::source::routes())
-        .with_state(controller)
+        .with_state(state)
 }
 
-async fn diff(State(c): Shared) -> Response {
+async fn diff(State(AppState { controller: c, .. }): Shared) -> Response {
     match c.desired_state() {
         Some(state) => Json(super::types::DiffList {
             items: c.diffs(&state).await,
@@ -78,7 +97,7 @@ async fn diff(State(c): Shared) -> Response {
     }
 }
 
-async fn metrics(State(c): Shared) -> Response {
+async fn metrics(State(AppState { controller: c, .. }): Shared) -> Response {
     (
         [(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)],
         c.metrics_text(),
@@ -86,7 +105,7 @@ async fn metrics(State(c): Shared) -> Response {
         .into_response()
 }
 
-async fn readyz(State(c): Shared) -> Response {
+async fn readyz(State(AppState { controller: c, .. }): Shared) -> Response {
     match c.project() {
         Some(project) => (StatusCode::OK, format!("ready: project {project}\n")).into_response(),
         None => (
@@ -97,7 +116,7 @@ async fn readyz(State(c): Shared) -> Response {
     }
 }
 
-async fn resources(State(c): Shared) -> Json<ResourceList> {
+async fn resources(State(AppState { controller: c, .. }): Shared) -> Json<ResourceList> {
     Json(ResourceList {
         project: c.project(),
         source: c.source(),
@@ -139,7 +158,10 @@ fn recent_events(
         .collect())
 }
 
-async fn resource(State(c): Shared, UrlPath((kind, name)): UrlPath<(String, String)>) -> Response {
+async fn resource(
+    State(AppState { controller: c, .. }): Shared,
+    UrlPath((kind, name)): UrlPath<(String, String)>,
+) -> Response {
     let service = match service_name(&kind, &name) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
@@ -167,7 +189,10 @@ struct EventQuery {
     limit: Option<usize>,
 }
 
-async fn events(State(c): Shared, Query(q): Query<EventQuery>) -> Response {
+async fn events(
+    State(AppState { controller: c, .. }): Shared,
+    Query(q): Query<EventQuery>,
+) -> Response {
     match recent_events(
         &c,
         q.object.as_deref(),
@@ -179,7 +204,10 @@ async fn events(State(c): Shared, Query(q): Query<EventQuery>) -> Response {
     }
 }
 
-async fn reconcile(State(c): Shared, Json(req): Json<ReconcileRequest>) -> Response {
+async fn reconcile(
+    State(AppState { controller: c, .. }): Shared,
+    Json(req): Json<ReconcileRequest>,
+) -> Response {
     let services = match req.key.as_deref() {
         None => Vec::new(),
         Some(key) => match key.split_once('/') {
@@ -224,11 +252,17 @@ async fn set_suspended(c: &Controller, kind: &str, name: &str, suspended: bool) 
     }
 }
 
-async fn suspend(State(c): Shared, UrlPath((kind, name)): UrlPath<(String, String)>) -> Response {
+async fn suspend(
+    State(AppState { controller: c, .. }): Shared,
+    UrlPath((kind, name)): UrlPath<(String, String)>,
+) -> Response {
     set_suspended(&c, &kind, &name, true).await
 }
 
-async fn resume(State(c): Shared, UrlPath((kind, name)): UrlPath<(String, String)>) -> Response {
+async fn resume(
+    State(AppState { controller: c, .. }): Shared,
+    UrlPath((kind, name)): UrlPath<(String, String)>,
+) -> Response {
     set_suspended(&c, &kind, &name, false).await
 }
 
@@ -236,12 +270,12 @@ async fn resume(State(c): Shared, UrlPath((kind, name)): UrlPath<(String, String
 /// anything else gets 401. Runs until shutdown.
 pub async fn serve_tcp(
     listener: tokio::net::TcpListener,
-    controller: Arc<Controller>,
+    state: AppState,
     token: String,
 ) -> std::io::Result<()> {
-    let mut closed = controller.closed();
+    let mut closed = state.controller.closed();
     let expected = format!("Bearer {token}").into_bytes();
-    let app = router(controller).layer(axum::middleware::from_fn(
+    let app = router(state).layer(axum::middleware::from_fn(
         move |req: axum::extract::Request, next: axum::middleware::Next| {
             let expected = expected.clone();
             async move {
@@ -301,12 +335,9 @@ pub fn bind(path: &Path) -> Result<tokio::net::UnixListener, ListenError> {
 }
 
 /// Serves the API on `listener` until `shutdown` turns true.
-pub async fn serve(
-    listener: tokio::net::UnixListener,
-    controller: Arc<Controller>,
-) -> std::io::Result<()> {
-    let mut closed = controller.closed();
-    let app = router(controller);
+pub async fn serve(listener: tokio::net::UnixListener, state: AppState) -> std::io::Result<()> {
+    let mut closed = state.controller.closed();
+    let app = router(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = closed.wait_for(|c| *c).await;

@@ -95,7 +95,6 @@ pub struct Controller {
     closed: watch::Sender<bool>,
     metrics: crate::api::metrics::Metrics,
     source: Mutex<Option<String>>,
-    git: std::sync::OnceLock<Arc<crate::source::git::follow::GitSource>>,
 }
 
 /// What a desired state would remove, given the project's containers.
@@ -178,7 +177,6 @@ impl Controller {
             closed,
             metrics: crate::api::metrics::Metrics::new(),
             source: Mutex::new(None),
-            git: std::sync::OnceLock::new(),
         })
     }
 
@@ -710,17 +708,6 @@ impl Controller {
     /// Where the desired state comes from.
     pub fn source(&self) -> Option<String> {
         lock(&self.source).clone()
-    }
-
-    /// Makes `source` the controller's git source, for the API (status, history,
-    /// rollback, webhook). Only the first call has an effect.
-    pub fn set_git_source(&self, source: Arc<crate::source::git::follow::GitSource>) {
-        let _ = self.git.set(source);
-    }
-
-    /// The git source, when the desired state comes from git.
-    pub fn git_source(&self) -> Option<&Arc<crate::source::git::follow::GitSource>> {
-        self.git.get()
     }
 
     /// The git commit the desired state in force came from, if it came from git.
