@@ -72,6 +72,29 @@ pub struct ControllerConfig {
 #[error("{}", .0.join("\n"))]
 pub struct ConfigError(pub Vec<String>);
 
+/// Why the settings of a git source do not fit together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GitSettingsError {
+    /// More than one of branch, tag and commit.
+    #[error("give at most one of branch, tag and commit")]
+    SeveralReferences,
+    /// Both a token file and an SSH key file.
+    #[error("give either a token file (HTTPS) or an SSH key file, not both")]
+    TokenAndSshKey,
+    /// A known_hosts file without an SSH key.
+    #[error("a known_hosts file needs an SSH key file")]
+    KnownHostsWithoutKey,
+    /// A poll interval under a second.
+    #[error("the poll interval must be at least 1s")]
+    IntervalTooShort,
+    /// A file path outside the repository.
+    #[error("the path `{0}` must be relative to the repository's root, without `..`")]
+    PathOutsideRepository(String),
+    /// No URL.
+    #[error("the repository URL is empty")]
+    EmptyUrl,
+}
+
 /// The settings of a git source, however given.
 #[derive(Debug, Clone, Default)]
 pub struct GitSettings {
@@ -99,17 +122,17 @@ pub struct GitSettings {
 
 impl GitSettings {
     /// Checks the combination and builds the source's configuration.
-    pub fn build(self) -> Result<GitSourceConfig, String> {
+    pub fn build(self) -> Result<GitSourceConfig, GitSettingsError> {
         let reference = match (self.branch, self.tag, self.commit) {
             (None, None, None) => GitRef::Branch("main".into()),
             (Some(b), None, None) => GitRef::Branch(b),
             (None, Some(t), None) => GitRef::Tag(t),
             (None, None, Some(c)) => GitRef::Commit(c),
-            _ => return Err("give at most one of branch, tag and commit".into()),
+            _ => return Err(GitSettingsError::SeveralReferences),
         };
         let credentials = match (self.token_file, self.ssh_key_file) {
             (Some(_), Some(_)) => {
-                return Err("give either a token file (HTTPS) or an SSH key file, not both".into());
+                return Err(GitSettingsError::TokenAndSshKey);
             }
             (Some(file), None) => Credentials::Token {
                 file,
@@ -122,13 +145,13 @@ impl GitSettings {
                 known_hosts: self.known_hosts_file,
             },
             (None, None) if self.known_hosts_file.is_some() => {
-                return Err("a known_hosts file needs an SSH key file".into());
+                return Err(GitSettingsError::KnownHostsWithoutKey);
             }
             (None, None) => Credentials::None,
         };
         let interval = self.interval.unwrap_or(DEFAULT_INTERVAL);
         if interval < Duration::from_secs(1) {
-            return Err("the poll interval must be at least 1s".into());
+            return Err(GitSettingsError::IntervalTooShort);
         }
         let path = self.path.unwrap_or_else(|| "holdfast.yaml".into());
         if path.is_empty()
@@ -137,12 +160,10 @@ impl GitSettings {
                 .components()
                 .any(|c| matches!(c, std::path::Component::ParentDir))
         {
-            return Err(format!(
-                "the path `{path}` must be relative to the repository's root, without `..`"
-            ));
+            return Err(GitSettingsError::PathOutsideRepository(path));
         }
         if self.url.is_empty() {
-            return Err("the repository URL is empty".into());
+            return Err(GitSettingsError::EmptyUrl);
         }
         Ok(GitSourceConfig {
             url: self.url,
@@ -235,15 +256,7 @@ pub fn parse(file: &Path, text: &str) -> Result<ControllerConfig, ConfigError> {
         }
         Err(diagnostics) => {
             return Err(ConfigError(
-                diagnostics
-                    .iter()
-                    .map(|d| match d.span {
-                        Some(s) => {
-                            format!("{}:{}:{}: {}", file.display(), s.line, s.col, d.message)
-                        }
-                        None => format!("{}: {}", file.display(), d.message),
-                    })
-                    .collect(),
+                diagnostics.iter().map(|d| d.one_line(file)).collect(),
             ));
         }
     };

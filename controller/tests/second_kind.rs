@@ -171,7 +171,10 @@ async fn a_kind_registered_in_a_test_is_reconciled_and_shown_like_services() {
     let listener = holdfast::api::server::bind(&socket).unwrap();
     let api = tokio::spawn(holdfast::api::server::serve(
         listener,
-        AppState::new(controller.clone()),
+        AppState::new(
+            controller.clone(),
+            holdfast::source::file::FileSource::new(&file, controller.clone()),
+        ),
     ));
     let workers = {
         let c = controller.clone();
@@ -285,7 +288,12 @@ async fn a_kind_registered_in_a_test_is_reconciled_and_shown_like_services() {
     }
 
     // A pass begun now comes after the one that repainted `b`, which is then recorded.
-    assert!(run_cli(&socket, &["reconcile", "widget/b"]).await.status.success());
+    assert!(
+        run_cli(&socket, &["reconcile", "widget/b"])
+            .await
+            .status
+            .success()
+    );
 
     // /metrics carries the kind: two corrections, `a` and `b`.
     let metrics = Client::new(&socket).metrics().await.unwrap();

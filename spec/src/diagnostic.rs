@@ -127,6 +127,21 @@ impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+
+    /// The diagnostic on one line, as `FILE:LINE:COL: message` (`FILE: message` when it
+    /// has no position), for logs, events and status fields.
+    ///
+    /// ```
+    /// use holdfast_spec::{Diagnostic, Span};
+    /// let d = Diagnostic::error(Span::at(3, 5, 5), "unknown field `imgae`");
+    /// assert_eq!(d.one_line("x.yaml".as_ref()), "x.yaml:3:5: unknown field `imgae`");
+    /// ```
+    pub fn one_line(&self, path: &Path) -> String {
+        match self.span {
+            Some(s) => format!("{}:{}:{}: {}", path.display(), s.line, s.col, self.message),
+            None => format!("{}: {}", path.display(), self.message),
+        }
+    }
 }
 
 /// The diagnostics of one file, together with its text so that they can be rendered
@@ -159,6 +174,15 @@ impl Report {
     /// Whether any finding rejects the file.
     pub fn has_errors(&self) -> bool {
         self.error_count() > 0
+    }
+
+    /// The first error as one line, `FILE:LINE:COL: message` (see
+    /// [`Diagnostic::one_line`]), or `None` when nothing rejects the file.
+    pub fn first_error(&self) -> Option<String> {
+        self.diagnostics
+            .iter()
+            .find(|d| d.is_error())
+            .map(|d| d.one_line(&self.path))
     }
 
     /// Sorts findings by position, keeping the order of findings at the same place.
@@ -272,6 +296,30 @@ mod tests {
         assert!(text.contains("  |     ^^^^^ not a service field"), "{text}");
         assert!(text.contains("= help: did you mean `image`?"), "{text}");
         assert!(text.contains("error: x.yaml has 1 error"), "{text}");
+    }
+
+    #[test]
+    fn first_error_is_one_line_with_its_place_and_skips_warnings() {
+        let mut report = Report::new(Path::new("x.yaml"), "a: b\nc: d\n");
+        assert_eq!(report.first_error(), None);
+        report
+            .diagnostics
+            .push(Diagnostic::warning(Span::at(1, 1, 1), "only a warning"));
+        assert_eq!(report.first_error(), None);
+        report
+            .diagnostics
+            .push(Diagnostic::error(Span::at(2, 4, 1), "bad value"));
+        report
+            .diagnostics
+            .push(Diagnostic::file_error("a second error"));
+        assert_eq!(
+            report.first_error().as_deref(),
+            Some("x.yaml:2:4: bad value")
+        );
+        assert_eq!(
+            report.diagnostics[2].one_line(Path::new("x.yaml")),
+            "x.yaml: a second error"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ use super::types::{
 };
 use crate::runtime::controller::Controller;
 use crate::runtime::kind::ObjectRef;
+use crate::source::SourceControl;
 
 /// Where the daemon listens unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/holdfast/holdfast.sock";
@@ -32,23 +33,28 @@ pub fn default_socket() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
 }
 
-/// What the API's handlers share: the controller, and the git source when the desired
-/// state comes from git.
+/// What the API's handlers share: the controller, and the source the desired state
+/// comes from.
 #[derive(Clone)]
 pub struct AppState {
-    /// The controller.
+    /// The controller: resources, events, metrics, reconcile-now.
     pub controller: Arc<Controller>,
-    /// The git source, when there is one.
-    pub git: Option<Arc<crate::source::git::follow::GitSource>>,
+    /// The source: its status, and (git) fetch, history, rollback and resume.
+    pub source: Arc<dyn SourceControl>,
 }
 
 impl AppState {
-    /// The API's state for `controller`, with no git source.
-    pub fn new(controller: Arc<Controller>) -> Self {
-        AppState {
-            controller,
-            git: None,
-        }
+    /// The API's state for `controller`, fed by `source`.
+    pub fn new(controller: Arc<Controller>, source: Arc<dyn SourceControl>) -> Self {
+        AppState { controller, source }
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("controller", &self.controller)
+            .finish_non_exhaustive()
     }
 }
 

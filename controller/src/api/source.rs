@@ -9,8 +9,6 @@
 //! | `POST /v1/source/rollback` | [`RollbackRequest`] → [`RollbackResponse`] |
 //! | `POST /v1/source/resume` | follows the reference again, then [`SourceStatus`] |
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,11 +16,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::server::AppState;
-use super::types::{
-    ErrorBody, HistoryList, RollbackRequest, RollbackResponse, SourceKind, SourceStatus,
-};
-use crate::runtime::controller::Controller;
-use crate::source::git::follow::{GitSource, SourceError};
+use super::types::{ErrorBody, HistoryList, RollbackRequest, RollbackResponse, SourceStatus};
+use crate::source::{RollbackPlan, SourceError};
 
 type Shared = State<AppState>;
 
@@ -32,8 +27,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/source", get(status))
         .route("/v1/history", get(history))
         .route("/v1/source/fetch", post(fetch))
-        .route("/v1/source/rollback", post(rollback))
         .route("/v1/source/resume", post(resume))
+        .route("/v1/source/rollback", post(rollback))
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -46,86 +41,55 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
-fn not_git() -> Response {
-    error(
-        StatusCode::CONFLICT,
-        "the desired state comes from a file, not git: there is nothing to fetch, roll back or resume",
-    )
-}
-
-fn git(c: &AppState) -> Option<Arc<GitSource>> {
-    c.git.clone()
-}
-
-/// The status of the file source: its path.
-fn file_status(c: &Controller) -> SourceStatus {
-    SourceStatus {
-        kind: SourceKind::File,
-        url: c.source().unwrap_or_default(),
-        reference: None,
-        path: None,
-        interval_ms: None,
-        last_fetched: None,
-        last_fetch_time: None,
-        last_fetch_error: None,
-        last_applied: None,
-        last_applied_time: None,
-        failed: None,
-        held_back: None,
-        pinned: None,
-        next_fetch: None,
-    }
-}
-
-async fn status(State(c): Shared) -> Json<SourceStatus> {
-    Json(match git(&c) {
-        Some(g) => g.status(),
-        None => file_status(&c),
-    })
-}
-
-async fn history(State(c): Shared) -> Response {
-    match git(&c) {
-        Some(g) => Json(HistoryList { items: g.history() }).into_response(),
-        None => not_git(),
-    }
-}
-
-async fn fetch(State(c): Shared) -> Response {
-    match git(&c) {
-        Some(g) => {
-            g.sync(&c).await;
-            Json(g.status()).into_response()
+/// The answer to a source that cannot do what was asked.
+fn refusal(e: &SourceError) -> Response {
+    let status = match e {
+        SourceError::NotGit
+        | SourceError::NothingToRollBackTo
+        | SourceError::InvalidCommit { .. } => StatusCode::CONFLICT,
+        SourceError::Git(_) => StatusCode::NOT_FOUND,
+        SourceError::FetchTimeout { .. } | SourceError::Task(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
         }
-        None => not_git(),
-    }
-}
-
-async fn resume(State(c): Shared) -> Response {
-    match git(&c) {
-        Some(g) => {
-            g.resume(&c).await;
-            Json(g.status()).into_response()
-        }
-        None => not_git(),
-    }
-}
-
-async fn rollback(State(c): Shared, Json(req): Json<RollbackRequest>) -> Response {
-    let Some(g) = git(&c) else {
-        return not_git();
     };
-    let (target, changes) = match g.rollback_plan(&c, req.commit.as_deref()).await {
+    error(status, e.to_string())
+}
+
+/// `Json(value)`, or the refusal.
+fn answer<T: serde::Serialize>(result: Result<T, SourceError>) -> Response {
+    match result {
+        Ok(value) => Json(value).into_response(),
+        Err(e) => refusal(&e),
+    }
+}
+
+async fn status(State(s): Shared) -> Json<SourceStatus> {
+    Json(s.source.status())
+}
+
+async fn history(State(s): Shared) -> Response {
+    answer(s.source.history().map(|items| HistoryList { items }))
+}
+
+async fn fetch(State(s): Shared) -> Response {
+    answer(s.source.fetch().await)
+}
+
+async fn resume(State(s): Shared) -> Response {
+    answer(s.source.resume().await)
+}
+
+async fn rollback(State(s): Shared, Json(req): Json<RollbackRequest>) -> Response {
+    let RollbackPlan { target, changes } = match s.source.rollback_plan(req.commit.as_deref()).await
+    {
         Ok(plan) => plan,
-        Err(e @ (SourceError::NothingToRollBackTo | SourceError::InvalidCommit { .. })) => {
-            return error(StatusCode::CONFLICT, e.to_string());
-        }
-        Err(SourceError::Git(e)) => return error(StatusCode::NOT_FOUND, e.to_string()),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => return refusal(&e),
     };
-    let current = g.status().last_applied;
-    if !req.dry_run {
-        g.rollback(&c, &target).await;
+    let current = s.source.status().last_applied;
+    if !req.dry_run
+        && let Err(e) = s.source.rollback(&target).await
+    {
+        return refusal(&e);
     }
     Json(RollbackResponse {
         target,

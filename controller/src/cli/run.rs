@@ -8,13 +8,66 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::common::{docker, init_logging, parse_duration, runtime};
-use crate::config::{ControllerConfig, GitSettings, SourceConfig, WebhookConfig};
+use crate::api::server::AppState;
+use crate::config::{
+    ConfigError, ControllerConfig, GitSettings, GitSettingsError, SourceConfig, WebhookConfig,
+};
 use crate::docker::events;
 use crate::runtime::controller::{Controller, Options};
 use crate::runtime::kind::HostEvent;
-use crate::runtime::store::{EventKind, Store, default_state_dir};
-use crate::source::file;
+use crate::runtime::store::{Store, default_state_dir};
+use crate::source::file::{self, FileSource};
 use crate::source::git::follow::GitSource;
+use crate::source::{DesiredSink, SourceControl};
+
+/// Why `holdfast run` cannot start with the source and webhook settings given.
+#[derive(Debug, thiserror::Error)]
+enum SettingsError {
+    /// The `--config` file is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The `--git` flags do not fit together.
+    #[error(transparent)]
+    Git(#[from] GitSettingsError),
+    /// `--webhook-listen` without `--git`.
+    #[error("a webhook needs a git source (--git URL)")]
+    WebhookNeedsGit,
+}
+
+/// Why a listener (the TCP API, the webhook receiver) cannot start.
+#[derive(Debug, thiserror::Error)]
+enum ListenerError {
+    /// The bearer token file is empty.
+    #[error("the token file {} is empty", .0.display())]
+    EmptyTokenFile(std::path::PathBuf),
+    /// The bearer token file cannot be read.
+    #[error("cannot read the token file {}: {source}", path.display())]
+    TokenFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TCP API cannot listen.
+    #[error("cannot listen on {addr}: {source}")]
+    Api {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The webhook's secret is unusable.
+    #[error(transparent)]
+    Secret(#[from] crate::api::webhook::WebhookError),
+    /// The webhook receiver cannot listen.
+    #[error("cannot listen for webhooks on {addr}: {source}")]
+    Webhook {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
 
 /// Where the desired state comes from, as flags.
 #[derive(Debug, clap::Args)]
@@ -73,9 +126,9 @@ struct SourceArgs {
 
 impl SourceArgs {
     /// The configuration the flags (or the --config file) describe.
-    fn resolve(&self) -> Result<ControllerConfig, String> {
+    fn resolve(&self) -> Result<ControllerConfig, SettingsError> {
         let mut config = match (&self.config, &self.git) {
-            (Some(path), _) => crate::config::load(path).map_err(|e| e.to_string())?,
+            (Some(path), _) => crate::config::load(path)?,
             (None, Some(url)) => ControllerConfig {
                 source: SourceConfig::Git(
                     GitSettings {
@@ -111,7 +164,7 @@ impl SourceArgs {
             });
         }
         if config.webhook.is_some() && matches!(config.source, SourceConfig::File(_)) {
-            return Err("a webhook needs a git source (--git URL)".into());
+            return Err(SettingsError::WebhookNeedsGit);
         }
         Ok(config)
     }
@@ -203,15 +256,27 @@ async fn daemon(args: &Args) -> ExitCode {
         Some(store.clone()),
         options,
     );
-    let git = match &config.source {
-        SourceConfig::Git(git) => match GitSource::new(git.clone(), &args.state_dir, Some(store)) {
-            Ok(source) => Some(source),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
+    let sink: Arc<dyn DesiredSink> = controller.clone();
+    let (git, file_source) = match &config.source {
+        SourceConfig::Git(git) => {
+            match GitSource::new(git.clone(), &args.state_dir, Some(store), sink) {
+                Ok(source) => (Some(source), None),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
             }
-        },
-        SourceConfig::File(_) => None,
+        }
+        SourceConfig::File(path) => (None, Some(FileSource::new(path, sink))),
+    };
+    let source: Arc<dyn SourceControl> = match (&git, &file_source) {
+        (Some(git), _) => git.clone(),
+        (None, Some(file)) => file.clone(),
+        (None, None) => return ExitCode::from(2),
+    };
+    let state = AppState {
+        controller: controller.clone(),
+        source,
     };
     let webhook = match (&config.webhook, &git) {
         (Some(hook), Some(git)) => match start_webhook(hook, git.clone(), &controller).await {
@@ -231,12 +296,8 @@ async fn daemon(args: &Args) -> ExitCode {
         }
     };
     tracing::info!(socket = %args.socket.display(), "API listening");
-    let app = crate::api::AppState {
-        controller: controller.clone(),
-        git: git.clone(),
-    };
     let tcp = match (&args.listen_tcp, &args.token_file) {
-        (Some(addr), Some(token_file)) => match start_tcp_api(*addr, token_file, &app).await {
+        (Some(addr), Some(token_file)) => match start_tcp_api(*addr, token_file, &state).await {
             Ok(handle) => Some(handle),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -246,29 +307,23 @@ async fn daemon(args: &Args) -> ExitCode {
         _ => None,
     };
     let api = {
-        let app = app.clone();
+        let state = state.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::api::server::serve(listener, app).await {
+            if let Err(e) = crate::api::server::serve(listener, state).await {
                 tracing::error!(error = %e, "the API stopped");
             }
         })
     };
     let (event_tx, mut event_rx) = mpsc::channel::<HostEvent>(256);
     let mut follower: Option<(String, tokio::task::JoinHandle<()>)> = None;
-    // The file: load now, then on every change. A bad file changes nothing.
-    let (tx, rx) = mpsc::channel(1);
-    let mut changes = file::debounce(rx, Duration::from_millis(100));
-    let mut watched = None;
-    let mut git_task = None;
-    match (&config.source, &git) {
-        (SourceConfig::File(path), _) => {
-            controller.set_source(
-                &std::path::absolute(path)
-                    .unwrap_or_else(|_| path.clone())
-                    .display()
-                    .to_string(),
-            );
+    // The source: the file is loaded now, then on every change (a bad file changes
+    // nothing); the git source fetches now, then on its interval and triggers.
+    let source_task;
+    match (&config.source, &git, &file_source) {
+        (SourceConfig::File(path), _, Some(file)) => {
+            controller.set_source(file.shown());
             tracing::info!(file = %path.display(), "holdfast controller starting");
+            let (tx, rx) = mpsc::channel(1);
             let watch = match file::watch(path, tx) {
                 Ok(w) => w,
                 Err(e) => {
@@ -276,20 +331,19 @@ async fn daemon(args: &Args) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let mut last_text = None;
-            reload(&controller, path, &mut last_text).await;
-            watched = Some((path.clone(), watch, last_text));
+            file.reload().await;
+            source_task = tokio::spawn(file.clone().run(watch, rx));
         }
-        (SourceConfig::Git(config), Some(git)) => {
+        (SourceConfig::Git(config), Some(git), _) => {
             let status = git.status();
             controller.set_source(&format!(
                 "{} ({}, {})",
                 status.url, config.reference, config.path
             ));
             tracing::info!(url = %status.url, reference = %config.reference, path = %config.path, "holdfast controller starting");
-            git_task = Some(tokio::spawn(git.clone().run(controller.clone())));
+            source_task = tokio::spawn(git.clone().run());
         }
-        (SourceConfig::Git(_), None) => return ExitCode::from(2),
+        _ => return ExitCode::from(2),
     }
     // The Docker event stream follows the project in force, whichever source set it.
     let mut project_changes = controller.subscribe();
@@ -307,11 +361,6 @@ async fn daemon(args: &Args) -> ExitCode {
         tokio::select! {
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
-            Some(()) = changes.recv(), if watched.is_some() => {
-                if let Some((path, _, last_text)) = watched.as_mut() {
-                    reload(&controller, path, last_text).await;
-                }
-            }
             Ok(()) = project_changes.changed() => {
                 follow_project(&controller, &docker, &mut follower, &event_tx);
             }
@@ -326,9 +375,7 @@ async fn daemon(args: &Args) -> ExitCode {
     if let Some((_, handle)) = follower {
         handle.abort();
     }
-    if let Some(task) = git_task {
-        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), source_task).await;
     if let Some(hook) = webhook {
         let _ = tokio::time::timeout(Duration::from_secs(5), hook).await;
     }
@@ -341,56 +388,6 @@ async fn daemon(args: &Args) -> ExitCode {
     let _ = std::fs::remove_file(&args.socket);
     tracing::info!("stopped");
     ExitCode::SUCCESS
-}
-
-/// Re-reads the file; applies it when it changed and is valid, reports it when not.
-async fn reload(
-    controller: &Arc<Controller>,
-    path: &std::path::Path,
-    last_text: &mut Option<String>,
-) {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e, "cannot read the desired-state file; keeping the running state");
-            return;
-        }
-    };
-    if last_text.as_deref() == Some(text.as_str()) {
-        return;
-    }
-    *last_text = Some(text.clone());
-    match holdfast_spec::load_str(path, &text, &holdfast_spec::LoadOptions::default()) {
-        Err(report) => {
-            let project = controller.project().unwrap_or_else(|| "-".into());
-            let rendered = report.render();
-            let first = report
-                .diagnostics
-                .iter()
-                .find(|d| d.is_error())
-                .map(|d| match d.span {
-                    Some(s) => format!("{}:{}:{}: {}", path.display(), s.line, s.col, d.message),
-                    None => format!("{}: {}", path.display(), d.message),
-                })
-                .unwrap_or_default();
-            controller.event(
-                &project,
-                "project",
-                EventKind::Warning,
-                "InvalidSpec",
-                &format!(
-                    "{first} ({} errors); the running state is kept",
-                    report.error_count()
-                ),
-            );
-            eprint!("{rendered}");
-        }
-        Ok(loaded) => {
-            if let Err(e) = controller.set_desired(loaded.state).await {
-                tracing::warn!(error = %e, "cannot list the project's containers; will retry at the next change or resync");
-            }
-        }
-    }
 }
 
 /// Follows the Docker events of the project in force (again, when it was renamed).
@@ -421,29 +418,29 @@ fn follow_project(
 async fn start_tcp_api(
     addr: std::net::SocketAddr,
     token_file: &std::path::Path,
-    app: &crate::api::AppState,
-) -> Result<tokio::task::JoinHandle<()>, String> {
+    state: &AppState,
+) -> Result<tokio::task::JoinHandle<()>, ListenerError> {
     let token = match std::fs::read_to_string(token_file) {
         Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
-        Ok(_) => return Err(format!("the token file {} is empty", token_file.display())),
-        Err(e) => {
-            return Err(format!(
-                "cannot read the token file {}: {e}",
-                token_file.display()
-            ));
+        Ok(_) => return Err(ListenerError::EmptyTokenFile(token_file.to_path_buf())),
+        Err(source) => {
+            return Err(ListenerError::TokenFile {
+                path: token_file.to_path_buf(),
+                source,
+            });
         }
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        .map_err(|source| ListenerError::Api { addr, source })?;
     let bound = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(address = %bound, "API listening on TCP (bearer token required)");
-    let app = app.clone();
+    let state = state.clone();
     Ok(tokio::spawn(async move {
-        if let Err(e) = crate::api::server::serve_tcp(listener, app, token).await {
+        if let Err(e) = crate::api::server::serve_tcp(listener, state, token).await {
             tracing::error!(error = %e, "the TCP API stopped");
         }
     }))
@@ -454,12 +451,14 @@ async fn start_webhook(
     hook: &WebhookConfig,
     git: Arc<GitSource>,
     controller: &Arc<Controller>,
-) -> Result<tokio::task::JoinHandle<()>, String> {
-    let secret = crate::api::webhook::WebhookSecret::from_file(&hook.secret_file)
-        .map_err(|e| e.to_string())?;
+) -> Result<tokio::task::JoinHandle<()>, ListenerError> {
+    let secret = crate::api::webhook::WebhookSecret::from_file(&hook.secret_file)?;
     let listener = tokio::net::TcpListener::bind(hook.listen)
         .await
-        .map_err(|e| format!("cannot listen for webhooks on {}: {e}", hook.listen))?;
+        .map_err(|source| ListenerError::Webhook {
+            addr: hook.listen,
+            source,
+        })?;
     let bound = listener
         .local_addr()
         .map(|a| a.to_string())

@@ -94,15 +94,16 @@ pub enum SetDesiredError {
     /// The state renames the project while the old project still owns objects on the
     /// host: they would keep running unmanaged, out of the guard's sight.
     #[error(
-        "`name: {new}` renames the project `{old}`, whose {objects} containers would keep running unmanaged; keep the name, or remove them first (holdfast delete)"
+        "`name: {new}` renames the project `{old}`, whose {containers} containers would keep running unmanaged; keep the name, or remove them first (holdfast delete)"
     )]
     RenameRefused {
-        /// The project in force.
+        /// The project in force (or last given).
         old: String,
         /// The name the new state gives.
         new: String,
-        /// How many objects the old project still owns (for services: containers).
-        objects: usize,
+        /// How much the old project still owns (by the guard's weight: for services,
+        /// containers).
+        containers: usize,
     },
     /// What a kind owns on the host could not be listed.
     #[error("cannot list the {kind} objects the project owns: {source}")]
@@ -231,20 +232,28 @@ impl Controller {
         self.set_desired_at(state, None).await
     }
 
-    /// The project named last, by this controller or (after a restart) in the store.
-    fn last_project(&self) -> Option<String> {
+    /// The project in force; else (just restarted) `known`, the project a source last
+    /// applied; else the one named last in the store.
+    fn last_project(&self, known: Option<String>) -> Option<String> {
         if let Some(d) = self.current() {
             return Some(d.state.name.clone());
+        }
+        if known.is_some() {
+            return known;
         }
         let store = self.store.as_ref()?;
         store.doc::<String>(PROJECT_DOC).ok().flatten()
     }
 
-    /// Refuses a state that renames the project while the old one still owns objects
-    /// ([`Controller::set_desired_at`] checks it too; a source may check first, before
-    /// it commits to the new state).
-    pub async fn check_rename(&self, state: &DesiredState) -> Result<(), SetDesiredError> {
-        let Some(old) = self.last_project() else {
+    /// Refuses a state that renames the project (the one in force, else `known`, else
+    /// the one last named in the store) while the old one still owns objects on the
+    /// host.
+    async fn check_rename(
+        &self,
+        state: &DesiredState,
+        known: Option<String>,
+    ) -> Result<(), SetDesiredError> {
+        let Some(old) = self.last_project(known) else {
             return Ok(());
         };
         if old == state.name {
@@ -265,7 +274,7 @@ impl Controller {
             return Err(SetDesiredError::RenameRefused {
                 old,
                 new: state.name.clone(),
-                objects,
+                containers: objects,
             });
         }
         Ok(())
@@ -278,7 +287,19 @@ impl Controller {
         state: DesiredState,
         revision: Option<String>,
     ) -> Result<Accepted, SetDesiredError> {
-        self.check_rename(&state).await?;
+        self.set_desired_from(state, revision, None).await
+    }
+
+    /// As [`Controller::set_desired_at`], from a source that knows the project it
+    /// applied last (`last_project`), which a controller just restarted does not: a
+    /// state that renames it is refused while it still owns objects.
+    pub async fn set_desired_from(
+        &self,
+        state: DesiredState,
+        revision: Option<String>,
+        last_project: Option<String>,
+    ) -> Result<Accepted, SetDesiredError> {
+        self.check_rename(&state, last_project).await?;
         let mut objects = BTreeMap::new();
         let mut removals = Vec::new();
         let mut removal_refused = BTreeSet::new();

@@ -6,10 +6,174 @@
 //! when its content changed.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
+
+use super::{DesiredSink, RollbackPlan, SetDesiredError, SourceControl, SourceError};
+use crate::api::types::{CommitInfo, HistoryEntry, SourceKind, SourceStatus};
+use crate::runtime::lock;
+use crate::runtime::store::EventKind;
+
+/// A desired-state file on this server, loaded into its [`DesiredSink`] whenever its
+/// content changes and is valid. A bad file changes nothing.
+pub struct FileSource {
+    /// The file, as given.
+    path: PathBuf,
+    /// The file's absolute path, as shown.
+    shown: String,
+    sink: Arc<dyn DesiredSink>,
+    /// The text last loaded, so that an unchanged file is not loaded again.
+    last_text: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for FileSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSource")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileSource {
+    /// The file at `path`, feeding `sink`. Nothing is read yet: see
+    /// [`FileSource::reload`].
+    pub fn new(path: &Path, sink: Arc<dyn DesiredSink>) -> Arc<Self> {
+        let shown = std::path::absolute(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string();
+        Arc::new(FileSource {
+            path: path.to_path_buf(),
+            shown,
+            sink,
+            last_text: Mutex::new(None),
+        })
+    }
+
+    /// The file's absolute path, as shown in status and `holdfast trace`.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// Reloads the file whenever `changes` (from [`watch`], kept alive by `watch`) says
+    /// it may have changed, after a quiet 100 ms, until the sink shuts down. On its own
+    /// task, so that nothing else cancels a wait for quiet and loses the change.
+    pub async fn run(self: Arc<Self>, watch: FileWatch, mut changes: mpsc::Receiver<()>) {
+        let _watch = watch;
+        let mut closed = self.sink.closed();
+        loop {
+            let changed = tokio::select! {
+                changed = debounced(&mut changes, Duration::from_millis(100)) => changed,
+                _ = closed.wait_for(|c| *c) => None,
+            };
+            match changed {
+                Some(()) => self.reload().await,
+                None => return,
+            }
+        }
+    }
+
+    /// Re-reads the file; hands it to the sink when it changed and is valid, reports it
+    /// when not.
+    pub async fn reload(&self) {
+        let path = &self.path;
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "cannot read the desired-state file; keeping the running state");
+                return;
+            }
+        };
+        {
+            let mut last = lock(&self.last_text);
+            if last.as_deref() == Some(text.as_str()) {
+                return;
+            }
+            *last = Some(text.clone());
+        }
+        let project = || self.sink.project().unwrap_or_else(|| "-".into());
+        match holdfast_spec::load_str(path, &text, &holdfast_spec::LoadOptions::default()) {
+            Err(report) => {
+                self.sink.event(
+                    &project(),
+                    "project",
+                    EventKind::Warning,
+                    "InvalidSpec",
+                    &format!(
+                        "{} ({} errors); the running state is kept",
+                        report.first_error().unwrap_or_default(),
+                        report.error_count()
+                    ),
+                );
+                eprint!("{}", report.render());
+            }
+            Ok(loaded) => match self.sink.set_desired_at(loaded.state, None, None).await {
+                Ok(_) => {}
+                Err(e @ SetDesiredError::RenameRefused { .. }) => {
+                    self.sink.event(
+                        &project(),
+                        "project",
+                        EventKind::Warning,
+                        "RenameRefused",
+                        &format!("{}: {e}; the running state is kept", path.display()),
+                    );
+                }
+                Err(e @ SetDesiredError::Owned { .. }) => {
+                    tracing::warn!(error = %e, "cannot list the project's containers; will retry at the next change or resync");
+                }
+            },
+        }
+    }
+}
+
+/// The API's handle on the file source: its status; the rest is for git only.
+impl SourceControl for FileSource {
+    fn status(&self) -> SourceStatus {
+        SourceStatus {
+            kind: SourceKind::File,
+            url: self.shown.clone(),
+            reference: None,
+            path: None,
+            interval_ms: None,
+            last_fetched: None,
+            last_fetch_time: None,
+            last_fetch_error: None,
+            last_applied: None,
+            last_applied_time: None,
+            failed: None,
+            held_back: None,
+            pinned: None,
+            next_fetch: None,
+        }
+    }
+
+    fn history(&self) -> Result<Vec<HistoryEntry>, SourceError> {
+        Err(SourceError::NotGit)
+    }
+
+    fn fetch(&self) -> BoxFuture<'_, Result<SourceStatus, SourceError>> {
+        Box::pin(async { Err(SourceError::NotGit) })
+    }
+
+    fn resume(&self) -> BoxFuture<'_, Result<SourceStatus, SourceError>> {
+        Box::pin(async { Err(SourceError::NotGit) })
+    }
+
+    fn rollback_plan<'a>(
+        &'a self,
+        _commit: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<RollbackPlan, SourceError>> {
+        Box::pin(async { Err(SourceError::NotGit) })
+    }
+
+    fn rollback<'a>(&'a self, _target: &'a CommitInfo) -> BoxFuture<'a, Result<(), SourceError>> {
+        Box::pin(async { Err(SourceError::NotGit) })
+    }
+}
 
 /// Keeps the watcher alive; dropping it stops watching.
 pub struct FileWatch {
@@ -46,27 +210,8 @@ pub fn watch(path: &Path, tx: mpsc::Sender<()>) -> Result<FileWatch, notify::Err
     Ok(FileWatch { _watcher: watcher })
 }
 
-/// Debounces `rx` in a task of its own: the returned receiver gets one signal per burst
-/// of signals on `rx` that is followed by a quiet `window`. Receiving from it is
-/// cancel-safe, so it can sit in a `tokio::select!` beside other branches: a burst
-/// half-way through its window when another branch wins is not lost (awaiting
-/// [`debounced`] there directly would drop it).
-pub fn debounce(mut rx: mpsc::Receiver<()>, window: Duration) -> mpsc::Receiver<()> {
-    let (tx, out) = mpsc::channel(1);
-    tokio::spawn(async move {
-        while debounced(&mut rx, window).await.is_some() {
-            // A signal already waiting says the same: look again.
-            match tx.try_send(()) {
-                Ok(()) | Err(mpsc::error::TrySendError::Full(())) => {}
-                Err(mpsc::error::TrySendError::Closed(())) => return,
-            }
-        }
-    });
-    out
-}
-
 /// Waits for the first signal, then for a quiet `window`, so that an editor's burst of
-/// writes leads to one reload. Not cancel-safe: see [`debounce`].
+/// writes leads to one reload.
 pub async fn debounced(rx: &mut mpsc::Receiver<()>, window: Duration) -> Option<()> {
     rx.recv().await?;
     loop {
@@ -80,25 +225,105 @@ pub async fn debounced(rx: &mut mpsc::Receiver<()>, window: Duration) -> Option<
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
-
     use super::*;
+    use crate::source::testing::FakeSink;
+
+    /// A file source on `holdfast.yaml` in a new folder (not written yet), feeding a
+    /// fake sink.
+    fn watching() -> (tempfile::TempDir, PathBuf, Arc<FakeSink>, Arc<FileSource>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("holdfast.yaml");
+        let sink = FakeSink::new();
+        let file = FileSource::new(&path, sink.clone());
+        (dir, path, sink, file)
+    }
+
+    fn write(path: &Path, name: &str, image: &str) {
+        std::fs::write(
+            path,
+            format!("name: {name}\nservices:\n  app:\n    {image}: example/app:1\n"),
+        )
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_changed_valid_file_goes_to_the_sink_and_a_bad_one_is_reported() {
+        let (_dir, path, sink, file) = watching();
+        // Missing: nothing happens.
+        file.reload().await;
+        assert!(lock(&sink.taken).is_empty());
+        write(&path, "web", "image");
+        file.reload().await;
+        file.reload().await;
+        assert_eq!(*lock(&sink.taken), [("web".to_string(), None)]);
+        write(&path, "web", "imgae");
+        file.reload().await;
+        assert_eq!(lock(&sink.taken).len(), 1);
+        let events = lock(&sink.events).clone();
+        let (project, object, reason, message) = events.last().cloned().unwrap();
+        assert_eq!((project.as_str(), object.as_str()), ("web", "project"));
+        assert_eq!(reason, "InvalidSpec");
+        let place = format!("{}:4:5: ", path.display());
+        assert!(message.starts_with(&place), "{message}");
+        assert!(
+            message.ends_with("(1 errors); the running state is kept"),
+            "{message}"
+        );
+    }
 
     #[tokio::test(start_paused = true)]
-    async fn a_burst_is_not_lost_when_the_receiver_is_cancelled_half_way() {
-        let (tx, rx) = mpsc::channel(16);
-        let mut out = debounce(rx, Duration::from_millis(100));
+    async fn run_reloads_on_each_change_until_the_watch_ends() {
+        let (_dir, path, sink, file) = watching();
+        write(&path, "web", "image");
+        let (spare, _) = mpsc::channel(1);
+        let watch = super::watch(&path, spare).unwrap();
+        let (tx, rx) = mpsc::channel(1);
+        let task = tokio::spawn(file.clone().run(watch, rx));
+        let mut taken = sink.subscribe();
         tx.send(()).await.unwrap();
-        // Another select! branch wins while the burst's quiet window is running.
-        tokio::select! {
-            _ = out.recv() => panic!("signalled before the quiet window"),
-            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-        }
+        tokio::time::timeout(Duration::from_secs(5), taken.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(*lock(&sink.taken), [("web".to_string(), None)]);
+        write(&path, "web-2", "image");
         tx.send(()).await.unwrap();
-        let waited = tokio::time::timeout(Duration::from_secs(1), out.recv()).await;
-        assert_eq!(waited.unwrap(), Some(()));
-        // One signal for the whole burst.
-        let more = tokio::time::timeout(Duration::from_secs(1), out.recv()).await;
-        assert!(more.is_err(), "a second signal for the same burst");
+        tokio::time::timeout(Duration::from_secs(5), taken.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(lock(&sink.taken).len(), 2);
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_rename_the_sink_refuses_is_reported() {
+        let (_dir, path, sink, file) = watching();
+        write(&path, "web", "image");
+        file.reload().await;
+        *lock(&sink.occupied) = Some("web".into());
+        write(&path, "web-other", "image");
+        file.reload().await;
+        assert_eq!(*lock(&sink.taken), [("web".to_string(), None)]);
+        assert_eq!(sink.reasons(), ["RenameRefused"]);
+    }
+
+    #[tokio::test]
+    async fn the_file_source_shows_its_path_and_refuses_git_only_requests() {
+        let (_dir, path, _, file) = watching();
+        let status = file.status();
+        assert_eq!(status.kind, SourceKind::File);
+        assert_eq!(status.url, path.display().to_string());
+        assert!(matches!(file.history(), Err(SourceError::NotGit)));
+        assert!(matches!(file.fetch().await, Err(SourceError::NotGit)));
+        assert!(matches!(file.resume().await, Err(SourceError::NotGit)));
+        assert!(matches!(
+            file.rollback_plan(None).await,
+            Err(SourceError::NotGit)
+        ));
     }
 }

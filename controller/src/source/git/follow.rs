@@ -2,36 +2,34 @@
 //!
 //! [`GitSource`] fetches the repository into a local [mirror](super::repo::Mirror) on a
 //! jittered interval and whenever it is [triggered](GitSource::trigger) (webhook,
-//! `holdfast reconcile source`), materialises the commit's tree into a fresh directory,
-//! loads the desired-state file from there (so that `env_file`, secret files and build
-//! contexts resolve inside the same commit) and hands it to the controller.
+//! `holdfast reconcile source`), materialises the commit's tree into a fresh directory
+//! (`checkout.rs`), loads the desired-state file from there (so that
+//! `env_file`, secret files and build contexts resolve inside the same commit) and
+//! hands it to its [`DesiredSink`], the controller.
 //!
-//! A commit whose file is invalid is never applied: the source reports it and the
-//! running state stays on the last good commit. A rollback pins the source to an
+//! A commit whose file is invalid, or that renames the project while the old one
+//! still has containers, is never applied: the source reports it and the running state
+//! stays on the last good commit. A rollback (`rollback.rs`) pins the source to an
 //! earlier commit until `holdfast resume source`. What was applied, refused or held
-//! back is kept in the store, so a restart of the controller carries on from there,
-//! even while the remote is unreachable.
+//! back is kept in the store (`history.rs`), so a restart of the
+//! controller carries on from there, even while the remote is unreachable.
 
-use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 
+use super::checkout::Checkouts;
+use super::history::Saved;
 use super::repo::{CommitInfo, Credentials, GitError, GitRef, Mirror, redact_url, short_id};
-use crate::api::types::{
-    CommitResult, FailedCommit, HistoryEntry, ResourceDiff, SourceKind, SourceStatus,
-};
-use crate::runtime::controller::{Controller, SetDesiredError};
+use crate::api::types::{CommitResult, FailedCommit, HistoryEntry, SourceKind, SourceStatus};
 use crate::runtime::lock;
 use crate::runtime::store::{EventKind, Store, now_ms};
-
-/// How many history entries are kept.
-const HISTORY_LIMIT: usize = 200;
+use crate::source::{DesiredSink, RollbackPlan, SetDesiredError, SourceControl, SourceError};
 
 /// Where to fetch from and what to follow. Its `Debug` shows the URL without
 /// credentials.
@@ -64,46 +62,6 @@ impl std::fmt::Debug for GitSourceConfig {
     }
 }
 
-/// Why the source cannot do what was asked.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    /// A git operation failed.
-    #[error(transparent)]
-    Git(#[from] GitError),
-    /// Rollback without a commit, but no earlier good commit is known.
-    #[error("no earlier applied commit is known; name the commit: holdfast rollback COMMIT")]
-    NothingToRollBackTo,
-    /// The commit's desired-state file is invalid.
-    #[error("commit {commit}: {error}")]
-    InvalidCommit {
-        /// The commit's short id.
-        commit: String,
-        /// The first error.
-        error: String,
-    },
-    /// The engine could not be asked for the project's containers.
-    #[error("cannot list the project's containers: {0}")]
-    Engine(#[from] bollard::errors::Error),
-    /// A blocking task panicked or was cancelled.
-    #[error("internal error: {0}")]
-    Task(String),
-}
-
-/// What the source keeps in the store across restarts.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Persisted {
-    /// The project of the last applied commit, so that events before the first apply
-    /// after a restart name it.
-    #[serde(default)]
-    project: Option<String>,
-    last_applied: Option<CommitInfo>,
-    last_applied_time: Option<u64>,
-    pinned: Option<CommitInfo>,
-    failed: Option<FailedCommit>,
-    held_back: Option<String>,
-    history: VecDeque<HistoryEntry>,
-}
-
 /// What the source knows only while it runs.
 #[derive(Debug, Clone, Default)]
 struct Live {
@@ -114,37 +72,43 @@ struct Live {
 }
 
 /// A git repository followed by the controller. See the [module docs](self).
-#[derive(Debug)]
 pub struct GitSource {
-    config: GitSourceConfig,
-    mirror: Arc<Mirror>,
-    checkouts: PathBuf,
-    store: Option<Arc<Store>>,
-    store_key: String,
-    persisted: Mutex<Persisted>,
+    pub(super) config: GitSourceConfig,
+    pub(super) mirror: Arc<Mirror>,
+    pub(super) checkouts: Checkouts,
+    pub(super) saved: Saved,
     live: Mutex<Live>,
     wake: Notify,
     /// One fetch-and-apply at a time (poll, webhook, rollback, resume).
-    busy: tokio::sync::Mutex<()>,
+    pub(super) busy: tokio::sync::Mutex<()>,
+    pub(super) sink: Arc<dyn DesiredSink>,
+}
+
+impl std::fmt::Debug for GitSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitSource")
+            .field("config", &self.config)
+            .field("checkouts", &self.checkouts)
+            .field("live", &self.live)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Runs blocking git work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, GitError> + Send + 'static,
 ) -> Result<T, SourceError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| SourceError::Task(e.to_string()))?
-        .map_err(SourceError::from)
+    Ok(tokio::task::spawn_blocking(f).await??)
 }
 
 impl GitSource {
     /// Opens (or creates) the mirror under `state_dir/git/`, and restores what was
-    /// applied before from `store`.
+    /// applied before from `store`. Desired states go to `sink`.
     pub fn new(
         config: GitSourceConfig,
         state_dir: &Path,
         store: Option<Arc<Store>>,
+        sink: Arc<dyn DesiredSink>,
     ) -> Result<Arc<GitSource>, SourceError> {
         let display = redact_url(&config.url);
         let id = {
@@ -162,32 +126,21 @@ impl GitSource {
                 message: e.to_string(),
             })
         })?;
-        let mirror = Mirror::open(
+        let mirror = Arc::new(Mirror::open(
             &root.join("mirror.git"),
             &config.url,
             config.credentials.clone(),
-        )?;
-        let store_key = format!("source/git/{id}");
-        let persisted = store
-            .as_ref()
-            .and_then(|s| match s.doc::<Persisted>(&store_key) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the git source's saved state; starting afresh");
-                    None
-                }
-            })
-            .unwrap_or_default();
+        )?);
+        let checkouts = Checkouts::new(mirror.clone(), root.join("checkouts"), config.path.clone());
         Ok(Arc::new(GitSource {
             config,
-            mirror: Arc::new(mirror),
-            checkouts: root.join("checkouts"),
-            store,
-            store_key,
-            persisted: Mutex::new(persisted),
+            mirror,
+            checkouts,
+            saved: Saved::load(store, format!("source/git/{id}")),
             live: Mutex::new(Live::default()),
             wake: Notify::new(),
             busy: tokio::sync::Mutex::new(()),
+            sink,
         }))
     }
 
@@ -199,7 +152,7 @@ impl GitSource {
 
     /// Where the source stands.
     pub fn status(&self) -> SourceStatus {
-        let p = lock(&self.persisted).clone();
+        let p = self.saved.read(Clone::clone);
         let l = lock(&self.live).clone();
         SourceStatus {
             kind: SourceKind::Git,
@@ -221,19 +174,19 @@ impl GitSource {
 
     /// The commits met so far, oldest first.
     pub fn history(&self) -> Vec<HistoryEntry> {
-        lock(&self.persisted).history.iter().cloned().collect()
+        self.saved.read(|p| p.history.iter().cloned().collect())
     }
 
-    /// Fetches on the interval and on triggers until the controller shuts down.
-    /// Between fetches it watches the controller, to note in the history when the
-    /// commit in force became Ready everywhere.
-    pub async fn run(self: Arc<Self>, controller: Arc<Controller>) {
-        let mut closed = controller.closed();
-        let mut changes = controller.subscribe();
+    /// Fetches on the interval and on triggers until the sink shuts down. Between
+    /// fetches it watches the sink, to note in the history when the commit in force
+    /// became Ready everywhere.
+    pub async fn run(self: Arc<Self>) {
+        let mut closed = self.sink.closed();
+        let mut changes = self.sink.subscribe();
         let mut rng = fastrand::Rng::new();
         loop {
-            self.sync(&controller).await;
-            self.note_ready(&controller);
+            self.sync().await;
+            self.note_ready();
             let wait = self.config.interval.mul_f64(0.9 + 0.2 * rng.f64());
             lock(&self.live).next_fetch =
                 Some(now_ms() + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
@@ -242,7 +195,7 @@ impl GitSource {
                 tokio::select! {
                     _ = tokio::time::sleep_until(deadline) => break,
                     _ = self.wake.notified() => break,
-                    Ok(()) = changes.changed() => self.note_ready(&controller),
+                    Ok(()) = changes.changed() => self.note_ready(),
                     _ = closed.wait_for(|c| *c) => return,
                 }
             }
@@ -251,76 +204,57 @@ impl GitSource {
 
     /// Records, once, how long after it was applied the commit in force had every
     /// service Ready.
-    fn note_ready(&self, controller: &Controller) {
-        let Some(revision) = controller.revision() else {
+    fn note_ready(&self) {
+        let Some(revision) = self.sink.revision() else {
             return;
         };
-        let pending = lock(&self.persisted)
-            .history
-            .iter()
-            .rev()
-            .find(|h| h.result != CommitResult::Invalid)
-            .is_some_and(|h| h.commit.id == revision && h.ready_after_ms.is_none());
-        if !pending || !controller.converged() {
+        if !self.saved.read(|p| p.awaits_ready(&revision)) || !self.sink.converged() {
             return;
         }
-        self.update(|p| {
-            if let Some(h) = p
-                .history
-                .iter_mut()
-                .rev()
-                .find(|h| h.result != CommitResult::Invalid)
-            {
-                h.ready_after_ms = Some(now_ms().saturating_sub(h.time));
-            }
-        });
+        self.saved.update(|p| p.note_ready());
     }
 
     /// One fetch, then applies what the source should be at: the pinned commit, or the
     /// reference's commit. When that cannot be applied (the fetch failed, the commit is
-    /// invalid) and the controller has nothing in force yet (just restarted), the last
+    /// invalid) and the sink has nothing in force yet (just restarted), the last
     /// applied commit is applied again from the local mirror.
-    pub async fn sync(&self, controller: &Controller) {
+    pub async fn sync(&self) {
         let _busy = self.busy.lock().await;
-        let fetched = self.fetch(controller).await;
+        let fetched = self.fetch().await;
         // A refusal stands for the newest commit only: once the reference has moved on
         // (a new commit, a force-push back to the commit in force), it is history.
         if let Some(commit) = &fetched
-            && lock(&self.persisted)
-                .failed
-                .as_ref()
-                .is_some_and(|f| f.commit.id != commit.id)
+            && self
+                .saved
+                .read(|p| p.failed.as_ref().is_some_and(|f| f.commit.id != commit.id))
         {
-            self.update(|p| p.failed = None);
+            self.saved.update(|p| p.failed = None);
         }
-        let target = {
-            let p = lock(&self.persisted);
-            match (&p.pinned, fetched) {
-                (Some(pinned), _) => Some(pinned.clone()),
-                (None, Some(commit)) => Some(commit),
-                (None, None) if controller.revision().is_none() => p.last_applied.clone(),
-                (None, None) => None,
-            }
-        };
+        let target = self.saved.read(|p| match (&p.pinned, fetched) {
+            (Some(pinned), _) => Some(pinned.clone()),
+            (None, Some(commit)) => Some(commit),
+            (None, None) if self.sink.revision().is_none() => p.last_applied.clone(),
+            (None, None) => None,
+        });
         if let Some(target) = target {
-            let result = if lock(&self.persisted).pinned.is_some() {
+            let result = if self.saved.read(|p| p.pinned.is_some()) {
                 CommitResult::RolledBack
             } else {
                 CommitResult::Applied
             };
-            self.apply(controller, &target, result).await;
+            self.apply(&target, result).await;
         }
-        let last = lock(&self.persisted).last_applied.clone();
-        if controller.revision().is_none()
+        let last = self.saved.read(|p| p.last_applied.clone());
+        if self.sink.revision().is_none()
             && let Some(last) = last
         {
-            self.apply(controller, &last, CommitResult::Applied).await;
+            self.apply(&last, CommitResult::Applied).await;
         }
-        self.publish(controller);
+        self.publish();
     }
 
     /// Fetches the reference; records the outcome. `None` when the fetch failed.
-    async fn fetch(&self, controller: &Controller) -> Option<CommitInfo> {
+    async fn fetch(&self) -> Option<CommitInfo> {
         let interrupt = Arc::new(AtomicBool::new(false));
         let mirror = self.mirror.clone();
         let reference = self.config.reference.clone();
@@ -330,17 +264,16 @@ impl GitSource {
             Ok(r) => r,
             Err(_) => {
                 interrupt.store(true, Ordering::Relaxed);
-                Err(SourceError::Task(format!(
-                    "the fetch did not finish within {}s",
-                    self.config.fetch_timeout.as_secs()
-                )))
+                Err(SourceError::FetchTimeout {
+                    seconds: self.config.fetch_timeout.as_secs(),
+                })
             }
         };
-        let project = self.project(controller);
+        let project = self.project();
         let now = now_ms();
         match result {
             Ok(commit) => {
-                controller.metrics().source_fetch(true);
+                self.sink.record_fetch(true);
                 let new = {
                     let mut l = lock(&self.live);
                     let new = l.last_fetched.as_ref().is_none_or(|c| c.id != commit.id);
@@ -350,12 +283,12 @@ impl GitSource {
                     new
                 };
                 if new {
-                    self.announce(controller, &project, &commit);
+                    self.announce(&project, &commit);
                 }
                 Some(commit)
             }
             Err(e) => {
-                controller.metrics().source_fetch(false);
+                self.sink.record_fetch(false);
                 let message = e.to_string();
                 let repeated = {
                     let mut l = lock(&self.live);
@@ -365,7 +298,7 @@ impl GitSource {
                     repeated
                 };
                 if !repeated {
-                    controller.event(
+                    self.sink.event(
                         &project,
                         "source",
                         EventKind::Warning,
@@ -380,11 +313,10 @@ impl GitSource {
 
     /// Records a newly fetched commit: `Fetched`, or `NewCommitNotApplied` while a
     /// rollback pins the source elsewhere. Nothing for the commit already in force.
-    fn announce(&self, controller: &Controller, project: &str, commit: &CommitInfo) {
-        let (pinned, applied) = {
-            let p = lock(&self.persisted);
-            (p.pinned.clone(), p.last_applied.clone())
-        };
+    fn announce(&self, project: &str, commit: &CommitInfo) {
+        let (pinned, applied) = self
+            .saved
+            .read(|p| (p.pinned.clone(), p.last_applied.clone()));
         let what = format!(
             "{} ({}, {})",
             short_id(&commit.id),
@@ -410,265 +342,153 @@ impl GitSource {
                 ),
             ),
         };
-        controller.event(project, "source", EventKind::Normal, reason, &message);
-    }
-
-    /// Materialises `commit` (unless already there) and validates its desired-state
-    /// file there, with every file it names. Returns the file's text.
-    async fn validate(&self, commit: &CommitInfo) -> Result<String, FailedCommit> {
-        let failed = |error: String| FailedCommit {
-            commit: commit.clone(),
-            error,
-            details: String::new(),
-        };
-        let dir = self.checkout_dir(&commit.id);
-        if !dir.exists() {
-            let mirror = self.mirror.clone();
-            let id = commit.id.clone();
-            let dest = dir.clone();
-            let parent = self.checkouts.join(&commit.id);
-            blocking(move || {
-                std::fs::create_dir_all(&parent).map_err(|e| GitError::Checkout {
-                    path: parent.clone(),
-                    message: e.to_string(),
-                })?;
-                mirror.checkout(&id, &dest)
-            })
-            .await
-            .map_err(|e| failed(format!("cannot check out the commit: {e}")))?;
-        }
-        let file = dir.join(&self.config.path);
-        let shown = PathBuf::from(&self.config.path);
-        let loaded = tokio::task::spawn_blocking(move || {
-            holdfast_spec::load_file(&file, &holdfast_spec::LoadOptions::default())
-        })
-        .await
-        .map_err(|e| failed(format!("internal error: {e}")))?;
-        match loaded {
-            Ok(loaded) => Ok(loaded.report.source),
-            Err(mut report) => {
-                // Name the file as it is in the repository, not in the checkout.
-                report.path = shown.clone();
-                let first = report
-                    .diagnostics
-                    .iter()
-                    .find(|d| d.is_error())
-                    .map(|d| match d.span {
-                        Some(s) => {
-                            format!("{}:{}:{}: {}", shown.display(), s.line, s.col, d.message)
-                        }
-                        None => format!("{}: {}", shown.display(), d.message),
-                    })
-                    .unwrap_or_else(|| format!("{}: invalid", shown.display()));
-                let count = report.error_count();
-                Err(FailedCommit {
-                    commit: commit.clone(),
-                    error: if count > 1 {
-                        format!("{first} (and {} more errors)", count - 1)
-                    } else {
-                        first
-                    },
-                    details: report.render(),
-                })
-            }
-        }
-    }
-
-    /// Loads `text`, the validated file of `commit`, as the file under `current/`:
-    /// every path in the desired state (bind mounts, env files, secret files) is then
-    /// the same from commit to commit, so a commit replaces only the containers whose
-    /// spec it changes. `${VAR}` comes from the process environment, then from the
-    /// `.env` beside the file in `commit`'s own checkout (as Compose does), so the
-    /// result does not depend on where `current/` points yet.
-    fn load_as_current(
-        &self,
-        commit: &str,
-        text: &str,
-    ) -> Result<holdfast_spec::DesiredState, String> {
-        let relative = Path::new(&self.config.path);
-        let file = self
-            .current_link()
-            .join(self.repository_name())
-            .join(relative);
-        let dotenv = self
-            .checkout_dir(commit)
-            .join(relative)
-            .with_file_name(".env");
-        let mut variables = std::fs::read_to_string(dotenv)
-            .map(|text| holdfast_spec::parse_env_lines(&text))
-            .unwrap_or_default();
-        variables.extend(std::env::vars());
-        let options = holdfast_spec::LoadOptions {
-            variables: Some(variables),
-            check_files: false,
-        };
-        holdfast_spec::load_str(&file, text, &options)
-            .map(|loaded| loaded.state)
-            .map_err(|report| report.render())
-    }
-
-    /// `STATE_DIR/git/<id>/current`: a symlink to the checkout of the commit in force.
-    fn current_link(&self) -> PathBuf {
-        self.checkouts.with_file_name("current")
-    }
-
-    /// Points [`GitSource::current_link`] at `commit`'s checkout, atomically (a new link
-    /// renamed over the old one).
-    fn switch_current(&self, commit: &str) -> std::io::Result<()> {
-        let link = self.current_link();
-        let temp = link.with_file_name("current.new");
-        let _ = std::fs::remove_file(&temp);
-        std::os::unix::fs::symlink(Path::new("checkouts").join(commit), &temp)?;
-        std::fs::rename(&temp, &link)
-    }
-
-    /// The repository's name, as a clone's folder would be called, so that a file
-    /// without `name:` gets the same project name as in a clone.
-    fn repository_name(&self) -> String {
-        self.mirror
-            .display_url()
-            .trim_end_matches('/')
-            .rsplit(['/', ':'])
-            .next()
-            .map(|n| n.trim_end_matches(".git"))
-            .filter(|n| !n.is_empty() && *n != "." && *n != "..")
-            .unwrap_or("repo")
-            .to_string()
-    }
-
-    /// `checkouts/<commit>/<repository name>`.
-    fn checkout_dir(&self, commit: &str) -> PathBuf {
-        self.checkouts.join(commit).join(self.repository_name())
+        self.sink
+            .event(project, "source", EventKind::Normal, reason, &message);
     }
 
     /// Puts `commit`'s desired state in force, unless it already is. A commit whose file
-    /// is invalid is reported once per distinct error; it is tried again at every sync,
-    /// because a file it needs on this server (a secret) may have appeared since.
-    async fn apply(&self, controller: &Controller, commit: &CommitInfo, result: CommitResult) {
-        if controller.revision().as_deref() == Some(commit.id.as_str()) {
+    /// is invalid, or that renames a project that still has containers, is reported once
+    /// per distinct error; it is tried again at every sync, because a file it needs on
+    /// this server (a secret) may have appeared since, or the old containers gone.
+    pub(super) async fn apply(&self, commit: &CommitInfo, result: CommitResult) {
+        if self.sink.revision().as_deref() == Some(commit.id.as_str()) {
             return;
         }
-        let known_error = lock(&self.persisted)
-            .failed
-            .as_ref()
-            .filter(|f| f.commit.id == commit.id)
-            .map(|f| f.error.clone());
-        let project = self.project(controller);
-        let text = match self.validate(commit).await {
+        let (known_error, last_project) = self.saved.read(|p| {
+            let known = p
+                .failed
+                .as_ref()
+                .filter(|f| f.commit.id == commit.id)
+                .map(|f| f.error.clone());
+            (known, p.project.clone())
+        });
+        let project = self.project();
+        let text = match self.checkouts.validate(commit).await {
             Ok(text) => text,
             Err(failed) => {
-                self.refuse(controller, &project, failed, known_error.as_deref());
+                self.refuse(&project, failed, known_error.as_deref());
                 return;
             }
         };
-        let state = match self.load_as_current(&commit.id, &text) {
+        let state = match self.checkouts.load_as_current(&commit.id, &text) {
             Ok(state) => state,
-            Err(rendered) => {
+            Err(report) => {
                 // Validated a moment ago in its own checkout; only a race can get here.
-                tracing::warn!("{rendered}");
+                tracing::warn!("{}", report.render());
                 return;
             }
         };
-        if let Err(failed) = self.check_project_name(controller, commit, &state).await {
-            self.refuse(controller, &project, failed, known_error.as_deref());
-            return;
-        }
-        if let Err(e) = self.switch_current(&commit.id) {
-            let message = format!("cannot switch to {}: {e}", short_id(&commit.id));
-            tracing::warn!("{message}; will retry at the next fetch");
-            lock(&self.live).last_fetch_error = Some(message);
-            return;
-        }
-        let project = state.name.clone();
-        match controller
-            .set_desired_at(state, Some(commit.id.clone()))
+        let before = match self.checkouts.switch_current(&commit.id) {
+            Ok(before) => before,
+            Err(e) => {
+                let message = format!("cannot switch to {}: {e}", short_id(&commit.id));
+                tracing::warn!("{message}; will retry at the next fetch");
+                lock(&self.live).last_fetch_error = Some(message);
+                return;
+            }
+        };
+        let project_applied = state.name.clone();
+        let accepted = match self
+            .sink
+            .set_desired_at(state, Some(commit.id.clone()), last_project)
             .await
         {
-            Err(e) => {
+            Ok(accepted) => accepted,
+            Err(e @ SetDesiredError::RenameRefused { .. }) => {
+                // The old commit stays in force, with its files.
+                if let Err(io) = self.checkouts.restore_current(before) {
+                    tracing::warn!(error = %io, "cannot point `current` back at the commit in force");
+                }
+                let failed = FailedCommit {
+                    commit: commit.clone(),
+                    error: format!("{}: {e}", self.config.path),
+                    details: String::new(),
+                };
+                self.refuse(&project, failed, known_error.as_deref());
+                return;
+            }
+            Err(e @ SetDesiredError::Owned { .. }) => {
                 let message = format!("cannot apply {}: {e}", short_id(&commit.id));
                 tracing::warn!("{message}; will retry at the next fetch");
                 lock(&self.live).last_fetch_error = Some(message);
+                return;
             }
-            Ok(accepted) => {
-                let held_back = accepted.removal_refused.then(|| {
-                    format!(
-                        "commit {} would remove {}; nothing was removed (mass-removal guard). Pass --allow-mass-removal if this is intended",
-                        short_id(&commit.id),
-                        accepted
-                            .removals
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                });
-                let result = if held_back.is_some() {
-                    CommitResult::HeldBack
-                } else {
-                    result
-                };
-                // After a restart the commit in force is applied again: not news.
-                let again = lock(&self.persisted)
-                    .last_applied
-                    .as_ref()
-                    .is_some_and(|c| c.id == commit.id);
-                if !again {
-                    controller.event(
-                        &project,
-                        "source",
-                        EventKind::Normal,
-                        "CommitApplied",
-                        &format!(
-                            "{} {} ({}, {})",
-                            match result {
-                                CommitResult::RolledBack => "rolled back to",
-                                _ => "applying",
-                            },
-                            short_id(&commit.id),
-                            commit.subject,
-                            commit.author
-                        ),
-                    );
-                }
-                self.update(|p| {
-                    if !again {
-                        push_history(p, commit, result, held_back.as_deref().unwrap_or_default());
-                        p.last_applied_time = Some(now_ms());
-                    }
-                    p.project = Some(project.clone());
-                    p.last_applied = Some(commit.clone());
-                    // A newer commit of the reference replaces a refused one; applying
-                    // the same commit again or rolling back leaves the refusal standing.
-                    if !again && result != CommitResult::RolledBack {
-                        p.failed = None;
-                    }
-                    p.held_back = held_back;
-                });
-                self.prune_checkouts(&commit.id);
-            }
+        };
+        let project = project_applied;
+        let held_back = accepted.removal_refused.then(|| {
+            format!(
+                "commit {} would remove {}; nothing was removed (mass-removal guard). Pass --allow-mass-removal if this is intended",
+                short_id(&commit.id),
+                accepted.removals.join(", ")
+            )
+        });
+        let result = if held_back.is_some() {
+            CommitResult::HeldBack
+        } else {
+            result
+        };
+        // After a restart the commit in force is applied again: not news.
+        let again = self
+            .saved
+            .read(|p| p.last_applied.as_ref().is_some_and(|c| c.id == commit.id));
+        if !again {
+            self.sink.event(
+                &project,
+                "source",
+                EventKind::Normal,
+                "CommitApplied",
+                &format!(
+                    "{} {} ({}, {})",
+                    match result {
+                        CommitResult::RolledBack => "rolled back to",
+                        _ => "applying",
+                    },
+                    short_id(&commit.id),
+                    commit.subject,
+                    commit.author
+                ),
+            );
         }
+        self.saved.update(|p| {
+            if !again {
+                p.push_history(commit, result, held_back.as_deref().unwrap_or_default());
+                p.last_applied_time = Some(now_ms());
+            }
+            p.project = Some(project.clone());
+            p.last_applied = Some(commit.clone());
+            // A newer commit of the reference replaces a refused one; applying the same
+            // commit again or rolling back leaves the refusal standing.
+            if !again && result != CommitResult::RolledBack {
+                p.failed = None;
+            }
+            p.held_back = held_back;
+        });
+        // Keep the commit in force and the two applied before it: reconciles may still
+        // read their env and secret files.
+        let mut keep: Vec<String> = self.saved.read(|p| {
+            p.in_force_newest_first()
+                .take(3)
+                .map(|h| h.commit.id.clone())
+                .collect()
+        });
+        keep.push(commit.id.clone());
+        self.checkouts.prune(&keep);
     }
 
     /// Records that `failed.commit` is not applied: an event, a line of history, the
     /// metric; once per distinct error (`known_error` is the one already recorded).
-    fn refuse(
-        &self,
-        controller: &Controller,
-        project: &str,
-        failed: FailedCommit,
-        known_error: Option<&str>,
-    ) {
+    fn refuse(&self, project: &str, failed: FailedCommit, known_error: Option<&str>) {
         if known_error == Some(failed.error.as_str()) {
             return;
         }
         let commit = failed.commit.clone();
-        let running = lock(&self.persisted)
-            .last_applied
-            .as_ref()
-            .map(|c| format!("stays on {}", short_id(&c.id)))
+        let running = self
+            .saved
+            .read(|p| p.last_applied.as_ref().map(|c| c.id.clone()))
+            .map(|id| format!("stays on {}", short_id(&id)))
             .unwrap_or_else(|| "is unchanged".into());
-        controller.metrics().source_invalid_commit();
-        controller.event(
+        self.sink.record_invalid_commit();
+        self.sink.event(
             project,
             "source",
             EventKind::Warning,
@@ -682,268 +502,300 @@ impl GitSource {
             ),
         );
         eprint!("{}", failed.details);
-        self.update(|p| {
-            push_history(p, &commit, CommitResult::Invalid, &failed.error);
+        self.saved.update(|p| {
+            p.push_history(&commit, CommitResult::Invalid, &failed.error);
             p.failed = Some(failed);
         });
     }
 
-    /// Refuses a commit that renames the project while the old project still has
-    /// containers: they would keep running unmanaged, out of the mass-removal guard's
-    /// sight. Once they are removed (`holdfast delete`), the rename applies.
-    async fn check_project_name(
-        &self,
-        controller: &Controller,
-        commit: &CommitInfo,
-        state: &holdfast_spec::DesiredState,
-    ) -> Result<(), FailedCommit> {
-        match controller.check_rename(state).await {
-            Err(e @ SetDesiredError::RenameRefused { .. }) => Err(FailedCommit {
-                commit: commit.clone(),
-                error: format!("{}: {e}", self.config.path),
-                details: String::new(),
-            }),
-            _ => Ok(()),
-        }
-    }
-
     /// Publishes whether the source is failing or pinned as metrics.
-    fn publish(&self, controller: &Controller) {
-        let (failed, pinned) = {
-            let p = lock(&self.persisted);
-            (p.failed.is_some(), p.pinned.is_some())
-        };
-        controller.metrics().set_source_state(failed, pinned);
+    pub(super) fn publish(&self) {
+        let (failed, pinned) = self
+            .saved
+            .read(|p| (p.failed.is_some(), p.pinned.is_some()));
+        self.sink.set_source_state(failed, pinned);
     }
 
     /// The project events are recorded under: the one in force, else the one last
     /// applied from this source, else `-`.
-    fn project(&self, controller: &Controller) -> String {
-        controller
+    pub(super) fn project(&self) -> String {
+        self.sink
             .project()
-            .or_else(|| lock(&self.persisted).project.clone())
+            .or_else(|| self.saved.read(|p| p.project.clone()))
             .unwrap_or_else(|| "-".into())
-    }
-
-    /// Changes the persisted state and saves it.
-    fn update(&self, f: impl FnOnce(&mut Persisted)) {
-        let mut p = lock(&self.persisted);
-        f(&mut p);
-        if let Some(store) = &self.store
-            && let Err(e) = store.put_doc(&self.store_key, &*p)
-        {
-            tracing::error!(error = %e, "cannot save the git source's state");
-        }
-    }
-
-    /// Removes materialised commits other than `keep` and the two most recently
-    /// applied ones (reconciles may still read their env and secret files).
-    fn prune_checkouts(&self, keep: &str) {
-        let recent: Vec<String> = lock(&self.persisted)
-            .history
-            .iter()
-            .rev()
-            .filter(|h| h.result != CommitResult::Invalid)
-            .take(3)
-            .map(|h| h.commit.id.clone())
-            .collect();
-        let Ok(entries) = std::fs::read_dir(&self.checkouts) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name != keep && !recent.contains(&name) {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    }
-
-    /// The commit a rollback without a commit goes to: the newest applied commit
-    /// before the one in force.
-    fn previous_good(&self) -> Option<CommitInfo> {
-        let p = lock(&self.persisted);
-        let current = p.last_applied.as_ref().map(|c| c.id.clone());
-        p.history
-            .iter()
-            .rev()
-            .filter(|h| h.result != CommitResult::Invalid)
-            .map(|h| &h.commit)
-            .find(|c| Some(&c.id) != current.as_ref())
-            .cloned()
-    }
-
-    /// Resolves the rollback target and says how the live state differs from it.
-    pub async fn rollback_plan(
-        &self,
-        controller: &Controller,
-        commit: Option<&str>,
-    ) -> Result<(CommitInfo, Vec<ResourceDiff>), SourceError> {
-        // Not while a fetch materialises or prunes checkouts.
-        let _busy = self.busy.lock().await;
-        let target = match commit {
-            Some(id) => {
-                let mirror = self.mirror.clone();
-                let id = id.to_string();
-                blocking(move || mirror.commit(&id)).await?
-            }
-            None => self
-                .previous_good()
-                .ok_or(SourceError::NothingToRollBackTo)?,
-        };
-        let invalid = |error: String| SourceError::InvalidCommit {
-            commit: short_id(&target.id).to_string(),
-            error,
-        };
-        let text = self.validate(&target).await.map_err(|f| invalid(f.error))?;
-        let state = self.load_as_current(&target.id, &text).map_err(invalid)?;
-        let changes = controller.diffs(&state).await;
-        Ok((target, changes))
-    }
-
-    /// Pins the source to `target` and applies it. New commits are fetched but not
-    /// applied until [`GitSource::resume`].
-    pub async fn rollback(&self, controller: &Controller, target: &CommitInfo) {
-        let _busy = self.busy.lock().await;
-        let project = self.project(controller);
-        self.update(|p| {
-            p.pinned = Some(target.clone());
-            // A rollback target is valid (checked by the plan); forget an old refusal.
-            if p.failed.as_ref().is_some_and(|f| f.commit.id == target.id) {
-                p.failed = None;
-            }
-        });
-        controller.event(
-            &project,
-            "source",
-            EventKind::Normal,
-            "Pinned",
-            &format!(
-                "pinned to {} ({}) by a rollback; new commits are fetched but not applied until `holdfast resume source`",
-                short_id(&target.id),
-                target.subject
-            ),
-        );
-        self.apply(controller, target, CommitResult::RolledBack)
-            .await;
-        self.publish(controller);
-    }
-
-    /// Follows the reference again after a rollback, and fetches now.
-    pub async fn resume(&self, controller: &Controller) {
-        let was = lock(&self.persisted).pinned.clone();
-        if let Some(pin) = was {
-            self.update(|p| p.pinned = None);
-            let project = self.project(controller);
-            controller.event(
-                &project,
-                "source",
-                EventKind::Normal,
-                "Resumed",
-                &format!(
-                    "unpinned from {}; following {} again",
-                    short_id(&pin.id),
-                    self.config.reference
-                ),
-            );
-        }
-        self.sync(controller).await;
     }
 }
 
-fn push_history(p: &mut Persisted, commit: &CommitInfo, result: CommitResult, message: &str) {
-    p.history.push_back(HistoryEntry {
-        time: now_ms(),
-        commit: commit.clone(),
-        result,
-        message: message.to_string(),
-        ready_after_ms: None,
-    });
-    while p.history.len() > HISTORY_LIMIT {
-        p.history.pop_front();
+/// The API's handle on the git source.
+impl SourceControl for GitSource {
+    fn status(&self) -> SourceStatus {
+        GitSource::status(self)
+    }
+
+    fn history(&self) -> Result<Vec<HistoryEntry>, SourceError> {
+        Ok(GitSource::history(self))
+    }
+
+    fn fetch(&self) -> BoxFuture<'_, Result<SourceStatus, SourceError>> {
+        Box::pin(async move {
+            self.sync().await;
+            Ok(GitSource::status(self))
+        })
+    }
+
+    fn resume(&self) -> BoxFuture<'_, Result<SourceStatus, SourceError>> {
+        Box::pin(async move {
+            GitSource::resume(self).await;
+            Ok(GitSource::status(self))
+        })
+    }
+
+    fn rollback_plan<'a>(
+        &'a self,
+        commit: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<RollbackPlan, SourceError>> {
+        Box::pin(GitSource::rollback_plan(self, commit))
+    }
+
+    fn rollback<'a>(&'a self, target: &'a CommitInfo) -> BoxFuture<'a, Result<(), SourceError>> {
+        Box::pin(async move {
+            GitSource::rollback(self, target).await;
+            Ok(())
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::path::PathBuf;
 
-    fn source(url: &str) -> (tempfile::TempDir, Arc<GitSource>) {
+    use holdfast_testkit::git::Remote;
+
+    use super::*;
+    use crate::source::testing::FakeSink;
+
+    const AUTHOR: (&str, &str) = ("Ada Lovelace", "ada@example.com");
+
+    /// A desired-state file for project `name` with one service whose image is `tag`.
+    fn file(name: &str, tag: &str) -> String {
+        format!("name: {name}\nservices:\n  app:\n    image: example/app:{tag}\n")
+    }
+
+    fn commit(remote: &Remote, text: &str, message: &str) -> String {
+        remote.commit(&[("holdfast.yaml", text)], message, AUTHOR)
+    }
+
+    /// A source following `remote`'s `main`, its state under `state_dir` (with a store
+    /// there), feeding `sink`.
+    fn source(remote: &Remote, state_dir: &Path, sink: Arc<FakeSink>) -> Arc<GitSource> {
+        let config = GitSourceConfig {
+            url: remote.bare_path().display().to_string(),
+            reference: GitRef::Branch("main".into()),
+            path: "holdfast.yaml".into(),
+            interval: Duration::from_secs(3600),
+            credentials: Credentials::None,
+            fetch_timeout: Duration::from_secs(30),
+        };
+        let store = Arc::new(Store::open(&state_dir.join("store")).unwrap());
+        GitSource::new(config, state_dir, Some(store), sink).unwrap()
+    }
+
+    /// Where `current` points, relative to the source's folder.
+    fn current(source: &GitSource) -> Option<PathBuf> {
+        let link = source.checkouts.dir("x");
+        let root = link.parent()?.parent()?.parent()?;
+        std::fs::read_link(root.join("current")).ok()
+    }
+
+    fn results(source: &GitSource) -> Vec<CommitResult> {
+        source.history().into_iter().map(|h| h.result).collect()
+    }
+
+    /// An empty remote, and a source following it into a fake sink.
+    fn following() -> (Remote, tempfile::TempDir, Arc<FakeSink>, Arc<GitSource>) {
+        let remote = Remote::new("main");
+        let dir = tempfile::tempdir().unwrap();
+        let sink = FakeSink::new();
+        let s = source(&remote, dir.path(), sink.clone());
+        (remote, dir, sink, s)
+    }
+
+    #[tokio::test]
+    async fn a_new_commit_goes_to_the_sink_with_its_revision() {
+        let (remote, _dir, sink, s) = following();
+        let a = commit(&remote, &file("web", "1"), "commit A");
+        s.sync().await;
+        assert_eq!(*lock(&sink.taken), [("web".to_string(), Some(a.clone()))]);
+        assert_eq!(current(&s), Some(Path::new("checkouts").join(&a)));
+        let status = s.status();
+        assert_eq!(status.last_applied.map(|c| c.id), Some(a.clone()));
+        assert_eq!(status.last_fetched.map(|c| c.id), Some(a.clone()));
+        assert_eq!(results(&s), [CommitResult::Applied]);
+        assert_eq!(sink.reasons(), ["Fetched", "CommitApplied"]);
+        // Nothing new: nothing handed over again, no event.
+        s.sync().await;
+        assert_eq!(lock(&sink.taken).len(), 1);
+        assert_eq!(sink.reasons().len(), 2);
+        // Converged: the commit is noted Ready.
+        s.note_ready();
+        assert!(s.history()[0].ready_after_ms.is_some());
+    }
+
+    #[tokio::test]
+    async fn an_invalid_commit_is_refused_once_and_the_last_good_one_stays() {
+        let (remote, _dir, sink, s) = following();
+        let a = commit(&remote, &file("web", "1"), "commit A");
+        s.sync().await;
+        let bad = file("web", "2").replace("image:", "imgae:");
+        let b = commit(&remote, &bad, "commit B");
+        s.sync().await;
+        s.sync().await;
+        assert_eq!(
+            lock(&sink.taken).len(),
+            1,
+            "the invalid commit was handed over"
+        );
+        let status = s.status();
+        let failed = status.failed.unwrap();
+        assert_eq!(failed.commit.id, b);
+        assert!(
+            failed.error.starts_with("holdfast.yaml:4:5: "),
+            "{}",
+            failed.error
+        );
+        assert_eq!(status.last_applied.map(|c| c.id), Some(a.clone()));
+        assert_eq!(current(&s), Some(Path::new("checkouts").join(&a)));
+        let refusals = sink
+            .reasons()
+            .iter()
+            .filter(|r| *r == "InvalidCommit")
+            .count();
+        assert_eq!(refusals, 1, "{:?}", sink.reasons());
+        assert_eq!(results(&s), [CommitResult::Applied, CommitResult::Invalid]);
+        assert_eq!(*lock(&sink.source_state), (true, false));
+    }
+
+    #[tokio::test]
+    async fn a_rename_the_sink_refuses_is_refused_and_current_stays_on_the_commit_in_force() {
+        let (remote, _dir, sink, s) = following();
+        let a = commit(&remote, &file("web", "1"), "commit A");
+        s.sync().await;
+        *lock(&sink.occupied) = Some("web".into());
+        let b = commit(
+            &remote,
+            &file("web-other", "1"),
+            "copy another server's file",
+        );
+        s.sync().await;
+        assert_eq!(lock(&sink.taken).len(), 1, "the rename was taken");
+        assert_eq!(
+            lock(&sink.last_projects).last().cloned(),
+            Some(Some("web".to_string()))
+        );
+        let failed = s.status().failed.unwrap();
+        assert_eq!(failed.commit.id, b);
+        assert!(
+            failed
+                .error
+                .starts_with("holdfast.yaml: `name: web-other` renames the project `web`"),
+            "{}",
+            failed.error
+        );
+        assert_eq!(current(&s), Some(Path::new("checkouts").join(&a)));
+        assert_eq!(results(&s), [CommitResult::Applied, CommitResult::Invalid]);
+        // Once the old containers are gone, the next sync applies it.
+        *lock(&sink.occupied) = None;
+        s.sync().await;
+        assert_eq!(
+            lock(&sink.taken).last().cloned(),
+            Some(("web-other".to_string(), Some(b.clone())))
+        );
+        assert_eq!(current(&s), Some(Path::new("checkouts").join(&b)));
+        assert!(s.status().failed.is_none());
+    }
+
+    #[tokio::test]
+    async fn after_a_restart_the_sink_learns_the_project_last_applied() {
+        let remote = Remote::new("main");
+        let dir = tempfile::tempdir().unwrap();
+        let a = commit(&remote, &file("web", "1"), "commit A");
+        {
+            let s = source(&remote, dir.path(), FakeSink::new());
+            s.sync().await;
+        }
+        // The restarted controller has nothing in force; the tip renames the project.
+        let b = commit(&remote, &file("web-other", "1"), "rename");
+        let sink = FakeSink::new();
+        *lock(&sink.occupied) = Some("web".into());
+        let s = source(&remote, dir.path(), sink.clone());
+        s.sync().await;
+        assert_eq!(
+            lock(&sink.last_projects).first().cloned(),
+            Some(Some("web".to_string()))
+        );
+        // B is refused; A, the last applied commit, is put back in force.
+        assert_eq!(s.status().failed.map(|f| f.commit.id), Some(b));
+        assert_eq!(*lock(&sink.taken), [("web".to_string(), Some(a.clone()))]);
+        assert_eq!(current(&s), Some(Path::new("checkouts").join(&a)));
+    }
+
+    #[tokio::test]
+    async fn rollback_pins_to_the_previous_commit_until_resumed() {
+        let (remote, _dir, sink, s) = following();
+        let a = commit(&remote, &file("web", "1"), "commit A");
+        s.sync().await;
+        commit(&remote, &file("web", "2"), "commit B");
+        s.sync().await;
+        let plan = s.rollback_plan(None).await.unwrap();
+        assert_eq!(plan.target.id, a);
+        assert_eq!(plan.changes.len(), 1);
+        assert_eq!(plan.changes[0].key, "service/app");
+        s.rollback(&plan.target).await;
+        assert_eq!(
+            lock(&sink.taken).last().and_then(|t| t.1.clone()),
+            Some(a.clone())
+        );
+        assert_eq!(s.status().pinned.map(|c| c.id), Some(a.clone()));
+        assert_eq!(*lock(&sink.source_state), (false, true));
+        // Pinned: a new commit is fetched but not applied.
+        commit(&remote, &file("web", "3"), "commit C");
+        s.sync().await;
+        assert_eq!(
+            lock(&sink.taken).last().and_then(|t| t.1.clone()),
+            Some(a.clone())
+        );
+        assert!(sink.reasons().contains(&"NewCommitNotApplied".to_string()));
+        s.resume().await;
+        let c = remote.head();
+        assert_eq!(lock(&sink.taken).last().and_then(|t| t.1.clone()), Some(c));
+        assert_eq!(*lock(&sink.source_state), (false, false));
+        assert_eq!(
+            results(&s),
+            [
+                CommitResult::Applied,
+                CommitResult::Applied,
+                CommitResult::RolledBack,
+                CommitResult::Applied
+            ]
+        );
+        assert!(matches!(
+            s.rollback_plan(Some("deadbeef")).await,
+            Err(SourceError::Git(_))
+        ));
+    }
+
+    #[test]
+    fn status_shows_the_url_without_credentials() {
         let dir = tempfile::tempdir().unwrap();
         let config = GitSourceConfig {
-            url: url.into(),
+            url: "https://deploy:s3cret@example.com/acme/infra.git".into(),
             reference: GitRef::Branch("main".into()),
             path: "holdfast.yaml".into(),
             interval: Duration::from_secs(60),
             credentials: Credentials::None,
             fetch_timeout: Duration::from_secs(10),
         };
-        let source = GitSource::new(config, dir.path(), None).unwrap();
-        (dir, source)
-    }
-
-    fn commit(id: &str) -> CommitInfo {
-        CommitInfo {
-            id: id.repeat(40 / id.len()),
-            author: "Ada <ada@example.com>".into(),
-            subject: format!("commit {id}"),
-            time: 0,
-        }
-    }
-
-    #[test]
-    fn checkouts_are_named_after_the_repository_as_a_clone_would_be() {
-        for (url, name) in [
-            ("https://example.com/acme/infra.git", "infra"),
-            ("https://example.com/acme/infra/", "infra"),
-            ("git@github.com:acme/web1.git", "web1"),
-            ("file:///srv/git/remote.git", "remote"),
-            ("/srv/git/servers", "servers"),
-        ] {
-            let (_dir, s) = source(url);
-            let dir = s.checkout_dir("abc");
-            assert!(
-                dir.ends_with(format!("checkouts/abc/{name}")),
-                "{url}: {dir:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn rollback_goes_to_the_newest_good_commit_before_the_one_in_force() {
-        let (_dir, s) = source("/srv/git/infra.git");
-        assert!(s.previous_good().is_none());
-        s.update(|p| {
-            push_history(p, &commit("a"), CommitResult::Applied, "");
-            push_history(p, &commit("b"), CommitResult::HeldBack, "");
-            push_history(p, &commit("c"), CommitResult::Invalid, "bad");
-            push_history(p, &commit("d"), CommitResult::Applied, "");
-            p.last_applied = Some(commit("d"));
-        });
-        assert_eq!(s.previous_good().map(|c| c.id), Some(commit("b").id));
-        // After rolling back to b, the one before b is a (d is newer but was left).
-        s.update(|p| {
-            push_history(p, &commit("b"), CommitResult::RolledBack, "");
-            p.last_applied = Some(commit("b"));
-        });
-        assert_eq!(s.previous_good().map(|c| c.id), Some(commit("d").id));
-    }
-
-    #[test]
-    fn history_is_bounded() {
-        let (_dir, s) = source("/srv/git/infra.git");
-        s.update(|p| {
-            for i in 0..(HISTORY_LIMIT + 10) {
-                push_history(p, &commit("e"), CommitResult::Applied, &i.to_string());
-            }
-        });
-        let history = s.history();
-        assert_eq!(history.len(), HISTORY_LIMIT);
-        assert_eq!(history[0].message, "10");
-    }
-
-    #[test]
-    fn status_shows_the_url_without_credentials() {
-        let (_dir, s) = source("https://deploy:s3cret@example.com/acme/infra.git");
+        let s = GitSource::new(config, dir.path(), None, FakeSink::new()).unwrap();
         let status = s.status();
         assert_eq!(status.url, "https://example.com/acme/infra.git");
         assert_eq!(status.reference.as_deref(), Some("branch main"));
