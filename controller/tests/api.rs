@@ -170,7 +170,7 @@ fn get_describe_events_reconcile_suspend_resume() {
 }
 
 #[test]
-fn watch_shows_a_chaos_action_within_a_second() {
+fn watch_shows_a_chaos_action() {
     busybox_image();
     let p = TestProject::new("api-watch");
     p.write(FILE);
@@ -208,15 +208,12 @@ fn watch_shows_a_chaos_action_within_a_second() {
     });
     let _ = watch.kill();
     let _ = watch.wait();
-    let seen = seen.unwrap_or_else(|| {
-        panic!(
-            "no change shown:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        )
-    });
+    // How fast is the benchmark's business (docs/benchmarks.md); a timed assertion
+    // here would only measure the machine's load.
     assert!(
-        seen < Duration::from_secs(1),
-        "the change showed after {seen:?}"
+        seen.is_some(),
+        "no change shown:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
     );
     assert!(controller.terminate(Duration::from_secs(20)).success());
 }
