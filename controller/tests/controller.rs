@@ -303,3 +303,41 @@ fn service_whose_name_was_taken_is_created_once_the_name_is_free() {
     );
     stop(controller);
 }
+
+/// A saved file that renames the project while the old one still has containers is
+/// refused, as the git source refuses such a commit: the old containers would keep
+/// running unmanaged.
+#[test]
+fn a_file_that_renames_the_project_is_refused_while_the_old_one_has_containers() {
+    busybox_image();
+    let p = TestProject::new("file-rename");
+    p.write(&two_services("one", "unless-stopped"));
+    let controller = start_controller(&p, &[]);
+    wait_ready(&p, &["a", "b"]);
+    let before = containers_and_starts(&p);
+
+    let renamed = format!("{}-renamed", p.name);
+    p.write(&two_services("one", "unless-stopped").replace("{{project}}", &renamed));
+    assert!(
+        controller.wait_for_log("RenameRefused", Duration::from_secs(15)),
+        "no refusal:\n{}",
+        controller.log()
+    );
+    assert!(
+        controller
+            .log()
+            .contains(&format!("renames the project `{}`", p.name))
+    );
+    // The old project is still the one kept: a forced pass over it changes nothing, and
+    // the new name has no containers.
+    force_pass(&p, "service/a");
+    assert_eq!(containers_and_starts(&p), before);
+    let new_ones = docker_ok(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label={PROJECT_LABEL}={renamed}"),
+    ]);
+    assert_eq!(new_ones, "", "containers were made for the new name");
+    stop(controller);
+}

@@ -131,20 +131,7 @@ fn convert(
     had_container: bool,
     plan_mode: bool,
 ) -> kind::Report {
-    let outcome = match report.outcome {
-        Outcome::Ready => kind::Outcome::Ready,
-        Outcome::Progressing {
-            reason,
-            retry_after,
-        } => kind::Outcome::Progressing {
-            reason,
-            retry_after,
-        },
-        Outcome::Degraded { reason } => kind::Outcome::Degraded { reason },
-        Outcome::Removed => kind::Outcome::Removed,
-        Outcome::RemovalRefused => kind::Outcome::RemovalRefused,
-        Outcome::Drifted => kind::Outcome::Drifted,
-    };
+    let outcome = report.outcome.clone();
     let mut out = kind::Report::new(outcome);
     let actions = report
         .plan

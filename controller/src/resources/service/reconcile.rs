@@ -57,30 +57,9 @@ pub struct Context<'a> {
     pub waiting_for: Option<&'a str>,
 }
 
-/// Where a service stands after a reconcile.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Running, and healthy if it has a health check.
-    Ready,
-    /// On its way: check again after `retry_after`.
-    Progressing {
-        /// What it waits for.
-        reason: String,
-        /// When to look again.
-        retry_after: Duration,
-    },
-    /// Running but not well, and holdfast stopped acting (restart budget spent).
-    Degraded {
-        /// Why.
-        reason: String,
-    },
-    /// Removed from the file, and its container removed (or to be removed in plan mode).
-    Removed,
-    /// Removed from the file, but the mass-removal guard kept its container.
-    RemovalRefused,
-    /// Suspended or report-only, and it differs from the file.
-    Drifted,
-}
+/// Where a service stands after a reconcile: the runtime's outcomes, which a service
+/// uses all of.
+pub use crate::runtime::kind::Outcome;
 
 /// What a reconcile saw and did.
 #[derive(Debug, Clone)]
