@@ -48,8 +48,16 @@ pub fn run(args: &Args) -> ExitCode {
                 None
             }
         };
-        let controller = Controller::new(docker, store, options);
+        let controller = Controller::new(docker.clone(), store, options);
         let project = state.name.clone();
+        // One list and one inspect per container, once; reconciles of services that are
+        // as the file says then cost no call (see docker::cache).
+        let cache = crate::docker::cache::EngineCache::for_docker(docker, &project);
+        if let Err(e) = cache.relist().await {
+            eprintln!("error: Docker: {e}");
+            return ExitCode::from(2);
+        }
+        controller.set_cache(Some(cache));
         let accepted = match controller.set_desired(state).await {
             Ok(a) => a,
             Err(e) => {

@@ -130,6 +130,10 @@ pub struct Args {
     /// Services reconciled at once.
     #[arg(long, default_value_t = 4)]
     workers: usize,
+    /// How often the engine cache is relisted in full (it is also relisted whenever
+    /// Docker's event stream reconnects).
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    relist: Duration,
     /// Allow removals that take away all, or more than half, of the project's containers.
     #[arg(long)]
     allow_mass_removal: bool,
@@ -187,8 +191,8 @@ async fn daemon(args: &Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if args.resync < Duration::from_secs(1) {
-        eprintln!("error: --resync must be at least 1s");
+    if args.resync < Duration::from_secs(1) || args.relist < Duration::from_secs(1) {
+        eprintln!("error: --resync and --relist must be at least 1s");
         return ExitCode::from(2);
     }
     let options = Options {
@@ -248,7 +252,7 @@ async fn daemon(args: &Args) -> ExitCode {
             }
         })
     };
-    let (event_tx, mut event_rx) = mpsc::channel::<events::ContainerEvent>(256);
+    let (event_tx, mut event_rx) = mpsc::channel::<events::Notice>(256);
     let mut follower: Option<(String, tokio::task::JoinHandle<()>)> = None;
     // The file: load now, then on every change. A bad file changes nothing.
     let (tx, mut rx) = mpsc::channel(1);
@@ -287,7 +291,7 @@ async fn daemon(args: &Args) -> ExitCode {
     }
     // The Docker event stream follows the project in force, whichever source set it.
     let mut project_changes = controller.subscribe();
-    follow_project(&controller, &mut follower, &event_tx);
+    follow_project(&controller, &mut follower, &event_tx, args.relist);
 
     let workers = {
         let c = controller.clone();
@@ -307,12 +311,15 @@ async fn daemon(args: &Args) -> ExitCode {
                 }
             }
             Ok(()) = project_changes.changed() => {
-                follow_project(&controller, &mut follower, &event_tx);
+                follow_project(&controller, &mut follower, &event_tx, args.relist);
             }
-            Some(event) = event_rx.recv() => {
-                tracing::debug!(service = event.service, action = event.action, "docker event");
-                controller.on_event(&event);
-            }
+            Some(notice) = event_rx.recv() => match notice {
+                events::Notice::Container(event) => {
+                    tracing::debug!(service = event.service, action = event.action, "docker event");
+                    controller.on_event(&event);
+                }
+                events::Notice::Resynced => controller.trigger_all(),
+            },
         }
     }
     tracing::info!("shutting down: finishing running reconciles");
@@ -387,11 +394,13 @@ async fn reload(
     }
 }
 
-/// Follows the Docker events of the project in force (again, when it was renamed).
+/// Follows the Docker events of the project in force (again, when it was renamed),
+/// into a new engine cache that the controller observes through.
 fn follow_project(
     controller: &Arc<Controller>,
     follower: &mut Option<(String, tokio::task::JoinHandle<()>)>,
-    event_tx: &mpsc::Sender<events::ContainerEvent>,
+    event_tx: &mpsc::Sender<events::Notice>,
+    relist_every: Duration,
 ) {
     let Some(project) = controller.project() else {
         return;
@@ -402,10 +411,17 @@ fn follow_project(
     if let Some((_, old)) = follower.take() {
         old.abort();
     }
+    let cache =
+        crate::docker::cache::EngineCache::for_docker(controller.docker().clone(), &project);
+    controller.set_cache(Some(cache.clone()));
     let handle = tokio::spawn(events::follow(
         controller.docker().clone(),
-        project.clone(),
+        cache,
         event_tx.clone(),
+        events::FollowOptions {
+            relist_every,
+            ..events::FollowOptions::default()
+        },
     ));
     *follower = Some((project, handle));
 }

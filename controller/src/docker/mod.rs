@@ -1,6 +1,8 @@
 //! Talking to the Docker engine: connection with API version negotiation, images,
-//! networks and volumes. Containers are handled by `resources::service`.
+//! networks and volumes, the event stream and the engine cache it keeps. Containers are
+//! handled by `resources::service`.
 
+pub mod cache;
 pub mod events;
 pub mod image;
 pub mod objects;
@@ -20,15 +22,14 @@ pub enum DockerError {
 
 /// Connects to the engine named by `DOCKER_HOST` (default: the local unix socket) and
 /// negotiates the API version, so that both old engines (20.10, API 1.41) and new ones
-/// (29, which refuses clients below 1.44) work.
+/// (29, which refuses clients below 1.44) work. The negotiation (`GET /version`) is the
+/// one call this makes: it fails when no engine answers, so no ping is needed.
 pub async fn connect() -> Result<Docker, DockerError> {
     let docker = Docker::connect_with_defaults().map_err(DockerError::Unreachable)?;
-    let docker = docker
+    docker
         .negotiate_version()
         .await
-        .map_err(DockerError::Unreachable)?;
-    docker.ping().await.map_err(DockerError::Unreachable)?;
-    Ok(docker)
+        .map_err(DockerError::Unreachable)
 }
 
 /// Whether the engine answered 404 (no such container, image, network or volume).

@@ -31,10 +31,14 @@ pub enum Ensured {
 }
 
 /// Docker allows two networks with the same name (it checks only on request, and
-/// API 1.44 dropped the check), so this process creates them one at a time.
+/// API 1.44 dropped the check), so this process creates them one at a time. Only
+/// creation is serialised: finding the network there takes no lock.
 static CREATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Creates the project's network `name` unless it exists.
+/// Creates the project's network `name` unless it exists. When exactly one network has
+/// the name (the no-op case) that costs one list call and no lock; otherwise, under the
+/// creation lock, duplicates the project owns are removed (the oldest stays) and the
+/// network is created if none is left.
 pub async fn ensure_network(
     docker: &Docker,
     project: &str,
@@ -42,18 +46,14 @@ pub async fn ensure_network(
     spec: &holdfast_spec::Network,
 ) -> Result<Ensured, bollard::errors::Error> {
     let full = network_name(project, name);
+    if networks_named(docker, &full).await?.len() == 1 {
+        return Ok(Ensured::Existed);
+    }
     let _one_at_a_time = CREATE.lock().await;
-    remove_duplicate_networks(docker, project, &full).await?;
-    match docker
-        .inspect_network(
-            &full,
-            None::<bollard::query_parameters::InspectNetworkOptions>,
-        )
-        .await
-    {
-        Ok(_) => return Ok(Ensured::Existed),
-        Err(e) if is_not_found(&e) => {}
-        Err(e) => return Err(e),
+    let mut networks = networks_named(docker, &full).await?;
+    remove_duplicate_networks(docker, project, &full, &mut networks).await;
+    if !networks.is_empty() {
+        return Ok(Ensured::Existed);
     }
     let request = NetworkCreateRequest {
         name: full,
@@ -68,41 +68,55 @@ pub async fn ensure_network(
     };
     match docker.create_network(request).await {
         Ok(_) => Ok(Ensured::Created),
-        // Another worker created it a moment ago.
+        // Another process created it a moment ago.
         Err(e) if is_conflict(&e) => Ok(Ensured::Existed),
         Err(e) => Err(e),
     }
 }
 
-/// Removes all but the oldest of several networks named `full` that the project owns
-/// (left by an older holdfast or another process racing this one).
+/// Every network named exactly `full`, owned or not.
+async fn networks_named(
+    docker: &Docker,
+    full: &str,
+) -> Result<Vec<bollard::models::Network>, bollard::errors::Error> {
+    let filters: HashMap<String, Vec<String>> =
+        HashMap::from([("name".to_string(), vec![format!("^{full}$")])]);
+    let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let networks = docker.list_networks(Some(options)).await?;
+    Ok(networks
+        .into_iter()
+        .filter(|n| n.name.as_deref() == Some(full))
+        .collect())
+}
+
+/// Removes all but the oldest of the `networks` named `full` that the project owns
+/// (left by an older holdfast or another process racing this one), and drops them from
+/// `networks`.
 async fn remove_duplicate_networks(
     docker: &Docker,
     project: &str,
     full: &str,
-) -> Result<(), bollard::errors::Error> {
-    let filters: HashMap<String, Vec<String>> = HashMap::from([
-        ("name".to_string(), vec![format!("^{full}$")]),
-        (
-            "label".to_string(),
-            vec![format!("{}={project}", labels::PROJECT)],
-        ),
-    ]);
-    let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
-        .filters(&filters)
-        .build();
-    let mut networks = docker.list_networks(Some(options)).await?;
-    if networks.len() < 2 {
-        return Ok(());
+    networks: &mut Vec<bollard::models::Network>,
+) {
+    let owned = |n: &bollard::models::Network| {
+        n.labels
+            .as_ref()
+            .and_then(|l| l.get(labels::PROJECT))
+            .is_some_and(|p| p == project)
+    };
+    let mut mine: Vec<&bollard::models::Network> = networks.iter().filter(|n| owned(n)).collect();
+    if mine.len() < 2 {
+        return;
     }
-    networks.sort_by(|a, b| a.created.cmp(&b.created));
-    for extra in networks.into_iter().skip(1) {
-        if let Some(id) = extra.id {
-            tracing::warn!(network = full, id, "removing a duplicate network");
-            let _ = docker.remove_network(&id).await;
-        }
+    mine.sort_by(|a, b| a.created.cmp(&b.created));
+    let extra: Vec<String> = mine.iter().skip(1).filter_map(|n| n.id.clone()).collect();
+    for id in &extra {
+        tracing::warn!(network = full, id, "removing a duplicate network");
+        let _ = docker.remove_network(id).await;
     }
-    Ok(())
+    networks.retain(|n| n.id.as_ref().is_none_or(|id| !extra.contains(id)));
 }
 
 /// Creates the project's named volume `name` unless it exists.

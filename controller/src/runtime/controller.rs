@@ -96,6 +96,7 @@ pub struct Controller {
     metrics: crate::api::metrics::Metrics,
     source: Mutex<Option<String>>,
     git: std::sync::OnceLock<Arc<crate::source::git::follow::GitSource>>,
+    cache: RwLock<Option<Arc<crate::docker::cache::EngineCache>>>,
 }
 
 /// What a desired state would remove, given the project's containers.
@@ -179,12 +180,24 @@ impl Controller {
             metrics: crate::api::metrics::Metrics::new(),
             source: Mutex::new(None),
             git: std::sync::OnceLock::new(),
+            cache: RwLock::new(None),
         })
     }
 
     /// The engine client.
     pub fn docker(&self) -> &Docker {
         &self.docker
+    }
+
+    /// Observe through `cache` from now on (the daemon's event-fed cache, or a one-shot
+    /// apply's snapshot); `None` observes the engine directly.
+    pub fn set_cache(&self, cache: Option<Arc<crate::docker::cache::EngineCache>>) {
+        *self.cache.write().unwrap_or_else(|e| e.into_inner()) = cache;
+    }
+
+    /// The engine cache observe goes through, if any.
+    pub fn cache(&self) -> Option<Arc<crate::docker::cache::EngineCache>> {
+        self.cache.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The project name in force, if a desired state was given.
@@ -234,7 +247,9 @@ impl Controller {
         state: DesiredState,
         revision: Option<String>,
     ) -> Result<Accepted, bollard::errors::Error> {
-        let owned = observe::owned_containers(&self.docker, &state.name, None).await?;
+        let cache = self.cache();
+        let observer = observe::Observer::new(&self.docker, cache.as_deref(), &state.name);
+        let owned = observer.owned(&state.name, None).await?;
         let Removals {
             services: removals,
             containers: removed_containers,
@@ -427,6 +442,7 @@ impl Controller {
         };
         let project = desired.state.name.clone();
         let key = service_key(service);
+        let cache = self.cache();
         let previous = lock(&self.statuses).get(&key).cloned();
         let suspended = previous.as_ref().is_some_and(|s| s.suspended)
             || self
@@ -443,6 +459,7 @@ impl Controller {
             restarts: &self.restarts,
             start_wait: lock(&self.crashes).wait(service),
             revision: desired.revision.as_deref(),
+            cache: cache.as_deref(),
         };
         let started = std::time::Instant::now();
         let result = reconcile::reconcile(&cx, service).await;
@@ -900,6 +917,7 @@ impl Controller {
             restarts: &self.restarts,
             start_wait: None,
             revision: None,
+            cache: None,
         };
         let mut out = Vec::new();
         for name in names {

@@ -14,7 +14,9 @@ use super::desired::{DesiredContainer, DesiredError};
 use super::inputs::{self, InputError};
 use super::live::{ContainerState, Health, ImageDefaults, LiveContainer};
 use super::observe;
+use super::observe::Observer;
 use super::plan::{Action, PlanPolicy, ServicePlan, plan};
+use crate::docker::cache::EngineCache;
 use crate::docker::image::{self, ImageError, ImageInfo};
 use crate::docker::objects;
 
@@ -49,6 +51,9 @@ pub struct Context<'a> {
     /// The git commit the desired state came from, written on new containers as the
     /// [`REVISION`](super::labels::REVISION) label.
     pub revision: Option<&'a str>,
+    /// The engine cache to observe through (the daemon's, or a one-shot apply's);
+    /// `None` observes the engine directly.
+    pub cache: Option<&'a EngineCache>,
 }
 
 /// Where a service stands after a reconcile.
@@ -193,23 +198,50 @@ impl RestartLimiter {
 const POLL: Duration = Duration::from_millis(500);
 
 /// Reconciles service `name`.
+///
+/// With a cache in `cx`, a service whose container is as the file says costs no
+/// Docker call; a service that did not end settled (Ready, or drifted and reported)
+/// is observed directly at its next reconcile.
 pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, ReconcileError> {
+    let observer = Observer::new(cx.docker, cx.cache, &cx.state.name);
+    let result = reconcile_with(cx, &observer, name).await;
+    if cx.mode == Mode::Apply {
+        let settled = result.as_ref().is_ok_and(|r| {
+            matches!(
+                r.outcome,
+                Outcome::Ready | Outcome::Drifted | Outcome::Removed | Outcome::RemovalRefused
+            )
+        });
+        observer.settle(name, settled);
+    }
+    result
+}
+
+async fn reconcile_with(
+    cx: &Context<'_>,
+    observer: &Observer<'_>,
+    name: &str,
+) -> Result<Report, ReconcileError> {
     let project = cx.state.name.as_str();
     let mut steps = Vec::new();
-    let owned = observe::owned_containers(cx.docker, project, Some(name)).await?;
 
     let Some(service) = cx.state.services.get(name) else {
-        return remove(cx, name, owned).await;
+        let owned = observer.owned(project, Some(name)).await?;
+        return remove(cx, observer, name, owned).await;
     };
+    let mut lives = observer.containers(project, Some(name)).await?;
 
     // Prerequisites: networks and named volumes.
     for network in service.networks.keys() {
         let spec = cx.state.networks.get(network).cloned().unwrap_or_default();
-        if cx.mode == Mode::Apply
-            && objects::ensure_network(cx.docker, project, network, &spec).await?
+        let full = super::desired::network_name(project, network);
+        if cx.mode == Mode::Apply && !observer.knows_network(&full) {
+            if objects::ensure_network(cx.docker, project, network, &spec).await?
                 == objects::Ensured::Created
-        {
-            steps.push(format!("created network {project}_{network}"));
+            {
+                steps.push(format!("created network {full}"));
+            }
+            observer.network_ensured(&full).await?;
         }
     }
     for mount in &service.volumes {
@@ -217,20 +249,25 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
             continue;
         };
         let spec = cx.state.volumes.get(volume).cloned().unwrap_or_default();
-        if cx.mode == Mode::Apply
-            && objects::ensure_volume(cx.docker, project, volume, &spec).await?
+        let full = super::desired::volume_name(project, volume);
+        if cx.mode == Mode::Apply && !observer.knows_volume(&full) {
+            if objects::ensure_volume(cx.docker, project, volume, &spec).await?
                 == objects::Ensured::Created
-        {
-            steps.push(format!("created volume {project}_{volume}"));
+            {
+                steps.push(format!("created volume {full}"));
+            }
+            observer.volume_ensured(&full).await?;
         }
     }
 
     // The image.
     let image_ref = image::image_ref(project, name, service);
+    let known = observer.image(&image_ref).await?;
     let image_info = match cx.mode {
         Mode::Apply => {
-            let (info, fetched) = image::ensure(cx.docker, &image_ref, service).await?;
+            let (info, fetched) = image::ensure(cx.docker, &image_ref, service, known).await?;
             if fetched {
+                observer.image_fetched(&image_ref, &info);
                 steps.push(format!(
                     "{} image {image_ref}",
                     if service.build.is_some() {
@@ -242,7 +279,7 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
             }
             info
         }
-        Mode::Plan => match image::inspect(cx.docker, &image_ref).await? {
+        Mode::Plan => match known {
             Some(info) => info,
             None => {
                 steps.push(format!(
@@ -272,12 +309,6 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
 
     // Observe: one container per service; extras (a crash between create and remove,
     // or a copy made by hand with our labels) go.
-    let mut lives: Vec<LiveContainer> = Vec::new();
-    for (id, _) in &owned {
-        if let Some(live) = observe::inspect(cx.docker, id).await? {
-            lives.push(live);
-        }
-    }
     lives.sort_by_key(|l| {
         (
             l.spec_hash() != Some(desired.spec_hash.as_str()),
@@ -293,6 +324,7 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
     if cx.mode == Mode::Apply && !cx.suspended {
         for extra in extras.drain(..) {
             apply::stop_and_remove(cx.docker, &extra.id, desired.stop_grace_seconds).await?;
+            observer.removed(&extra.id);
             steps.push(format!("removed extra container {}", short(&extra.id)));
         }
     }
@@ -365,7 +397,7 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
         .any(|a| matches!(a, Action::Create | Action::Recreate { .. }));
     if replaces
         && cx.mode == Mode::Apply
-        && let Some(reason) = wait_for_dependencies(cx, service).await?
+        && let Some(reason) = wait_for_dependencies(cx, observer, service).await?
     {
         report.outcome = Outcome::Progressing {
             reason,
@@ -426,9 +458,14 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
     };
     report.applied = true;
     report.container = id.clone();
+    if let Some(old) = live.as_ref().map(|l| l.id.as_str())
+        && id.as_deref() != Some(old)
+    {
+        observer.removed(old);
+    }
     report.outcome = match (changed, id) {
         (false, _) => readiness(live.as_ref()),
-        (true, Some(id)) => readiness(observe::inspect(cx.docker, &id).await?.as_ref()),
+        (true, Some(id)) => readiness(observer.reinspect(&id).await?.as_ref()),
         (true, None) => Outcome::Progressing {
             reason: "no container yet".into(),
             retry_after: POLL,
@@ -470,19 +507,15 @@ pub fn readiness(live: Option<&LiveContainer>) -> Outcome {
 /// `Some(reason)` while a dependency is not yet as `depends_on` asks.
 async fn wait_for_dependencies(
     cx: &Context<'_>,
+    observer: &Observer<'_>,
     service: &holdfast_spec::Service,
 ) -> Result<Option<String>, ReconcileError> {
     for (dep, how) in &service.depends_on {
-        let owned = observe::owned_containers(cx.docker, &cx.state.name, Some(dep)).await?;
-        let mut live = None;
-        for (id, _) in owned {
-            if let Some(l) = observe::inspect(cx.docker, &id).await?
-                && l.state.is_running()
-            {
-                live = Some(l);
-                break;
-            }
-        }
+        let live = observer
+            .containers(&cx.state.name, Some(dep))
+            .await?
+            .into_iter()
+            .find(|l| l.state.is_running());
         let ok = match (&live, how.condition) {
             (None, _) => false,
             (Some(_), DependencyCondition::ServiceStarted) => true,
@@ -503,6 +536,7 @@ async fn wait_for_dependencies(
 
 async fn remove(
     cx: &Context<'_>,
+    observer: &Observer<'_>,
     name: &str,
     owned: Vec<(String, String)>,
 ) -> Result<Report, ReconcileError> {
@@ -529,7 +563,7 @@ async fn remove(
         && let Some((id, _)) = owned.first()
         && let Some(live) = observe::inspect(cx.docker, id).await?
     {
-        if let Some(info) = image::inspect(cx.docker, &live.image_id).await? {
+        if let Some(info) = observer.image(&live.image_id).await? {
             report.image_defaults = observe::image_defaults(&info);
         }
         report.live = Some(live);
@@ -549,6 +583,7 @@ async fn remove(
         ));
         if cx.mode == Mode::Apply {
             apply::stop_and_remove(cx.docker, &id, None).await?;
+            observer.removed(&id);
             report.applied = true;
         }
     }
