@@ -10,6 +10,10 @@
 //!   when it takes longer than a deadline.
 //! - [`Daemon`] runs a long-lived process (such as `holdfast run`) with its output in a
 //!   log file, stops it with SIGTERM, and kills it if the test ends first.
+//! - [`engine::SecondEngine`] runs a dockerd of the test's own, to stop and start
+//!   again (the machine's engine is never restarted).
+//! - [`proxy::DockerProxy`] sits in front of an engine's socket, counts the API
+//!   requests by method and path, and can cut connections.
 //! - [`parse_docker_time`] reads the timestamps `docker inspect` prints, so that tests
 //!   can order events (a container's creation after a health check passed).
 //!
@@ -18,7 +22,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod engine;
 pub mod git;
+pub mod proxy;
 mod scratch;
 pub mod sshd;
 
@@ -84,27 +90,38 @@ pub fn require_engine() {
 /// Builds [`BUSYBOX_IMAGE`] from `/bin/busybox` unless it exists, and returns its name.
 pub fn busybox_image() -> &'static str {
     require_engine();
+    build_busybox(&|args| docker(args));
+    BUSYBOX_IMAGE
+}
+
+/// Builds [`BUSYBOX_IMAGE`] with the engine that `docker` (a `docker ARGS` runner)
+/// reaches, unless that engine has it.
+pub(crate) fn build_busybox(docker: &dyn Fn(&[&str]) -> Output) {
     if docker(&["image", "inspect", BUSYBOX_IMAGE])
         .status
         .success()
     {
-        return BUSYBOX_IMAGE;
+        return;
     }
     let busybox = Path::new("/bin/busybox");
     assert!(
         busybox.is_file(),
         "/bin/busybox is missing: install Debian's busybox-static (.ci/run does)"
     );
-    let dir = std::env::temp_dir().join(format!("holdfast-busybox-build-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(busybox, dir.join("busybox")).unwrap();
+    let dir = scratch::TempDir::new("busybox-build");
+    std::fs::copy(busybox, dir.path().join("busybox")).unwrap();
     std::fs::write(
-        dir.join("Dockerfile"),
+        dir.path().join("Dockerfile"),
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCMD [\"sh\"]\n",
     )
     .unwrap();
-    let out = docker(&["build", "-q", "-t", BUSYBOX_IMAGE, dir.to_str().unwrap()]);
-    let _ = std::fs::remove_dir_all(&dir);
+    let out = docker(&[
+        "build",
+        "-q",
+        "-t",
+        BUSYBOX_IMAGE,
+        dir.path().to_str().unwrap(),
+    ]);
     // Two test processes may build at once; either build is fine.
     assert!(
         out.status.success()
@@ -114,7 +131,6 @@ pub fn busybox_image() -> &'static str {
         "building {BUSYBOX_IMAGE} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    BUSYBOX_IMAGE
 }
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes. Returns how long
