@@ -301,11 +301,19 @@ async fn daemon(args: &Args) -> ExitCode {
         let c = controller.clone();
         tokio::spawn(async move { c.run_resync().await })
     };
+    // A change of the file is read after 100 ms without another one. The deadline lives
+    // outside the select, so that a wake-up by another branch loses no change.
+    let mut reload_at: Option<tokio::time::Instant> = None;
     loop {
+        let quiet = reload_at.unwrap_or_else(tokio::time::Instant::now);
         tokio::select! {
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
-            Some(()) = file::debounced(&mut rx, Duration::from_millis(100)), if watched.is_some() => {
+            Some(()) = rx.recv(), if watched.is_some() => {
+                reload_at = Some(tokio::time::Instant::now() + Duration::from_millis(100));
+            }
+            () = tokio::time::sleep_until(quiet), if reload_at.is_some() => {
+                reload_at = None;
                 if let Some((path, _, last_text)) = watched.as_mut() {
                     reload(&controller, path, last_text).await;
                 }

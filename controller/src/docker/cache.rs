@@ -380,6 +380,8 @@ pub struct EngineCache {
     project: String,
     tickets: AtomicU64,
     state: Mutex<State>,
+    /// Image reference → the lock a read of it holds.
+    inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl EngineCache {
@@ -390,6 +392,7 @@ impl EngineCache {
             project: project.to_string(),
             tickets: AtomicU64::new(0),
             state: Mutex::new(State::default()),
+            inflight: Mutex::new(HashMap::new()),
         })
     }
 
@@ -618,7 +621,7 @@ impl EngineCache {
             .filter(|e| labels::is_owned_by(&e.live.labels, &self.project))
             .filter(|e| service.is_none_or(|s| labels::service_of(&e.live.labels) == Some(s)))
             .collect();
-        entries.sort_by(|a, b| b.first_seen.cmp(&a.first_seen));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.first_seen));
         Some(entries.into_iter().map(|e| e.live.clone()).collect())
     }
 
@@ -680,6 +683,35 @@ impl EngineCache {
             return None;
         }
         state.images.get(reference).cloned()
+    }
+
+    /// The local image `reference`: from the cache when it is live and has it,
+    /// otherwise one inspect (stored in the cache). Concurrent reconciles of services
+    /// that run the same image wait for one inspect.
+    pub async fn image_or_inspect(
+        &self,
+        reference: &str,
+    ) -> Result<Option<ImageInfo>, EngineError> {
+        if let Some(info) = self.image(reference) {
+            return Ok(Some(info));
+        }
+        let one = {
+            let mut inflight = lock(&self.inflight);
+            inflight
+                .entry(reference.to_string())
+                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
+                .clone()
+        };
+        let _one = one.lock().await;
+        if let Some(info) = self.image(reference) {
+            return Ok(Some(info));
+        }
+        let epoch = self.image_epoch();
+        let info = self.engine.inspect_image(reference).await?;
+        if let Some(info) = &info {
+            self.put_image(epoch, reference, info.clone());
+        }
+        Ok(info)
     }
 
     /// The image epoch, to be given back to [`EngineCache::put_image`] by a read that

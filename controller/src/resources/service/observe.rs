@@ -144,20 +144,15 @@ impl<'a> Observer<'a> {
     }
 
     /// The local image `reference`: from the cache when it has it, otherwise one
-    /// inspect, stored in the cache.
+    /// inspect (stored in a live cache; one per image however many services run it).
     pub async fn image(
         &self,
         reference: &str,
     ) -> Result<Option<ImageInfo>, bollard::errors::Error> {
-        if let Some(info) = self.cache.and_then(|c| c.image(reference)) {
-            return Ok(Some(info));
+        match self.cache.filter(|c| c.is_live()) {
+            Some(cache) => cache.image_or_inspect(reference).await,
+            None => crate::docker::image::inspect(self.docker, reference).await,
         }
-        let epoch = self.cache.map(EngineCache::image_epoch);
-        let info = crate::docker::image::inspect(self.docker, reference).await?;
-        if let (Some(cache), Some(epoch), Some(info)) = (self.cache, epoch, &info) {
-            cache.put_image(epoch, reference, info.clone());
-        }
-        Ok(info)
     }
 
     /// Records image `reference` as it is after a build or pull.
