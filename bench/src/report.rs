@@ -97,6 +97,8 @@ pub struct Report {
     pub idle: Idle,
     /// Measurement 4.
     pub push: PushToReady,
+    /// Measurements 5 to 7 (Docker API calls, 500 containers, engine restart).
+    pub calls: crate::calls::CallsReport,
     /// Odd things seen while measuring.
     pub notes: Vec<String>,
     /// How long the whole benchmark took, minutes.
@@ -352,6 +354,8 @@ impl Report {
         );
 
         out.push_str(&push_section(&self.push, cli));
+        out.push_str(&crate::calls::section(&self.calls));
+        out.push('\n');
 
         out.push_str("### Odd things seen in this run\n\n");
         let notes = self.odd_things();
@@ -437,6 +441,7 @@ impl Report {
              deployment (a docker-compose project from its own repository): `git push`, then in \
              the deployment's clone (over `git://` too) `git pull` and `docker-compose up -d`, \
              each issued the instant the previous returns.\n\
+             {}\
              - Median and p90 (nearest rank) over the runs; ratio = holdfast / peer, of the \
              medians and of the p90s.\n\n\
              ## Reproduce\n\n\
@@ -445,6 +450,7 @@ impl Report {
              cargo run --release -p holdfast-bench -- --quick     # fewer runs\n\
              cargo run --release -p holdfast-bench -- --no-docs   # do not rewrite this file\n\
              cargo run --release -p holdfast-bench -- --push-only # only section 4, printed\n\
+             cargo run --release -p holdfast-bench -- --calls-only --baseline-rev 6fc9d10 # only sections 5-7, updated here\n\
              ```\n\n\
              It needs what `.ci/run` installs: a running Docker engine, Debian's `docker-compose` \
              (1.29) on PATH, `busybox-static`, and git with its `git daemon`. It builds the release `holdfast` binary and the \
@@ -468,6 +474,7 @@ impl Report {
             crate::measure::SETTLE.as_millis(),
             gitops::POLL_INTERVAL.as_secs(),
             gitops::READY_POLL.as_millis(),
+            crate::calls::METHOD,
         )
     }
 }
