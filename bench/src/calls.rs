@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
@@ -102,26 +102,11 @@ fn file(project: &str, services: usize) -> String {
 /// 0; returns its wall time in ms.
 fn holdfast(binary: &Path, args: &[&str], host: Option<&str>) -> Result<f64> {
     let mut cmd = Command::new(binary);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .env_remove("HOLDFAST_LOG");
+    cmd.args(args).env_remove("HOLDFAST_LOG");
     if let Some(host) = host {
         cmd.env("DOCKER_HOST", host);
     }
-    let started = Instant::now();
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run {}", binary.display()))?;
-    let ms = started.elapsed().as_secs_f64() * 1e3;
-    if !out.status.success() {
-        bail!(
-            "`holdfast {}` failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(ms)
+    crate::measure::timed_command(&mut cmd)
 }
 
 fn apply_args<'a>(file: &'a str, state: &'a str) -> [&'a str; 7] {

@@ -60,8 +60,12 @@ struct Args {
     calls_only: bool,
     /// Also measure sections 5 to 7 with the holdfast of this git commit (built from
     /// `git archive REV` in a temporary folder), as the baseline.
-    #[arg(long, value_name = "REV")]
+    #[arg(long, value_name = "REV", conflicts_with = "baseline_bin")]
     baseline_rev: Option<String>,
+    /// Use this holdfast binary as the baseline instead of building one (its label is
+    /// the file name).
+    #[arg(long, value_name = "PATH")]
+    baseline_bin: Option<PathBuf>,
 }
 
 /// How much to measure.
@@ -94,17 +98,30 @@ fn workspace_root() -> PathBuf {
 /// Builds the release `holdfast` binary and returns its path (from cargo's JSON
 /// messages, so that `CARGO_TARGET_DIR` is honoured).
 fn build_holdfast(root: &Path) -> Result<PathBuf> {
+    cargo_build_holdfast(root, None)
+}
+
+/// `cargo build --release -p holdfast` in the workspace `dir` (into the target folder
+/// `target` when given); the path of the binary built.
+fn cargo_build_holdfast(dir: &Path, target: Option<&Path>) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let out = Command::new(cargo)
+    let mut cmd = Command::new(cargo);
+    if let Some(target) = target {
+        cmd.env("CARGO_TARGET_DIR", target);
+    }
+    let out = cmd
         .args(["build", "--release", "-p", "holdfast"])
         .arg("--message-format=json-render-diagnostics")
-        .current_dir(root)
+        .current_dir(dir)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
         .context("cannot run cargo")?;
     if !out.status.success() {
-        bail!("`cargo build --release -p holdfast` failed");
+        bail!(
+            "`cargo build --release -p holdfast` in {} failed",
+            dir.display()
+        );
     }
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -141,25 +158,7 @@ fn build_baseline(root: &Path, rev: &str, dir: &Path) -> Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let out = Command::new(cargo)
-        .args(["build", "--release", "-p", "holdfast"])
-        .arg("--message-format=json-render-diagnostics")
-        .env("CARGO_TARGET_DIR", &target)
-        .current_dir(&src)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("cannot run cargo")?;
-    if !out.status.success() {
-        bail!("building holdfast at {rev} failed");
-    }
-    let built = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "holdfast")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .context("cargo built no `holdfast` executable")?;
+    let built = cargo_build_holdfast(&src, Some(&target))?;
     let copy = dir.join(format!("holdfast-{rev}"));
     std::fs::copy(&built, &copy).with_context(|| format!("cannot copy {}", built.display()))?;
     Ok(copy)
@@ -190,6 +189,16 @@ fn bench(args: &Args) -> Result<()> {
         .tempdir()
         .context("cannot create a temporary folder")?;
     let mut binaries = Vec::new();
+    if let Some(path) = &args.baseline_bin {
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().to_string(),
+        );
+        binaries.push(calls::Binary {
+            label: format!("before (`{name}`)"),
+            path: path.clone(),
+        });
+    }
     if let Some(rev) = &args.baseline_rev {
         eprintln!("building the release holdfast binary of {rev} (the baseline)");
         binaries.push(calls::Binary {

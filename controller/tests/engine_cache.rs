@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::Docker;
-use common::{assert_exit, holdfast, socket};
+use common::{assert_exit, cli, holdfast, start_controller_on};
 use holdfast::docker::cache::EngineCache;
 use holdfast::docker::events::{self, ContainerEvent, FollowOptions, Notice};
 use holdfast::resources::service::ContainerState;
@@ -226,23 +226,8 @@ fn a_daemon_pass_over_unchanged_services_costs_at_most_3_calls() {
     let p = TestProject::new("cache-pass-calls");
     p.write(&file());
     let proxy = DockerProxy::start();
-    let mut cmd = holdfast(&p);
-    cmd.env("DOCKER_HOST", proxy.host())
-        .arg("run")
-        .arg("-f")
-        .arg(p.file())
-        .arg("--state-dir")
-        .arg(p.state_dir())
-        .arg("--socket")
-        .arg(socket(&p));
-    let controller = holdfast_testkit::Daemon::spawn(cmd, p.dir.join("controller.log"));
-    let reconcile_all = || {
-        holdfast(&p)
-            .args(["reconcile", "--timeout", "30s", "--socket"])
-            .arg(socket(&p))
-            .output()
-            .unwrap()
-    };
+    let controller = start_controller_on(&p, Some(&proxy.host()), &[]);
+    let reconcile_all = || cli(&p, &["reconcile", "--timeout", "30s"]);
     let converged = wait_until(Duration::from_secs(60), || {
         (0..SERVICES).all(|i| p.is_ready(&format!("s{i}")))
             && controller.log().contains("engine cache relisted")

@@ -14,12 +14,11 @@
 
 mod common;
 
-use std::process::Output;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{holdfast, socket};
+use common::{cli, start_controller_on};
 use holdfast_testkit::engine::SecondEngine;
-use holdfast_testkit::{Daemon, TestProject, wait_until};
+use holdfast_testkit::{TestProject, wait_until};
 use serde_json::Value;
 
 const FILE: &str = r#"
@@ -47,16 +46,6 @@ fn now_ms() -> u64 {
             .as_millis(),
     )
     .unwrap()
-}
-
-/// `holdfast ARGS --socket SOCKET` against the test's controller.
-fn cli(p: &TestProject, args: &[&str]) -> Output {
-    holdfast(p)
-        .args(args)
-        .arg("--socket")
-        .arg(socket(p))
-        .output()
-        .unwrap()
 }
 
 /// The statuses `holdfast get -o json` prints; panics when it fails.
@@ -105,26 +94,13 @@ fn all_running(engine: &SecondEngine, p: &TestProject) -> bool {
     c.len() == 2 && c.iter().all(|(_, _, running)| *running)
 }
 
-fn start_controller(p: &TestProject, engine: &SecondEngine) -> Daemon {
-    let mut cmd = holdfast(p);
-    cmd.env("DOCKER_HOST", engine.host())
-        .arg("run")
-        .arg("-f")
-        .arg(p.file())
-        .arg("--state-dir")
-        .arg(p.state_dir())
-        .arg("--socket")
-        .arg(socket(p));
-    Daemon::spawn(cmd, p.dir.join("controller.log"))
-}
-
 #[test]
 fn controller_reconnects_relists_and_reconverges_after_the_engine_restarts() {
     let mut engine = SecondEngine::start();
     engine.busybox_image();
     let p = TestProject::new("engine-restart");
     p.write(FILE);
-    let mut controller = start_controller(&p, &engine);
+    let mut controller = start_controller_on(&p, Some(&engine.host()), &[]);
     assert!(
         wait_until(CONVERGE, || cli(&p, &["get"]).status.success()
             && ready_since(&p, 0)

@@ -192,16 +192,7 @@ impl SecondEngine {
 impl Drop for SecondEngine {
     fn drop(&mut self) {
         if self.is_running() {
-            let ids = self.docker(&["ps", "-aq"]);
-            let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
-                .lines()
-                .map(str::to_string)
-                .collect();
-            if !ids.is_empty() {
-                let mut args = vec!["rm", "-f", "-v"];
-                args.extend(ids.iter().map(String::as_str));
-                let _ = self.docker(&args);
-            }
+            crate::remove_containers(&|args| self.docker(args), None);
         }
         if let Some(mut daemon) = self.daemon.take()
             && daemon.try_wait().is_none()

@@ -462,19 +462,29 @@ impl TestProject {
     }
 }
 
+/// Removes (with their anonymous volumes) the containers that `docker` (a `docker ARGS`
+/// runner) lists, those matching `filter` when given. Best effort.
+pub(crate) fn remove_containers(docker: &dyn Fn(&[&str]) -> Output, filter: Option<&str>) {
+    let mut list = vec!["ps", "-aq"];
+    if let Some(filter) = filter {
+        list.extend(["--filter", filter]);
+    }
+    let ids = docker(&list);
+    let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    if !ids.is_empty() {
+        let mut args = vec!["rm", "-f", "-v"];
+        args.extend(ids.iter().map(String::as_str));
+        let _ = docker(&args);
+    }
+}
+
 impl Drop for TestProject {
     fn drop(&mut self) {
         let filter = self.filter();
-        let ids = docker(&["ps", "-aq", "--filter", &filter]);
-        let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f", "-v"];
-            args.extend(ids.iter().map(String::as_str));
-            let _ = docker(&args);
-        }
+        remove_containers(&|args| docker(args), Some(&filter));
         for kind in ["network", "volume"] {
             let out = docker(&[kind, "ls", "-q", "--filter", &filter]);
             for id in String::from_utf8_lossy(&out.stdout).lines() {

@@ -55,6 +55,15 @@ pub type EngineError = bollard::errors::Error;
 /// How many containers a relist inspects at once.
 const INSPECT_CONCURRENCY: usize = 8;
 
+/// The two kinds of object the cache keeps by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named {
+    /// Networks.
+    Network,
+    /// Volumes.
+    Volume,
+}
+
 /// A network or volume as its list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamedObject {
@@ -78,15 +87,10 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
         &'a self,
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<LiveContainer>, EngineError>>;
-    /// `project`'s networks (only the one named `name`, when given).
-    fn list_networks<'a>(
+    /// `project`'s networks or volumes (only those named `name`, when given).
+    fn list_named<'a>(
         &'a self,
-        project: &'a str,
-        name: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Vec<NamedObject>, EngineError>>;
-    /// `project`'s volumes (only the one named `name`, when given).
-    fn list_volumes<'a>(
-        &'a self,
+        kind: Named,
         project: &'a str,
         name: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Vec<NamedObject>, EngineError>>;
@@ -116,60 +120,58 @@ impl Engine for Docker {
         observe::inspect(self, id).boxed()
     }
 
-    fn list_networks<'a>(
+    fn list_named<'a>(
         &'a self,
+        kind: Named,
         project: &'a str,
         name: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Vec<NamedObject>, EngineError>> {
         async move {
             let mut filters = labels::label_filters(project, None);
-            if let Some(name) = name {
-                filters.insert("name".to_string(), vec![format!("^{name}$")]);
-            }
-            let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
-                .filters(&filters)
-                .build();
-            let networks = self.list_networks(Some(options)).await?;
-            Ok(networks
+            let found: Vec<NamedObject> = match kind {
+                Named::Network => {
+                    if let Some(name) = name {
+                        filters.insert("name".to_string(), vec![format!("^{name}$")]);
+                    }
+                    let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
+                        .filters(&filters)
+                        .build();
+                    self.list_networks(Some(options))
+                        .await?
+                        .into_iter()
+                        .filter_map(|n| {
+                            Some(NamedObject {
+                                name: n.name?,
+                                id: n.id.unwrap_or_default(),
+                                labels: n.labels.unwrap_or_default().into_iter().collect(),
+                            })
+                        })
+                        .collect()
+                }
+                Named::Volume => {
+                    if let Some(name) = name {
+                        // A substring match for volumes; the exact name is kept below.
+                        filters.insert("name".to_string(), vec![name.to_string()]);
+                    }
+                    let options = bollard::query_parameters::ListVolumesOptionsBuilder::default()
+                        .filters(&filters)
+                        .build();
+                    self.list_volumes(Some(options))
+                        .await?
+                        .volumes
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|v| NamedObject {
+                            id: v.name.clone(),
+                            name: v.name,
+                            labels: v.labels.into_iter().collect(),
+                        })
+                        .collect()
+                }
+            };
+            Ok(found
                 .into_iter()
-                .filter_map(|n| {
-                    Some(NamedObject {
-                        name: n.name?,
-                        id: n.id.unwrap_or_default(),
-                        labels: n.labels.unwrap_or_default().into_iter().collect(),
-                    })
-                })
                 .filter(|n| name.is_none_or(|want| n.name == want))
-                .collect())
-        }
-        .boxed()
-    }
-
-    fn list_volumes<'a>(
-        &'a self,
-        project: &'a str,
-        name: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Vec<NamedObject>, EngineError>> {
-        async move {
-            let mut filters = labels::label_filters(project, None);
-            if let Some(name) = name {
-                // A substring match for volumes; the exact name is checked below.
-                filters.insert("name".to_string(), vec![name.to_string()]);
-            }
-            let options = bollard::query_parameters::ListVolumesOptionsBuilder::default()
-                .filters(&filters)
-                .build();
-            let volumes = self.list_volumes(Some(options)).await?;
-            Ok(volumes
-                .volumes
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|v| name.is_none_or(|want| v.name == want))
-                .map(|v| NamedObject {
-                    id: v.name.clone(),
-                    name: v.name,
-                    labels: v.labels.into_iter().collect(),
-                })
                 .collect())
         }
         .boxed()
@@ -203,8 +205,10 @@ struct State {
     /// The ticket the last relist took before listing: a read that started before it
     /// may not add a container the relist did not see.
     floor: u64,
+    /// Networks by name (several when a name is duplicated).
     networks: BTreeMap<String, Vec<NamedObject>>,
-    volumes: BTreeMap<String, NamedObject>,
+    /// Volumes by name.
+    volumes: BTreeMap<String, Vec<NamedObject>>,
     images: HashMap<String, ImageInfo>,
     /// Counts image invalidations: an image read that started before the last one is
     /// not stored.
@@ -438,8 +442,14 @@ impl EngineCache {
     pub async fn relist(&self) -> Result<Relisted, EngineError> {
         let floor = self.ticket();
         let ids = self.engine.list_containers(&self.project).await?;
-        let networks = self.engine.list_networks(&self.project, None).await?;
-        let volumes = self.engine.list_volumes(&self.project, None).await?;
+        let networks = self
+            .engine
+            .list_named(Named::Network, &self.project, None)
+            .await?;
+        let volumes = self
+            .engine
+            .list_named(Named::Volume, &self.project, None)
+            .await?;
         let mut reads = futures_util::stream::iter(ids.iter().rev().cloned())
             .map(|id| async move {
                 let ticket = self.ticket();
@@ -463,11 +473,8 @@ impl EngineCache {
                 None => forget(&mut state, ticket, &id),
             }
         }
-        state.networks = BTreeMap::new();
-        for n in networks {
-            state.networks.entry(n.name.clone()).or_default().push(n);
-        }
-        state.volumes = volumes.into_iter().map(|v| (v.name.clone(), v)).collect();
+        state.networks = by_name(networks);
+        state.volumes = by_name(volumes);
         state.images.clear();
         state.image_epoch += 1;
         state.live = true;
@@ -539,34 +546,8 @@ impl EngineCache {
                     container,
                 })
             }
-            Change::Network { name, gone } => {
-                let known = || lock(&self.state).networks.contains_key(&name);
-                let had = known();
-                if gone {
-                    lock(&self.state).networks.remove(&name);
-                } else {
-                    self.refresh_network(&name).await?;
-                }
-                Ok(if had || known() {
-                    Effect::All
-                } else {
-                    Effect::Nothing
-                })
-            }
-            Change::Volume { name, gone } => {
-                let known = || lock(&self.state).volumes.contains_key(&name);
-                let had = known();
-                if gone {
-                    lock(&self.state).volumes.remove(&name);
-                } else {
-                    self.refresh_volume(&name).await?;
-                }
-                Ok(if had || known() {
-                    Effect::All
-                } else {
-                    Effect::Nothing
-                })
-            }
+            Change::Network { name, gone } => self.named_changed(Named::Network, &name, gone).await,
+            Change::Volume { name, gone } => self.named_changed(Named::Volume, &name, gone).await,
             Change::Images => {
                 self.drop_images();
                 Ok(Effect::Nothing)
@@ -636,44 +617,49 @@ impl EngineCache {
         }
     }
 
-    /// Whether the project has exactly one network named `name` (so there is nothing to
-    /// create and no duplicate to remove), as far as a live cache knows.
-    pub fn has_network(&self, name: &str) -> bool {
-        let state = lock(&self.state);
-        state.live && state.networks.get(name).is_some_and(|n| n.len() == 1)
+    /// Whether the project has exactly one network (or volume) named `name`, so that
+    /// there is nothing to create and no duplicate to remove, as far as a live cache
+    /// knows.
+    pub fn has(&self, kind: Named, name: &str) -> bool {
+        let mut state = lock(&self.state);
+        state.live && state.named(kind).get(name).is_some_and(|n| n.len() == 1)
     }
 
-    /// Whether the project has the volume `name`, as far as a live cache knows.
-    pub fn has_volume(&self, name: &str) -> bool {
-        let state = lock(&self.state);
-        state.live && state.volumes.contains_key(name)
-    }
-
-    /// Lists the network `name` again (one call) and stores what was found.
-    pub async fn refresh_network(&self, name: &str) -> Result<(), EngineError> {
-        let found = self.engine.list_networks(&self.project, Some(name)).await?;
+    /// Lists the network (or volume) `name` again (one call) and stores what was found.
+    pub async fn refresh(&self, kind: Named, name: &str) -> Result<(), EngineError> {
+        let found = self
+            .engine
+            .list_named(kind, &self.project, Some(name))
+            .await?;
         let mut state = lock(&self.state);
         if found.is_empty() {
-            state.networks.remove(name);
+            state.named(kind).remove(name);
         } else {
-            state.networks.insert(name.to_string(), found);
+            state.named(kind).insert(name.to_string(), found);
         }
         Ok(())
     }
 
-    /// Lists the volume `name` again (one call) and stores what was found.
-    pub async fn refresh_volume(&self, name: &str) -> Result<(), EngineError> {
-        let found = self.engine.list_volumes(&self.project, Some(name)).await?;
-        let mut state = lock(&self.state);
-        match found.into_iter().next() {
-            Some(v) => {
-                state.volumes.insert(name.to_string(), v);
-            }
-            None => {
-                state.volumes.remove(name);
-            }
+    /// A network or volume that may be the project's was created or removed: reads it
+    /// again, and asks for every service to be looked at when it is the project's.
+    async fn named_changed(
+        &self,
+        kind: Named,
+        name: &str,
+        gone: bool,
+    ) -> Result<Effect, EngineError> {
+        let known = || lock(&self.state).named(kind).contains_key(name);
+        let had = known();
+        if gone {
+            lock(&self.state).named(kind).remove(name);
+        } else {
+            self.refresh(kind, name).await?;
         }
-        Ok(())
+        Ok(if had || known() {
+            Effect::All
+        } else {
+            Effect::Nothing
+        })
     }
 
     /// The cached image `reference`, when the cache is live and has it.
@@ -735,6 +721,24 @@ impl EngineCache {
         state.images.clear();
         state.image_epoch += 1;
     }
+}
+
+impl State {
+    fn named(&mut self, kind: Named) -> &mut BTreeMap<String, Vec<NamedObject>> {
+        match kind {
+            Named::Network => &mut self.networks,
+            Named::Volume => &mut self.volumes,
+        }
+    }
+}
+
+/// Objects by name, several when a name is duplicated.
+fn by_name(objects: Vec<NamedObject>) -> BTreeMap<String, Vec<NamedObject>> {
+    let mut out: BTreeMap<String, Vec<NamedObject>> = BTreeMap::new();
+    for o in objects {
+        out.entry(o.name.clone()).or_default().push(o);
+    }
+    out
 }
 
 fn put(state: &mut State, ticket: u64, live: LiveContainer) {

@@ -85,30 +85,22 @@ impl Engine for Fake {
         .boxed()
     }
 
-    fn list_networks<'a>(
+    fn list_named<'a>(
         &'a self,
+        kind: Named,
         _project: &'a str,
         name: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Vec<NamedObject>, EngineError>> {
         async move {
-            self.call("list networks")?;
-            Ok(lock(&self.networks)
-                .iter()
-                .filter(|n| name.is_none_or(|want| n.name == want))
-                .cloned()
-                .collect())
-        }
-        .boxed()
-    }
-
-    fn list_volumes<'a>(
-        &'a self,
-        _project: &'a str,
-        name: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Vec<NamedObject>, EngineError>> {
-        async move {
-            self.call("list volumes")?;
-            Ok(lock(&self.volumes)
+            self.call(match kind {
+                Named::Network => "list networks",
+                Named::Volume => "list volumes",
+            })?;
+            let objects = match kind {
+                Named::Network => &self.networks,
+                Named::Volume => &self.volumes,
+            };
+            Ok(lock(objects)
                 .iter()
                 .filter(|n| name.is_none_or(|want| n.name == want))
                 .cloned()
@@ -224,7 +216,7 @@ async fn relist_fills_and_a_pass_over_unchanged_services_costs_nothing() {
     for i in 0..20 {
         let service = format!("s{i:02}");
         assert_eq!(states(&cache, &service).len(), 1);
-        assert!(cache.has_network("shop_default"));
+        assert!(cache.has(Named::Network, "shop_default"));
     }
     assert_eq!(fake.calls(), before, "reads from a live cache make no call");
 }
@@ -391,13 +383,13 @@ async fn offline_and_unsettled_services_are_observed_directly() {
     cache.relist().await.unwrap();
     cache.set_offline();
     assert_eq!(cache.containers(Some("web")), None);
-    assert!(!cache.has_network("shop_default"));
+    assert!(!cache.has(Named::Network, "shop_default"));
     *lock(&fake.down) = true;
     assert!(cache.relist().await.is_err());
     assert!(!cache.is_live());
     *lock(&fake.down) = false;
     cache.relist().await.unwrap();
-    assert!(cache.is_live() && cache.has_network("shop_default"));
+    assert!(cache.is_live() && cache.has(Named::Network, "shop_default"));
 }
 
 #[tokio::test]
@@ -431,12 +423,12 @@ async fn networks_volumes_and_images_follow_their_events() {
         &[("name", "shop_backend"), ("type", "bridge")],
     );
     assert_eq!(cache.on_event(&created).await.unwrap(), Effect::All);
-    assert!(cache.has_network("shop_backend"));
+    assert!(cache.has(Named::Network, "shop_backend"));
     assert_eq!(fake.calls(), before + 1, "one list of that network");
     // A duplicate (two networks with the name) is not "known": ensure must look.
     lock(&fake.networks).push(network("shop_backend"));
     cache.on_event(&created).await.unwrap();
-    assert!(!cache.has_network("shop_backend"));
+    assert!(!cache.has(Named::Network, "shop_backend"));
     let destroyed = event(
         EventMessageTypeEnum::NETWORK,
         "destroy",
@@ -444,7 +436,7 @@ async fn networks_volumes_and_images_follow_their_events() {
         &[("name", "shop_backend")],
     );
     assert_eq!(cache.on_event(&destroyed).await.unwrap(), Effect::All);
-    assert!(!cache.has_network("shop_backend"));
+    assert!(!cache.has(Named::Network, "shop_backend"));
 
     lock(&fake.volumes).push(NamedObject {
         name: "shop_pgdata".into(),
@@ -453,10 +445,10 @@ async fn networks_volumes_and_images_follow_their_events() {
     });
     let vol = event(EventMessageTypeEnum::VOLUME, "create", "shop_pgdata", &[]);
     assert_eq!(cache.on_event(&vol).await.unwrap(), Effect::All);
-    assert!(cache.has_volume("shop_pgdata"));
+    assert!(cache.has(Named::Volume, "shop_pgdata"));
     let vol_gone = event(EventMessageTypeEnum::VOLUME, "destroy", "shop_pgdata", &[]);
     cache.on_event(&vol_gone).await.unwrap();
-    assert!(!cache.has_volume("shop_pgdata"));
+    assert!(!cache.has(Named::Volume, "shop_pgdata"));
 
     let info = ImageInfo {
         id: "sha256:1".into(),

@@ -13,7 +13,7 @@ use super::labels;
 use super::live::{
     ContainerState, Health, ImageDefaults, LiveContainer, container_name, env_from_list,
 };
-use crate::docker::cache::EngineCache;
+use crate::docker::cache::{EngineCache, Named};
 use crate::docker::image::ImageInfo;
 use crate::docker::is_not_found;
 
@@ -163,29 +163,21 @@ impl<'a> Observer<'a> {
         }
     }
 
-    /// Whether the project's network `full_name` exists once, as a live cache knows
-    /// (no call). False means: ask the engine.
-    pub fn knows_network(&self, full_name: &str) -> bool {
-        self.cache.is_some_and(|c| c.has_network(full_name))
+    /// Whether the project's network (or volume) `full_name` exists once, as a live
+    /// cache knows (no call). False means: ask the engine.
+    pub fn knows(&self, kind: Named, full_name: &str) -> bool {
+        self.cache.is_some_and(|c| c.has(kind, full_name))
     }
 
-    /// Whether the project's volume `full_name` exists, as a live cache knows (no call).
-    pub fn knows_volume(&self, full_name: &str) -> bool {
-        self.cache.is_some_and(|c| c.has_volume(full_name))
-    }
-
-    /// After an ensure that asked the engine: reads the network back into the cache.
-    pub async fn network_ensured(&self, full_name: &str) -> Result<(), bollard::errors::Error> {
+    /// After an ensure that asked the engine: reads the network (or volume) back into
+    /// the cache.
+    pub async fn ensured(
+        &self,
+        kind: Named,
+        full_name: &str,
+    ) -> Result<(), bollard::errors::Error> {
         match self.cache {
-            Some(cache) => cache.refresh_network(full_name).await,
-            None => Ok(()),
-        }
-    }
-
-    /// After an ensure that asked the engine: reads the volume back into the cache.
-    pub async fn volume_ensured(&self, full_name: &str) -> Result<(), bollard::errors::Error> {
-        match self.cache {
-            Some(cache) => cache.refresh_volume(full_name).await,
+            Some(cache) => cache.refresh(kind, full_name).await,
             None => Ok(()),
         }
     }

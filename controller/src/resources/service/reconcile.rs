@@ -16,7 +16,7 @@ use super::live::{ContainerState, Health, ImageDefaults, LiveContainer};
 use super::observe;
 use super::observe::Observer;
 use super::plan::{Action, PlanPolicy, ServicePlan, plan};
-use crate::docker::cache::EngineCache;
+use crate::docker::cache::{EngineCache, Named};
 use crate::docker::image::{self, ImageError, ImageInfo};
 use crate::docker::objects;
 
@@ -235,13 +235,13 @@ async fn reconcile_with(
     for network in service.networks.keys() {
         let spec = cx.state.networks.get(network).cloned().unwrap_or_default();
         let full = super::desired::network_name(project, network);
-        if cx.mode == Mode::Apply && !observer.knows_network(&full) {
+        if cx.mode == Mode::Apply && !observer.knows(Named::Network, &full) {
             if objects::ensure_network(cx.docker, project, network, &spec).await?
                 == objects::Ensured::Created
             {
                 steps.push(format!("created network {full}"));
             }
-            observer.network_ensured(&full).await?;
+            observer.ensured(Named::Network, &full).await?;
         }
     }
     for mount in &service.volumes {
@@ -250,13 +250,13 @@ async fn reconcile_with(
         };
         let spec = cx.state.volumes.get(volume).cloned().unwrap_or_default();
         let full = super::desired::volume_name(project, volume);
-        if cx.mode == Mode::Apply && !observer.knows_volume(&full) {
+        if cx.mode == Mode::Apply && !observer.knows(Named::Volume, &full) {
             if objects::ensure_volume(cx.docker, project, volume, &spec).await?
                 == objects::Ensured::Created
             {
                 steps.push(format!("created volume {full}"));
             }
-            observer.volume_ensured(&full).await?;
+            observer.ensured(Named::Volume, &full).await?;
         }
     }
 
