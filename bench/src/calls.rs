@@ -196,13 +196,10 @@ fn resync_calls(
     proxy: &DockerProxy,
 ) -> Result<Counted> {
     let host = proxy.host();
+    let started = now_ms();
     let mut controller =
         Controller::start_on(binary, project, file, &["--resync", "1s"], Some(&host))?;
-    let names: Vec<String> = (1..=services)
-        .map(|i| format!("{}-s{i:03}", project.name))
-        .collect();
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    controller.wait_converged(services, &refs, Duration::from_secs(120))?;
+    wait_ready(&mut controller, services, started, Duration::from_secs(120))?;
     // Let start-up (the first relist, the first passes) finish before counting.
     std::thread::sleep(Duration::from_secs(2));
     controller.check_alive()?;
@@ -247,12 +244,9 @@ fn big(binaries: &[Binary], report: &mut CallsReport) -> Result<()> {
             let ms = holdfast(&binary.path, &apply_args(&file, &state), None)?;
             report.binaries[i].big_apply_ms.push(ms);
         }
+        let started = now_ms();
         let mut controller = Controller::start_on(&binary.path, &project, &path, &[], None)?;
-        let names: Vec<String> = (1..=BIG)
-            .map(|i| format!("{}-s{i:03}", project.name))
-            .collect();
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        controller.wait_converged(BIG, &refs, Duration::from_secs(300))?;
+        wait_ready(&mut controller, BIG, started, Duration::from_secs(300))?;
         std::thread::sleep(Duration::from_secs(2));
         let socket = controller.socket().to_string_lossy().to_string();
         for _ in 0..3 {
@@ -292,6 +286,25 @@ fn ready_since(socket: &Path, services: usize, since_ms: u64) -> bool {
         && items.iter().all(|i| {
             i["phase"] == "Ready" && i["observed_at"].as_u64().is_some_and(|t| t >= since_ms)
         })
+}
+
+/// Waits until the controller's API shows `services` statuses, every one Ready and
+/// observed at or after `since_ms` (statuses stored by an earlier run do not count).
+fn wait_ready(
+    controller: &mut Controller,
+    services: usize,
+    since_ms: u64,
+    timeout: Duration,
+) -> Result<()> {
+    let socket = controller.socket().to_path_buf();
+    let ready = wait_until(timeout, Duration::from_millis(100), || {
+        controller.check_alive()?;
+        Ok(ready_since(&socket, services, since_ms))
+    })?;
+    if !ready {
+        bail!("holdfast run did not report {services} services Ready within {timeout:?}");
+    }
+    Ok(())
 }
 
 /// How many of the project's containers run in `engine`.
