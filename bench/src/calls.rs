@@ -279,7 +279,7 @@ fn ready_since(socket: &Path, services: usize, since_ms: u64) -> bool {
     let Ok(list) = api_get(socket, "/v1/resources") else {
         return false;
     };
-    let Some(items) = list.as_array() else {
+    let Some(items) = list["items"].as_array() else {
         return false;
     };
     items.len() == services
