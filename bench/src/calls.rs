@@ -73,6 +73,9 @@ pub struct CallsReport {
     pub restart_services: usize,
     /// Notes for "odd things".
     pub notes: Vec<String>,
+    /// When, on what and under what load it was measured, for a `--calls-only` run
+    /// (whose machine section is another run's).
+    pub context: Option<String>,
 }
 
 /// Containers of the no-op pass measurement.
@@ -401,6 +404,9 @@ pub const END: &str = "<!-- calls:end -->";
 /// Sections 5 to 7 as Markdown, between [`BEGIN`] and [`END`].
 pub fn section(r: &CallsReport) -> String {
     let mut out = format!("{BEGIN}\n");
+    if let Some(context) = &r.context {
+        out.push_str(&format!("_{context}_\n\n"));
+    }
     let header = |out: &mut String, first: &str| {
         out.push_str(&format!("| {first} |"));
         for b in &r.binaries {
@@ -452,6 +458,8 @@ pub fn section(r: &CallsReport) -> String {
             }
         }
     }
+    out.push('\n');
+    out.push_str(METHOD);
     out.push_str(&format!("\n### 6. A no-op pass over {BIG} containers\n\n"));
     header(&mut out, "measurement (median of 3)");
     out.push_str(&format!(
@@ -497,7 +505,8 @@ pub fn section(r: &CallsReport) -> String {
          of {} services without a restart policy, so every container must be started again by \
          holdfast; the time runs from the engine's first answer to the first poll of the \
          controller's API that shows every service Ready, observed after the restart, with \
-         every container running (timeout {} s).\n\n",
+         every container running (timeout {} s). Sections 5 to 7 alone, before and after: \
+         `cargo run --release -p holdfast-bench -- --calls-only --baseline-rev 6fc9d10`.\n\n",
         r.restart_services,
         RECONVERGE_TIMEOUT.as_secs()
     ));

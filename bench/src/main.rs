@@ -194,8 +194,9 @@ fn bench(args: &Args) -> Result<()> {
             || path.display().to_string(),
             |n| n.to_string_lossy().to_string(),
         );
+        let name = name.strip_prefix("holdfast-").unwrap_or(&name).to_string();
         binaries.push(calls::Binary {
-            label: format!("before (`{name}`)"),
+            label: format!("before ({name})"),
             path: path.clone(),
         });
     }
@@ -224,7 +225,16 @@ fn bench(args: &Args) -> Result<()> {
     let cli_overhead = measure::cli_overhead(10)?;
     if args.calls_only {
         eprintln!("5-7. Docker API calls, 500 containers, engine restart");
-        let report = calls::measure(&binaries, &[20, 50], plan.restart_runs)?;
+        let mut report = calls::measure(&binaries, &[20, 50], plan.restart_runs)?;
+        report.context = Some(format!(
+            "Measured by `--calls-only` on {}, commit {}, {} CPUs, Docker {}; load average {} at the start, {} at the end.",
+            machine.date,
+            machine.commit,
+            machine.nproc,
+            machine.docker,
+            machine.load_start,
+            report::load_average()
+        ));
         let section = calls::section(&report);
         println!("\n{section}");
         for note in report.notes.iter().cloned().chain(engine::leftovers()) {

@@ -441,7 +441,6 @@ impl Report {
              deployment (a docker-compose project from its own repository): `git push`, then in \
              the deployment's clone (over `git://` too) `git pull` and `docker-compose up -d`, \
              each issued the instant the previous returns.\n\
-             {}\
              - Median and p90 (nearest rank) over the runs; ratio = holdfast / peer, of the \
              medians and of the p90s.\n\n\
              ## Reproduce\n\n\
@@ -450,7 +449,7 @@ impl Report {
              cargo run --release -p holdfast-bench -- --quick     # fewer runs\n\
              cargo run --release -p holdfast-bench -- --no-docs   # do not rewrite this file\n\
              cargo run --release -p holdfast-bench -- --push-only # only section 4, printed\n\
-             cargo run --release -p holdfast-bench -- --calls-only --baseline-rev 6fc9d10 # only sections 5-7, updated here\n\
+             cargo run --release -p holdfast-bench -- --calls-only --baseline-rev 6fc9d10 # sections 5-7, updated here\n\
              ```\n\n\
              It needs what `.ci/run` installs: a running Docker engine, Debian's `docker-compose` \
              (1.29) on PATH, `busybox-static`, and git with its `git daemon`. It builds the release `holdfast` binary and the \
@@ -474,7 +473,6 @@ impl Report {
             crate::measure::SETTLE.as_millis(),
             gitops::POLL_INTERVAL.as_secs(),
             gitops::READY_POLL.as_millis(),
-            crate::calls::METHOD,
         )
     }
 }
