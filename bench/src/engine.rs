@@ -314,10 +314,37 @@ impl Controller {
         Self::spawn(holdfast, project, source_args)
     }
 
+    /// Starts `holdfast run -f FILE EXTRA...` for `project` with `DOCKER_HOST` =
+    /// `docker_host` when given (a counting proxy, a second engine).
+    pub fn start_on(
+        holdfast: &Path,
+        project: &Project,
+        file: &Path,
+        extra: &[&str],
+        docker_host: Option<&str>,
+    ) -> Result<Self> {
+        let mut args: Vec<OsString> = vec!["-f".into(), file.into()];
+        args.extend(extra.iter().map(OsString::from));
+        Self::spawn_with(holdfast, project, &args, docker_host)
+    }
+
     fn spawn(holdfast: &Path, project: &Project, source_args: &[OsString]) -> Result<Self> {
+        Self::spawn_with(holdfast, project, source_args, None)
+    }
+
+    fn spawn_with(
+        holdfast: &Path,
+        project: &Project,
+        source_args: &[OsString],
+        docker_host: Option<&str>,
+    ) -> Result<Self> {
         let log = project.dir.path().join("holdfast-run.log");
         let log_file = std::fs::File::create(&log).context("cannot create the log file")?;
-        let child = Command::new(holdfast)
+        let mut cmd = Command::new(holdfast);
+        if let Some(host) = docker_host {
+            cmd.env("DOCKER_HOST", host);
+        }
+        let child = cmd
             .arg("run")
             .args(source_args)
             .arg("--state-dir")

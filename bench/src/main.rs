@@ -13,10 +13,18 @@
 //! 3. the idle RSS and CPU of `holdfast run` with 50 services, with dockerd for scale;
 //! 4. from `git push` to every changed service Ready under `holdfast run --git`, told by
 //!    a webhook and polling, against the container operations alone and against
-//!    `git pull && docker-compose up -d`.
+//!    `git pull && docker-compose up -d`;
+//! 5. the Docker API calls of a no-op `holdfast apply` and of a resync pass, counted by a
+//!    proxy on the Docker socket;
+//! 6. the wall time of a no-op pass over 500 containers;
+//! 7. reconvergence after the Docker engine restarts (a second engine of its own).
+//!
+//! Sections 5 to 7 measure the current build and, with `--baseline-rev REV`, the build
+//! of commit REV too, side by side ([`calls`]).
 //!
 //! See [`measure`] for how, and docs/benchmarks.md for the latest results.
 
+mod calls;
 mod engine;
 mod gitops;
 mod measure;
@@ -46,6 +54,18 @@ struct Args {
     /// --no-docs.
     #[arg(long)]
     push_only: bool,
+    /// Measure only sections 5 to 7 (Docker API calls, 500 containers, engine restart)
+    /// and replace them in docs/benchmarks.md (unless --no-docs).
+    #[arg(long)]
+    calls_only: bool,
+    /// Also measure sections 5 to 7 with the holdfast of this git commit (built from
+    /// `git archive REV` in a temporary folder), as the baseline.
+    #[arg(long, value_name = "REV", conflicts_with = "baseline_bin")]
+    baseline_rev: Option<String>,
+    /// Use this holdfast binary as the baseline instead of building one (its label is
+    /// the file name).
+    #[arg(long, value_name = "PATH")]
+    baseline_bin: Option<PathBuf>,
 }
 
 /// How much to measure.
@@ -55,6 +75,7 @@ struct Plan {
     noop_runs: usize,
     idle_window: Duration,
     push_runs: usize,
+    restart_runs: usize,
 }
 
 fn main() -> ExitCode {
@@ -77,17 +98,30 @@ fn workspace_root() -> PathBuf {
 /// Builds the release `holdfast` binary and returns its path (from cargo's JSON
 /// messages, so that `CARGO_TARGET_DIR` is honoured).
 fn build_holdfast(root: &Path) -> Result<PathBuf> {
+    cargo_build_holdfast(root, None)
+}
+
+/// `cargo build --release -p holdfast` in the workspace `dir` (into the target folder
+/// `target` when given); the path of the binary built.
+fn cargo_build_holdfast(dir: &Path, target: Option<&Path>) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let out = Command::new(cargo)
+    let mut cmd = Command::new(cargo);
+    if let Some(target) = target {
+        cmd.env("CARGO_TARGET_DIR", target);
+    }
+    let out = cmd
         .args(["build", "--release", "-p", "holdfast"])
         .arg("--message-format=json-render-diagnostics")
-        .current_dir(root)
+        .current_dir(dir)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
         .context("cannot run cargo")?;
     if !out.status.success() {
-        bail!("`cargo build --release -p holdfast` failed");
+        bail!(
+            "`cargo build --release -p holdfast` in {} failed",
+            dir.display()
+        );
     }
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -95,6 +129,39 @@ fn build_holdfast(root: &Path) -> Result<PathBuf> {
         .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "holdfast")
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
         .context("cargo built no `holdfast` executable")
+}
+
+/// Builds the holdfast of commit `rev` from `git archive` in `dir` (sharing the
+/// workspace's target folder, so dependencies are not built again) and returns a copy of
+/// the binary that a later build cannot overwrite.
+fn build_baseline(root: &Path, rev: &str, dir: &Path) -> Result<PathBuf> {
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src)?;
+    let archive = Command::new("git")
+        .args(["archive", "--format=tar", rev])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot run git archive")?;
+    let stdout = archive.stdout.context("git archive has no stdout")?;
+    let status = Command::new("tar")
+        .arg("-x")
+        .arg("-C")
+        .arg(&src)
+        .stdin(stdout)
+        .status()
+        .context("cannot run tar")?;
+    if !status.success() {
+        bail!("cannot unpack commit {rev}");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let built = cargo_build_holdfast(&src, Some(&target))?;
+    let copy = dir.join(format!("holdfast-{rev}"));
+    std::fs::copy(&built, &copy).with_context(|| format!("cannot copy {}", built.display()))?;
+    Ok(copy)
 }
 
 fn bench(args: &Args) -> Result<()> {
@@ -105,6 +172,7 @@ fn bench(args: &Args) -> Result<()> {
             noop_runs: 3,
             idle_window: Duration::from_secs(10),
             push_runs: 3,
+            restart_runs: 2,
         }
     } else {
         Plan {
@@ -112,17 +180,76 @@ fn bench(args: &Args) -> Result<()> {
             noop_runs: 10,
             idle_window: Duration::from_secs(30),
             push_runs: 10,
+            restart_runs: 5,
         }
     };
     let root = workspace_root();
+    let baseline_dir = tempfile::Builder::new()
+        .prefix("hfbench-baseline-")
+        .tempdir()
+        .context("cannot create a temporary folder")?;
+    let mut binaries = Vec::new();
+    if let Some(path) = &args.baseline_bin {
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().to_string(),
+        );
+        let name = name.strip_prefix("holdfast-").unwrap_or(&name).to_string();
+        binaries.push(calls::Binary {
+            label: format!("before ({name})"),
+            path: path.clone(),
+        });
+    }
+    if let Some(rev) = &args.baseline_rev {
+        eprintln!("building the release holdfast binary of {rev} (the baseline)");
+        binaries.push(calls::Binary {
+            label: format!("before ({rev})"),
+            path: build_baseline(&root, rev, baseline_dir.path())?,
+        });
+    }
     eprintln!("building the release holdfast binary");
     let holdfast = build_holdfast(&root)?;
+    binaries.push(calls::Binary {
+        label: if binaries.is_empty() {
+            "holdfast".to_string()
+        } else {
+            "after (this build)".to_string()
+        },
+        path: holdfast.clone(),
+    });
     engine::run("docker-compose", &["version", "--short"])
         .context("docker-compose (Debian's 1.29) must be on PATH")?;
     eprintln!("building the busybox test image");
     holdfast_testkit::busybox_image();
     let machine = report::Machine::detect();
     let cli_overhead = measure::cli_overhead(10)?;
+    if args.calls_only {
+        eprintln!("5-7. Docker API calls, 500 containers, engine restart");
+        let mut report = calls::measure(&binaries, &[20, 50], plan.restart_runs)?;
+        report.context = Some(format!(
+            "Measured by `--calls-only` on {}, commit {}, {} CPUs, Docker {}; load average {} at the start, {} at the end.",
+            machine.date,
+            machine.commit,
+            machine.nproc,
+            machine.docker,
+            machine.load_start,
+            report::load_average()
+        ));
+        let section = calls::section(&report);
+        println!("\n{section}");
+        for note in report.notes.iter().cloned().chain(engine::leftovers()) {
+            println!("- {note}");
+        }
+        if !args.no_docs {
+            let path = root.join("docs").join("benchmarks.md");
+            let doc = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            std::fs::write(&path, calls::splice(&doc, &section))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!("updated sections 5-7 of {}", path.display());
+        }
+        return Ok(());
+    }
     if args.push_only {
         eprintln!("4. from git push to Ready");
         let push = gitops::push_to_ready(&holdfast, plan.push_runs)?;
@@ -148,6 +275,9 @@ fn bench(args: &Args) -> Result<()> {
     let idle = measure::idle(&holdfast, 50, plan.idle_window)?;
     eprintln!("4. from git push to Ready");
     let push = gitops::push_to_ready(&holdfast, plan.push_runs)?;
+    eprintln!("5-7. Docker API calls, 500 containers, engine restart");
+    let calls = calls::measure(&binaries, &[20, 50], plan.restart_runs)?;
+    notes.extend(calls.notes.iter().cloned());
     notes.extend(engine::leftovers());
 
     let report = report::Report {
@@ -158,6 +288,7 @@ fn bench(args: &Args) -> Result<()> {
         noop,
         idle,
         push,
+        calls,
         notes,
         minutes: started.elapsed().as_secs_f64() / 60.0,
         load_end: report::load_average(),

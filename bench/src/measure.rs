@@ -84,18 +84,21 @@ pub fn ms_between(from_ns: u64, to_ns: u64) -> f64 {
 
 /// Runs `program ARGS`, fails unless it exits 0, and returns its wall time in ms.
 fn timed(program: &Path, args: &[&str]) -> Result<f64> {
+    timed_command(Command::new(program).args(args))
+}
+
+/// Runs `cmd` (stdin closed), fails unless it exits 0, and returns its wall time in ms.
+pub fn timed_command(cmd: &mut Command) -> Result<f64> {
+    let shown = format!("{cmd:?}");
     let start = Instant::now();
-    let out = Command::new(program)
-        .args(args)
+    let out = cmd
         .stdin(Stdio::null())
         .output()
-        .with_context(|| format!("cannot run {}", program.display()))?;
+        .with_context(|| format!("cannot run {shown}"))?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
     if !out.status.success() {
         bail!(
-            "`{} {}` failed ({}): {}",
-            program.display(),
-            args.join(" "),
+            "{shown} failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         );

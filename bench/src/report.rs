@@ -97,6 +97,8 @@ pub struct Report {
     pub idle: Idle,
     /// Measurement 4.
     pub push: PushToReady,
+    /// Measurements 5 to 7 (Docker API calls, 500 containers, engine restart).
+    pub calls: crate::calls::CallsReport,
     /// Odd things seen while measuring.
     pub notes: Vec<String>,
     /// How long the whole benchmark took, minutes.
@@ -352,6 +354,8 @@ impl Report {
         );
 
         out.push_str(&push_section(&self.push, cli));
+        out.push_str(&crate::calls::section(&self.calls));
+        out.push('\n');
 
         out.push_str("### Odd things seen in this run\n\n");
         let notes = self.odd_things();
@@ -445,6 +449,7 @@ impl Report {
              cargo run --release -p holdfast-bench -- --quick     # fewer runs\n\
              cargo run --release -p holdfast-bench -- --no-docs   # do not rewrite this file\n\
              cargo run --release -p holdfast-bench -- --push-only # only section 4, printed\n\
+             cargo run --release -p holdfast-bench -- --calls-only --baseline-rev 6fc9d10 # sections 5-7, updated here\n\
              ```\n\n\
              It needs what `.ci/run` installs: a running Docker engine, Debian's `docker-compose` \
              (1.29) on PATH, `busybox-static`, and git with its `git daemon`. It builds the release `holdfast` binary and the \

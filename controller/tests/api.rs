@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{holdfast, http_get, id_of, metric, start_controller};
+use common::{cli, holdfast, http_get, id_of, metric, start_controller};
 use holdfast_testkit::{TestProject, busybox_image, docker_ok, wait_until};
 
 const FILE: &str = r#"
@@ -26,16 +26,6 @@ services:
     command: ["sleep", "3600"]
     init: true
 "#;
-
-fn cli(p: &TestProject, args: &[&str]) -> Output {
-    let socket = p.dir.join("holdfast.sock");
-    holdfast(p)
-        .args(args)
-        .arg("--socket")
-        .arg(&socket)
-        .output()
-        .unwrap()
-}
 
 fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

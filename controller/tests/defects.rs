@@ -58,6 +58,7 @@ async fn reconcile_once(
         start_wait: None,
         revision: None,
         waiting_for: None,
+        cache: None,
     };
     reconcile::reconcile(&cx, service).await
 }

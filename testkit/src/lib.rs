@@ -10,6 +10,10 @@
 //!   when it takes longer than a deadline.
 //! - [`Daemon`] runs a long-lived process (such as `holdfast run`) with its output in a
 //!   log file, stops it with SIGTERM, and kills it if the test ends first.
+//! - [`engine::SecondEngine`] runs a dockerd of the test's own, to stop and start
+//!   again (the machine's engine is never restarted).
+//! - [`proxy::DockerProxy`] sits in front of an engine's socket, counts the API
+//!   requests by method and path, and can cut connections.
 //! - [`parse_docker_time`] reads the timestamps `docker inspect` prints, so that tests
 //!   can order events (a container's creation after a health check passed).
 //!
@@ -18,7 +22,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod engine;
 pub mod git;
+pub mod proxy;
 mod scratch;
 pub mod sshd;
 
@@ -84,6 +90,13 @@ pub fn require_engine() {
 /// Builds [`BUSYBOX_IMAGE`] from `/bin/busybox` unless it exists, and returns its name.
 pub fn busybox_image() -> &'static str {
     require_engine();
+    build_busybox(&|args| docker(args));
+    BUSYBOX_IMAGE
+}
+
+/// Builds [`BUSYBOX_IMAGE`] with the engine that `docker` (a `docker ARGS` runner)
+/// reaches, unless that engine has it.
+pub(crate) fn build_busybox(docker: &dyn Fn(&[&str]) -> Output) {
     let busybox = Path::new("/bin/busybox");
     let present = || {
         docker(&["image", "inspect", BUSYBOX_IMAGE])
@@ -95,10 +108,11 @@ pub fn busybox_image() -> &'static str {
         "/bin/busybox is missing: install Debian's busybox-static (.ci/run does)"
     );
     build_once(
+        docker,
         BUSYBOX_IMAGE,
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCMD [\"sh\"]\n",
         &[("busybox", busybox)],
-    )
+    );
 }
 
 /// The image [`volume_image`] builds: [`BUSYBOX_IMAGE`] plus `VOLUME` [`IMAGE_VOLUME`].
@@ -114,31 +128,47 @@ pub const IMAGE_VOLUME: &str = "/data";
 pub fn volume_image() -> &'static str {
     busybox_image();
     build_once(
+        &|args| docker(args),
         VOLUME_IMAGE,
         &format!("FROM {BUSYBOX_IMAGE}\nVOLUME {IMAGE_VOLUME}\n"),
         &[],
-    )
+    );
+    VOLUME_IMAGE
 }
 
 /// Builds `tag` from `dockerfile` with `files` (name in the context, file to copy)
-/// in its context, unless the image exists.
-fn build_once(tag: &'static str, dockerfile: &str, files: &[(&str, &Path)]) -> &'static str {
+/// in its context, with the engine `docker` reaches, unless it has the image. The
+/// build needs no network (`--network none`), so it works on an engine without a
+/// bridge too.
+fn build_once(
+    docker: &dyn Fn(&[&str]) -> Output,
+    tag: &str,
+    dockerfile: &str,
+    files: &[(&str, &Path)],
+) {
     if docker(&["image", "inspect", tag]).status.success() {
-        return tag;
+        return;
     }
     let dir = scratch::TempDir::new("image-build");
     for (name, source) in files {
         std::fs::copy(source, dir.path().join(name)).unwrap();
     }
     std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
-    let out = docker(&["build", "-q", "-t", tag, dir.path().to_str().unwrap()]);
+    let out = docker(&[
+        "build",
+        "-q",
+        "--network",
+        "none",
+        "-t",
+        tag,
+        dir.path().to_str().unwrap(),
+    ]);
     // Two test processes may build at once; either build is fine.
     assert!(
         out.status.success() || docker(&["image", "inspect", tag]).status.success(),
         "building {tag} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    tag
 }
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes. Returns how long
@@ -470,19 +500,29 @@ impl TestProject {
     }
 }
 
+/// Removes (with their anonymous volumes) the containers that `docker` (a `docker ARGS`
+/// runner) lists, those matching `filter` when given. Best effort.
+pub(crate) fn remove_containers(docker: &dyn Fn(&[&str]) -> Output, filter: Option<&str>) {
+    let mut list = vec!["ps", "-aq"];
+    if let Some(filter) = filter {
+        list.extend(["--filter", filter]);
+    }
+    let ids = docker(&list);
+    let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    if !ids.is_empty() {
+        let mut args = vec!["rm", "-f", "-v"];
+        args.extend(ids.iter().map(String::as_str));
+        let _ = docker(&args);
+    }
+}
+
 impl Drop for TestProject {
     fn drop(&mut self) {
         let filter = self.filter();
-        let ids = docker(&["ps", "-aq", "--filter", &filter]);
-        let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f", "-v"];
-            args.extend(ids.iter().map(String::as_str));
-            let _ = docker(&args);
-        }
+        remove_containers(&|args| docker(args), Some(&filter));
         for kind in ["network", "volume"] {
             let out = docker(&[kind, "ls", "-q", "--filter", &filter]);
             for id in String::from_utf8_lossy(&out.stdout).lines() {

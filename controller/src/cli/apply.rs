@@ -35,7 +35,8 @@ pub fn run(args: &Args) -> ExitCode {
             allow_mass_removal: args.allow_mass_removal,
             ..Options::default()
         };
-        let registry = crate::resources::kinds(&docker);
+        let host = crate::docker::Host::new(docker.clone());
+        let registry = crate::resources::kinds(&host);
         if args.dry_run {
             let planned =
                 crate::runtime::planning::plan(&registry, &state, args.allow_mass_removal).await;
@@ -51,6 +52,14 @@ pub fn run(args: &Args) -> ExitCode {
         };
         let controller = Controller::new(registry, store, options);
         let project = state.name.clone();
+        // One list and one inspect per container, once; reconciles of services that are
+        // as the file says then cost no call (see docker::cache).
+        let cache = crate::docker::cache::EngineCache::for_docker(docker, &project);
+        if let Err(e) = cache.relist().await {
+            eprintln!("error: Docker: {e}");
+            return ExitCode::from(2);
+        }
+        host.set_cache(Some(cache));
         let accepted = match controller.set_desired(state).await {
             Ok(a) => a,
             Err(e @ SetDesiredError::RenameRefused { .. }) => {

@@ -44,7 +44,7 @@ pub fn run(args: &Args) -> ExitCode {
             Ok(docker) => docker,
             Err(code) => return code,
         };
-        let registry = crate::resources::kinds(&docker);
+        let registry = crate::resources::kinds(&crate::docker::Host::new(docker));
         let mut differs = false;
         let mut failed = false;
         for item in crate::runtime::planning::diffs(&registry, &state).await {

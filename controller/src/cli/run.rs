@@ -14,7 +14,6 @@ use crate::config::{
 };
 use crate::docker::events;
 use crate::runtime::controller::{Controller, Options};
-use crate::runtime::kind::HostEvent;
 use crate::runtime::store::{Store, default_state_dir};
 use crate::source::file::{self, FileSource};
 use crate::source::git::follow::GitSource;
@@ -181,6 +180,10 @@ pub struct Args {
     /// How often every service is checked even without a trigger.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     resync: Duration,
+    /// How often the engine cache is relisted in full (it is also relisted whenever
+    /// Docker's event stream reconnects).
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    relist: Duration,
     /// Services reconciled at once.
     #[arg(long, default_value_t = 4)]
     workers: usize,
@@ -241,8 +244,8 @@ async fn daemon(args: &Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if args.resync < Duration::from_secs(1) {
-        eprintln!("error: --resync must be at least 1s");
+    if args.resync < Duration::from_secs(1) || args.relist < Duration::from_secs(1) {
+        eprintln!("error: --resync and --relist must be at least 1s");
         return ExitCode::from(2);
     }
     let options = Options {
@@ -251,11 +254,8 @@ async fn daemon(args: &Args) -> ExitCode {
         allow_mass_removal: args.allow_mass_removal,
         ..Options::default()
     };
-    let controller = Controller::new(
-        crate::resources::kinds(&docker),
-        Some(store.clone()),
-        options,
-    );
+    let host = crate::docker::Host::new(docker.clone());
+    let controller = Controller::new(crate::resources::kinds(&host), Some(store.clone()), options);
     let sink: Arc<dyn DesiredSink> = controller.clone();
     let (git, file_source) = match &config.source {
         SourceConfig::Git(git) => {
@@ -314,7 +314,7 @@ async fn daemon(args: &Args) -> ExitCode {
             }
         })
     };
-    let (event_tx, mut event_rx) = mpsc::channel::<HostEvent>(256);
+    let (event_tx, mut event_rx) = mpsc::channel::<events::Notice>(256);
     let mut follower: Option<(String, tokio::task::JoinHandle<()>)> = None;
     // The source: the file is loaded now, then on every change (a bad file changes
     // nothing); the git source fetches now, then on its interval and triggers.
@@ -347,7 +347,7 @@ async fn daemon(args: &Args) -> ExitCode {
     }
     // The Docker event stream follows the project in force, whichever source set it.
     let mut project_changes = controller.subscribe();
-    follow_project(&controller, &docker, &mut follower, &event_tx);
+    follow_project(&controller, &host, &mut follower, &event_tx, args.relist);
 
     let workers = {
         let c = controller.clone();
@@ -362,12 +362,17 @@ async fn daemon(args: &Args) -> ExitCode {
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
             Ok(()) = project_changes.changed() => {
-                follow_project(&controller, &docker, &mut follower, &event_tx);
+                follow_project(&controller, &host, &mut follower, &event_tx, args.relist);
             }
-            Some(event) = event_rx.recv() => {
-                tracing::debug!(object = %event.object, id = %event.id, action = %event.action, "docker event");
-                controller.on_host_event(&event);
-            }
+            Some(notice) = event_rx.recv() => match notice {
+                events::Notice::Container(event) => {
+                    tracing::debug!(service = event.service, action = event.action, "docker event");
+                    if let Some(project) = controller.project() {
+                        controller.on_host_event(&event.host_event(&project));
+                    }
+                }
+                events::Notice::Resynced => controller.trigger_all(),
+            },
         }
     }
     tracing::info!("shutting down: finishing running reconciles");
@@ -390,12 +395,14 @@ async fn daemon(args: &Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Follows the Docker events of the project in force (again, when it was renamed).
+/// Follows the Docker events of the project in force (again, when it was renamed),
+/// into a new engine cache that the kinds observe through.
 fn follow_project(
     controller: &Arc<Controller>,
-    docker: &bollard::Docker,
+    host: &Arc<crate::docker::Host>,
     follower: &mut Option<(String, tokio::task::JoinHandle<()>)>,
-    event_tx: &mpsc::Sender<HostEvent>,
+    event_tx: &mpsc::Sender<events::Notice>,
+    relist_every: Duration,
 ) {
     let Some(project) = controller.project() else {
         return;
@@ -406,10 +413,16 @@ fn follow_project(
     if let Some((_, old)) = follower.take() {
         old.abort();
     }
+    let cache = crate::docker::cache::EngineCache::for_docker(host.docker().clone(), &project);
+    host.set_cache(Some(cache.clone()));
     let handle = tokio::spawn(events::follow(
-        docker.clone(),
-        project.clone(),
+        host.docker().clone(),
+        cache,
         event_tx.clone(),
+        events::FollowOptions {
+            relist_every,
+            ..events::FollowOptions::default()
+        },
     ));
     *follower = Some((project, handle));
 }

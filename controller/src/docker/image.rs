@@ -123,17 +123,20 @@ static PULLED: std::sync::Mutex<std::collections::BTreeSet<(String, String)>> =
 
 /// Makes sure the service's image is on this host, building or pulling it when the
 /// service's `pull_policy` and `build` say so, and returns what the controller needs
-/// to know of it, and whether it was built or pulled now.
+/// to know of it, and whether it was built or pulled now. `known` is what the caller
+/// already knows of the local image (from a cache or its own inspect): `None` when it
+/// is not present.
 pub async fn ensure(
     docker: &Docker,
     image: &str,
     service: &Service,
+    known: Option<ImageInfo>,
 ) -> Result<(ImageInfo, bool), ImageError> {
     let pull_key = (image.to_string(), service.content_hash());
     let must_pull = service.pull_policy == PullPolicy::Always
         && service.build.is_none()
         && !PULLED.lock().is_ok_and(|p| p.contains(&pull_key));
-    if !must_pull && let Some(info) = inspect(docker, image).await? {
+    if !must_pull && let Some(info) = known {
         return Ok((info, false));
     }
     if let Some(build) = &service.build {

@@ -1,9 +1,13 @@
 //! Talking to the Docker engine: connection with API version negotiation, images,
-//! networks and volumes. Containers are handled by `resources::service`.
+//! networks and volumes, the event stream and the engine cache it keeps. Containers are
+//! handled by `resources::service`.
 
+pub mod cache;
 pub mod events;
 pub mod image;
 pub mod objects;
+
+use std::sync::{Arc, RwLock};
 
 use bollard::Docker;
 
@@ -18,17 +22,49 @@ pub enum DockerError {
     Api(#[from] bollard::errors::Error),
 }
 
+/// The Docker engine as the kinds see it: the client and, in the daemon or a one-shot
+/// apply, the [`EngineCache`](cache::EngineCache) that observation goes through.
+#[derive(Debug)]
+pub struct Host {
+    docker: Docker,
+    cache: RwLock<Option<Arc<cache::EngineCache>>>,
+}
+
+impl Host {
+    /// `docker`, observed directly until [`Host::set_cache`].
+    pub fn new(docker: Docker) -> Arc<Self> {
+        Arc::new(Host {
+            docker,
+            cache: RwLock::new(None),
+        })
+    }
+
+    /// The engine client.
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Observe through `cache` from now on (`None`: the engine directly).
+    pub fn set_cache(&self, cache: Option<Arc<cache::EngineCache>>) {
+        *self.cache.write().unwrap_or_else(|e| e.into_inner()) = cache;
+    }
+
+    /// The cache observation goes through, if any.
+    pub fn cache(&self) -> Option<Arc<cache::EngineCache>> {
+        self.cache.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// Connects to the engine named by `DOCKER_HOST` (default: the local unix socket) and
 /// negotiates the API version, so that both old engines (20.10, API 1.41) and new ones
-/// (29, which refuses clients below 1.44) work.
+/// (29, which refuses clients below 1.44) work. The negotiation (`GET /version`) is the
+/// one call this makes: it fails when no engine answers, so no ping is needed.
 pub async fn connect() -> Result<Docker, DockerError> {
     let docker = Docker::connect_with_defaults().map_err(DockerError::Unreachable)?;
-    let docker = docker
+    docker
         .negotiate_version()
         .await
-        .map_err(DockerError::Unreachable)?;
-    docker.ping().await.map_err(DockerError::Unreachable)?;
-    Ok(docker)
+        .map_err(DockerError::Unreachable)
 }
 
 /// Whether the engine answered 404 (no such container, image, network or volume).

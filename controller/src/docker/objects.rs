@@ -229,7 +229,8 @@ fn volume_driver(spec: &holdfast_spec::Volume) -> String {
 }
 
 /// Docker allows two networks with the same name (it checks only on request, and
-/// API 1.44 dropped the check), so this process creates them one at a time.
+/// API 1.44 dropped the check), so this process creates them one at a time. Only
+/// creation is serialised: finding the network as it should be takes no lock.
 static CREATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn inspect_network(
@@ -314,6 +315,16 @@ pub async fn ensure_network(
     spec: &holdfast_spec::Network,
 ) -> Result<Ensured, ObjectError> {
     let full = network_name(project, name);
+    // The no-op case takes no lock: one inspect. Anything else (missing, changed, two
+    // of a name) is sorted out under the creation lock.
+    if let Ok(Some(live)) = inspect_network(docker, &full).await
+        && matches!(
+            compare_network(project, &full, spec, &live),
+            Ok(Observed::Current)
+        )
+    {
+        return Ok(Ensured::Existed);
+    }
     let _one_at_a_time = CREATE.lock().await;
     remove_duplicate_networks(docker, project, &full).await?;
     if let Some(live) = inspect_network(docker, &full).await? {

@@ -19,11 +19,12 @@
 
 pub mod service;
 
-use bollard::Docker;
+use std::sync::Arc;
 
+use crate::docker::Host;
 use crate::runtime::registry::Registry;
 
 /// Every kind holdfast drives, in the order `holdfast get` lists them.
-pub fn kinds(docker: &Docker) -> Registry {
-    Registry::new().with(service::Service::new(docker.clone()))
+pub fn kinds(host: &Arc<Host>) -> Registry {
+    Registry::new().with(service::Service::new(host.clone()))
 }

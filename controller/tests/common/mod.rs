@@ -101,7 +101,16 @@ pub fn force_pass(p: &TestProject, key: &str) -> Output {
 /// Starts `holdfast run -f FILE --state-dir DIR EXTRA...`, logging to
 /// `controller.log` in the project's folder.
 pub fn start_controller(p: &TestProject, extra: &[&str]) -> Daemon {
+    start_controller_on(p, None, extra)
+}
+
+/// [`start_controller`] with `DOCKER_HOST` = `docker_host` when given (a second engine,
+/// a counting proxy).
+pub fn start_controller_on(p: &TestProject, docker_host: Option<&str>, extra: &[&str]) -> Daemon {
     let mut cmd = holdfast(p);
+    if let Some(host) = docker_host {
+        cmd.env("DOCKER_HOST", host);
+    }
     cmd.arg("run")
         .arg("-f")
         .arg(p.file())
@@ -111,6 +120,16 @@ pub fn start_controller(p: &TestProject, extra: &[&str]) -> Daemon {
         .arg(socket(p))
         .args(extra);
     Daemon::spawn(cmd, p.dir.join("controller.log"))
+}
+
+/// `holdfast ARGS --socket SOCKET` against the project's controller.
+pub fn cli(p: &TestProject, args: &[&str]) -> Output {
+    holdfast(p)
+        .args(args)
+        .arg("--socket")
+        .arg(socket(p))
+        .output()
+        .unwrap()
 }
 
 /// Panics unless `out` exited with `code`, showing what the command printed.

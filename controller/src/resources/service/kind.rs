@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use bollard::Docker;
+use std::sync::Arc;
+
+use crate::docker::Host;
 use holdfast_spec::{DependencyCondition, DesiredState, DriftMode};
 
 use super::crashloop::CrashLoop;
@@ -49,16 +51,16 @@ const COLUMNS: &[Column] = &[
 /// The service kind: one container per Compose service.
 #[derive(Debug)]
 pub struct Service {
-    docker: Docker,
+    host: Arc<Host>,
     crashes: Mutex<CrashLoop>,
     restarts: Mutex<RestartLimiter>,
 }
 
 impl Service {
-    /// The service kind, talking to `docker`.
-    pub fn new(docker: Docker) -> Self {
+    /// The service kind, on `host`.
+    pub fn new(host: Arc<Host>) -> Self {
         Service {
-            docker,
+            host,
             crashes: Mutex::new(CrashLoop::default()),
             restarts: Mutex::new(RestartLimiter::default()),
         }
@@ -214,12 +216,16 @@ impl Kind for Service {
     }
 
     async fn owned(&self, project: &str) -> Result<Vec<Owned>, ReconcileError> {
-        let containers = observe::owned_containers(&self.docker, project, None)
-            .await
-            .map_err(|source| ReconcileError::Docker {
-                op: "list the project's containers",
-                source,
-            })?;
+        let cache = self.host.cache();
+        let observer = observe::Observer::new(self.host.docker(), cache.as_deref(), project);
+        let containers =
+            observer
+                .owned(project, None)
+                .await
+                .map_err(|source| ReconcileError::Docker {
+                    op: "list the project's containers",
+                    source,
+                })?;
         let mut by_service: BTreeMap<String, usize> = BTreeMap::new();
         for (_, service) in containers {
             *by_service.entry(service).or_default() += 1;
@@ -234,8 +240,9 @@ impl Kind for Service {
         let own = ObjectRef::new(KIND, name);
         let had_container = cx.published(&own, CONTAINER).is_some();
         let start_wait = lock(&self.crashes).wait(name);
+        let cache = self.host.cache();
         let scx = Context {
-            docker: &self.docker,
+            docker: self.host.docker(),
             state: cx.state,
             mode: match cx.mode {
                 kind::Mode::Plan => reconcile::Mode::Plan,
@@ -247,6 +254,7 @@ impl Kind for Service {
             start_wait,
             revision: cx.revision,
             waiting_for: cx.waiting_for,
+            cache: cache.as_deref(),
         };
         let report = reconcile::reconcile(&scx, name).await?;
         if report.applied

@@ -67,6 +67,19 @@ pub fn project_filter(project: &str) -> String {
     format!("{PROJECT}={project}")
 }
 
+/// Docker list filters (`{"label": [...]}`) that select the objects of a project, or of
+/// one service of it.
+pub fn label_filters(
+    project: &str,
+    service: Option<&str>,
+) -> std::collections::HashMap<String, Vec<String>> {
+    let filters = match service {
+        Some(service) => service_filter(project, service),
+        None => vec![project_filter(project)],
+    };
+    std::collections::HashMap::from([("label".to_string(), filters)])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +124,10 @@ mod tests {
             service_filter("shop", "web"),
             vec!["io.holdfast.project=shop", "io.holdfast.service=web"]
         );
+        assert_eq!(
+            label_filters("shop", None)["label"],
+            vec!["io.holdfast.project=shop"]
+        );
+        assert_eq!(label_filters("shop", Some("web"))["label"].len(), 2);
     }
 }

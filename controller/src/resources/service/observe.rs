@@ -1,7 +1,7 @@
 //! Observe: read the live container of a service (and its image's defaults) from the
 //! engine, in the shapes that [`drift`](super::drift) compares.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use bollard::Docker;
 use bollard::models::ContainerInspectResponse;
@@ -13,6 +13,7 @@ use super::labels;
 use super::live::{
     ContainerState, Health, ImageDefaults, LiveContainer, container_name, env_from_list,
 };
+use crate::docker::cache::{EngineCache, Named};
 use crate::docker::image::ImageInfo;
 use crate::docker::is_not_found;
 
@@ -23,12 +24,7 @@ pub async fn owned_containers(
     project: &str,
     service: Option<&str>,
 ) -> Result<Vec<(String, String)>, bollard::errors::Error> {
-    let mut label_filters = vec![format!("{}={project}", labels::PROJECT)];
-    if let Some(service) = service {
-        label_filters.push(format!("{}={service}", labels::SERVICE));
-    }
-    let filters: HashMap<String, Vec<String>> =
-        HashMap::from([("label".to_string(), label_filters)]);
+    let filters = labels::label_filters(project, service);
     let options = ListContainersOptionsBuilder::default()
         .all(true)
         .filters(&filters)
@@ -41,6 +37,171 @@ pub async fn owned_containers(
             Some((c.id?, service))
         })
         .collect())
+}
+
+/// How a reconcile reads the engine: from the [`EngineCache`] when one is given and
+/// may be trusted, else directly (`holdfast plan`, `diff`, and whenever the cache is
+/// not live). Reads it makes directly are written through to the cache.
+#[derive(Debug, Clone, Copy)]
+pub struct Observer<'a> {
+    docker: &'a Docker,
+    cache: Option<&'a EngineCache>,
+}
+
+impl<'a> Observer<'a> {
+    /// Observes through `cache` when given (and of `project`), else directly.
+    pub fn new(docker: &'a Docker, cache: Option<&'a EngineCache>, project: &str) -> Self {
+        Observer {
+            docker,
+            cache: cache.filter(|c| c.project() == project),
+        }
+    }
+
+    /// Observes the engine directly.
+    pub fn direct(docker: &'a Docker) -> Self {
+        Observer {
+            docker,
+            cache: None,
+        }
+    }
+
+    /// The engine client.
+    pub fn docker(&self) -> &'a Docker {
+        self.docker
+    }
+
+    /// The cache, when there is one (live or not).
+    pub fn cache(&self) -> Option<&'a EngineCache> {
+        self.cache
+    }
+
+    /// The containers of `service` of `project` (every service when `None`), newest
+    /// first: from the cache (no call) when it is live and the service settled,
+    /// otherwise one list plus one inspect per container, stored in the cache.
+    pub async fn containers(
+        &self,
+        project: &str,
+        service: Option<&str>,
+    ) -> Result<Vec<LiveContainer>, bollard::errors::Error> {
+        if let Some(cached) = self.cache.and_then(|c| c.containers(service)) {
+            return Ok(cached);
+        }
+        let ticket = self.cache.map(EngineCache::ticket);
+        let owned = owned_containers(self.docker, project, service).await?;
+        let mut lives = Vec::with_capacity(owned.len());
+        for (id, _) in &owned {
+            if let Some(live) = inspect(self.docker, id).await? {
+                lives.push(live);
+            }
+        }
+        if let (Some(cache), Some(ticket), Some(service)) = (self.cache, ticket, service) {
+            cache.replace_service(ticket, service, &lives);
+        }
+        Ok(lives)
+    }
+
+    /// IDs and services of `project`'s containers (those of `service` when given),
+    /// newest first; from the cache when it is live.
+    pub async fn owned(
+        &self,
+        project: &str,
+        service: Option<&str>,
+    ) -> Result<Vec<(String, String)>, bollard::errors::Error> {
+        if let Some(cached) = self.cache.and_then(|c| c.containers(service)) {
+            return Ok(cached
+                .into_iter()
+                .filter_map(|l| {
+                    let service = labels::service_of(&l.labels)?.to_string();
+                    Some((l.id, service))
+                })
+                .collect());
+        }
+        owned_containers(self.docker, project, service).await
+    }
+
+    /// Inspects container `id` now (after an apply changed it) and writes what it found
+    /// through to the cache.
+    pub async fn reinspect(
+        &self,
+        id: &str,
+    ) -> Result<Option<LiveContainer>, bollard::errors::Error> {
+        let ticket = self.cache.map(EngineCache::ticket);
+        let live = inspect(self.docker, id).await?;
+        if let (Some(cache), Some(ticket)) = (self.cache, ticket) {
+            match &live {
+                Some(live) => cache.put_container(ticket, live.clone()),
+                None => cache.forget_container(ticket, id),
+            }
+        }
+        Ok(live)
+    }
+
+    /// Records that this reconcile removed container `id`.
+    pub fn removed(&self, id: &str) {
+        if let Some(cache) = self.cache {
+            cache.forget_container(cache.ticket(), id);
+        }
+    }
+
+    /// The local image `reference`: from the cache when it has it, otherwise one
+    /// inspect (stored in a live cache; one per image however many services run it).
+    pub async fn image(
+        &self,
+        reference: &str,
+    ) -> Result<Option<ImageInfo>, bollard::errors::Error> {
+        match self.cache.filter(|c| c.is_live()) {
+            Some(cache) => cache.image_or_inspect(reference).await,
+            None => crate::docker::image::inspect(self.docker, reference).await,
+        }
+    }
+
+    /// Records image `reference` as it is after a build or pull.
+    pub fn image_fetched(&self, reference: &str, info: &ImageInfo) {
+        if let Some(cache) = self.cache {
+            cache.drop_images();
+            cache.put_image(cache.image_epoch(), reference, info.clone());
+        }
+    }
+
+    /// Whether the project's network (or volume) `full_name` exists once, as a live
+    /// cache knows (no call). False means: ask the engine.
+    pub fn knows(&self, kind: Named, full_name: &str) -> bool {
+        self.cache.is_some_and(|c| c.has(kind, full_name))
+    }
+
+    /// Whether a live cache shows the project's network (or volume) `full_name` as
+    /// made from the spec with hash `spec_hash` (no call). False means: ask the engine.
+    pub fn knows_current(
+        &self,
+        kind: Named,
+        full_name: &str,
+        project: &str,
+        spec_hash: &str,
+    ) -> bool {
+        self.cache
+            .is_some_and(|c| c.has_current(kind, full_name, project, spec_hash))
+    }
+
+    /// After an ensure that asked the engine: reads the network (or volume) back into
+    /// the cache.
+    pub async fn ensured(
+        &self,
+        kind: Named,
+        full_name: &str,
+    ) -> Result<(), bollard::errors::Error> {
+        match self.cache {
+            Some(cache) => cache.refresh(kind, full_name).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Records how `service`'s reconcile ended: an unsettled service (still starting, or
+    /// failing) is observed directly until a reconcile ends settled.
+    pub fn settle(&self, service: &str, settled: bool) {
+        if let Some(cache) = self.cache {
+            cache.set_settled(service, settled);
+        }
+    }
 }
 
 /// Inspects a container; `Ok(None)` when it is gone.

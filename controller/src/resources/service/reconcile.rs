@@ -14,10 +14,12 @@ use super::desired::{DesiredContainer, DesiredError, network_name, volume_name};
 use super::drift::{Field, FieldDrift};
 use super::inputs::{self, InputError};
 use super::live::{ContainerState, Health, ImageDefaults, LiveContainer};
-use super::observe;
+use super::observe::{self, Observer};
 use super::plan::{Action, PlanPolicy, ServicePlan, plan};
+use crate::docker::cache::{EngineCache, Named};
 use crate::docker::image::{self, ImageError, ImageInfo};
 use crate::docker::objects::{self, Change, Changed, Ensured, ObjectError, Observed};
+use holdfast_spec::hash::content_hash;
 
 /// Whether to change anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +57,9 @@ pub struct Context<'a> {
     /// replacing the container waits; the runtime queues the service again when the
     /// dependency changes.
     pub waiting_for: Option<&'a str>,
+    /// The engine cache to observe through (the daemon's, or a one-shot apply's);
+    /// `None` observes the engine directly.
+    pub cache: Option<&'a EngineCache>,
 }
 
 /// Where a service stands after a reconcile: the runtime's outcomes, which a service
@@ -207,16 +212,44 @@ const DEPENDENCY_RECHECK: Duration = Duration::from_secs(5);
 /// A suspended or report-only service is only observed: nothing is created, pulled,
 /// built or removed for it, whatever the mode. What would be done is in the report's
 /// steps, and what differs in its plan's drift.
+///
+/// With a cache in `cx`, a service whose container is as the file says costs no
+/// Docker call; a service that did not end settled (Ready, or drifted and reported)
+/// is observed directly at its next reconcile.
 pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, ReconcileError> {
+    let observer = Observer::new(cx.docker, cx.cache, &cx.state.name);
+    let result = reconcile_with(cx, &observer, name).await;
+    if cx.mode == Mode::Apply {
+        let settled = result.as_ref().is_ok_and(|r| {
+            matches!(
+                r.outcome,
+                Outcome::Ready | Outcome::Drifted | Outcome::Removed | Outcome::RemovalRefused
+            )
+        });
+        observer.settle(name, settled);
+    }
+    result
+}
+
+async fn reconcile_with(
+    cx: &Context<'_>,
+    observer: &Observer<'_>,
+    name: &str,
+) -> Result<Report, ReconcileError> {
     let project = cx.state.name.as_str();
     let mut steps = Vec::new();
-    let owned = observe::owned_containers(cx.docker, project, Some(name))
-        .await
-        .map_err(docker("list the service's containers"))?;
 
     let Some(service) = cx.state.services.get(name) else {
-        return remove(cx, name, owned).await;
+        let owned = observer
+            .owned(project, Some(name))
+            .await
+            .map_err(docker("list the service's containers"))?;
+        return remove(cx, observer, name, owned).await;
     };
+    let mut lives = observer
+        .containers(project, Some(name))
+        .await
+        .map_err(docker("list and inspect the service's containers"))?;
     let policy = PlanPolicy {
         report_only: service.holdfast.drift == DriftMode::Report,
         suspended: cx.suspended,
@@ -225,8 +258,8 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
     // Whether this pass may change anything at all.
     let act = cx.mode == Mode::Apply && !held;
 
-    let object_drift = prerequisites(cx, service, act, held, &mut steps).await?;
-    let image_info = service_image(cx, name, service, act, &mut steps).await?;
+    let object_drift = prerequisites(cx, observer, service, act, held, &mut steps).await?;
+    let image_info = service_image(cx, observer, name, service, act, &mut steps).await?;
 
     let resolved = inputs::resolve(
         cx.state,
@@ -242,15 +275,6 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
 
     // Observe: one container per service; extras (a crash between create and remove,
     // or a copy made by hand with our labels) go.
-    let mut lives: Vec<LiveContainer> = Vec::new();
-    for (id, _) in &owned {
-        if let Some(live) = observe::inspect(cx.docker, id)
-            .await
-            .map_err(docker("inspect the service's container"))?
-        {
-            lives.push(live);
-        }
-    }
     lives.sort_by_key(|l| {
         (
             l.spec_hash() != Some(desired.spec_hash.as_str()),
@@ -268,6 +292,7 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
             apply::stop_and_remove(cx.docker, &extra.id, desired.stop_grace_seconds)
                 .await
                 .map_err(docker("remove an extra container"))?;
+            observer.removed(&extra.id);
             steps.push(format!("removed extra container {}", short(&extra.id)));
         } else {
             steps.push(format!("remove extra container {}", short(&extra.id)));
@@ -406,10 +431,16 @@ pub async fn reconcile(cx: &Context<'_>, name: &str) -> Result<Report, Reconcile
     if changed {
         report.after = None;
     }
+    if let Some(old) = live.as_ref().map(|l| l.id.as_str())
+        && id.as_deref() != Some(old)
+    {
+        observer.removed(old);
+    }
     report.outcome = match (changed, id) {
         (false, _) => readiness(live.as_ref()),
         (true, Some(id)) => {
-            let after = observe::inspect(cx.docker, &id)
+            let after = observer
+                .reinspect(&id)
                 .await
                 .map_err(docker("inspect the new container"))?;
             report.after = after.as_ref().map(|l| (l.state, l.health));
@@ -434,6 +465,7 @@ fn short(id: &str) -> &str {
 /// recreated; a volume that differs is only reported ([`objects::VOLUME_FIX`]).
 async fn prerequisites(
     cx: &Context<'_>,
+    observer: &Observer<'_>,
     service: &holdfast_spec::Service,
     act: bool,
     held: bool,
@@ -444,6 +476,10 @@ async fn prerequisites(
     for network in service.networks.keys() {
         let spec = cx.state.networks.get(network).cloned().unwrap_or_default();
         let full = network_name(project, network);
+        // A live cache that shows the network as made from this spec: no call.
+        if observer.knows_current(Named::Network, &full, project, &content_hash(&spec)) {
+            continue;
+        }
         if act {
             match objects::ensure_network(cx.docker, project, network, &spec).await? {
                 Ensured::Created => steps.push(format!("created network {full}")),
@@ -459,6 +495,10 @@ async fn prerequisites(
                 }
                 Ensured::Existed | Ensured::Kept { .. } => {}
             }
+            observer
+                .ensured(Named::Network, &full)
+                .await
+                .map_err(docker("inspect the network"))?;
             continue;
         }
         match objects::observe_network(cx.docker, project, network, &spec).await? {
@@ -479,8 +519,16 @@ async fn prerequisites(
         };
         let spec = cx.state.volumes.get(volume).cloned().unwrap_or_default();
         let full = volume_name(project, volume);
+        if observer.knows_current(Named::Volume, &full, project, &content_hash(&spec)) {
+            continue;
+        }
         let changes = if act {
-            match objects::ensure_volume(cx.docker, project, volume, &spec).await? {
+            let ensured = objects::ensure_volume(cx.docker, project, volume, &spec).await?;
+            observer
+                .ensured(Named::Volume, &full)
+                .await
+                .map_err(docker("inspect the volume"))?;
+            match ensured {
                 Ensured::Created => {
                     steps.push(format!("created volume {full}"));
                     continue;
@@ -534,6 +582,7 @@ fn network_drift(full: &str, changes: &[Change]) -> FieldDrift {
 /// built or pulled. A missing image that is not fetched is [`ImageInfo::default`].
 async fn service_image(
     cx: &Context<'_>,
+    observer: &Observer<'_>,
     name: &str,
     service: &holdfast_spec::Service,
     act: bool,
@@ -545,17 +594,19 @@ async fn service_image(
     } else {
         ("pulled", "pull")
     };
+    let known = observer
+        .image(&image_ref)
+        .await
+        .map_err(docker("inspect the image"))?;
     if act {
-        let (info, fetched) = image::ensure(cx.docker, &image_ref, service).await?;
+        let (info, fetched) = image::ensure(cx.docker, &image_ref, service, known).await?;
         if fetched {
+            observer.image_fetched(&image_ref, &info);
             steps.push(format!("{done} image {image_ref}"));
         }
         return Ok(info);
     }
-    match image::inspect(cx.docker, &image_ref)
-        .await
-        .map_err(docker("inspect the image"))?
-    {
+    match known {
         Some(info) => Ok(info),
         None => {
             steps.push(format!("{to_do} image {image_ref}"));
@@ -591,6 +642,7 @@ pub fn readiness(live: Option<&LiveContainer>) -> Outcome {
 
 async fn remove(
     cx: &Context<'_>,
+    observer: &Observer<'_>,
     name: &str,
     owned: Vec<(String, String)>,
 ) -> Result<Report, ReconcileError> {
@@ -621,7 +673,8 @@ async fn remove(
             .await
             .map_err(docker("inspect a removed service's container"))?
     {
-        if let Some(info) = image::inspect(cx.docker, &live.image_id)
+        if let Some(info) = observer
+            .image(&live.image_id)
             .await
             .map_err(docker("inspect a removed service's image"))?
         {
@@ -646,6 +699,7 @@ async fn remove(
             apply::stop_and_remove(cx.docker, &id, None)
                 .await
                 .map_err(docker("remove a removed service's container"))?;
+            observer.removed(&id);
             report.applied = true;
         }
     }
