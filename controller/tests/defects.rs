@@ -59,6 +59,8 @@ async fn reconcile_once(
         revision: None,
         waiting_for: None,
         cache: None,
+        pulled: &holdfast::docker::image::Pulled::default(),
+        creating: &tokio::sync::Mutex::new(()),
     };
     reconcile::reconcile(&cx, service).await
 }

@@ -116,26 +116,28 @@ pub fn split_env(kv: &str) -> Option<(String, String)> {
     Some((k.to_string(), v.to_string()))
 }
 
-/// `pull_policy: always` pulls once per service spec (and once per controller start),
-/// not on every reconcile: (image, service hash) pairs pulled by this process.
-static PULLED: std::sync::Mutex<std::collections::BTreeSet<(String, String)>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
+/// What `pull_policy: always` has pulled: it pulls once per service spec (and once per
+/// controller start), not on every reconcile. The (image, service hash) pairs pulled;
+/// the service kind keeps one.
+#[derive(Debug, Default)]
+pub struct Pulled(std::sync::Mutex<std::collections::BTreeSet<(String, String)>>);
 
 /// Makes sure the service's image is on this host, building or pulling it when the
 /// service's `pull_policy` and `build` say so, and returns what the controller needs
 /// to know of it, and whether it was built or pulled now. `known` is what the caller
 /// already knows of the local image (from a cache or its own inspect): `None` when it
-/// is not present.
+/// is not present. `pulled` remembers what `pull_policy: always` pulled.
 pub async fn ensure(
     docker: &Docker,
     image: &str,
     service: &Service,
     known: Option<ImageInfo>,
+    pulled: &Pulled,
 ) -> Result<(ImageInfo, bool), ImageError> {
     let pull_key = (image.to_string(), service.content_hash());
     let must_pull = service.pull_policy == PullPolicy::Always
         && service.build.is_none()
-        && !PULLED.lock().is_ok_and(|p| p.contains(&pull_key));
+        && !crate::runtime::lock(&pulled.0).contains(&pull_key);
     if !must_pull && let Some(info) = known {
         return Ok((info, false));
     }
@@ -145,9 +147,7 @@ pub async fn ensure(
         return Err(ImageError::NotPresent(image.to_string()));
     } else {
         pull(docker, image).await?;
-        if let Ok(mut pulled) = PULLED.lock() {
-            pulled.insert(pull_key);
-        }
+        crate::runtime::lock(&pulled.0).insert(pull_key);
     }
     let info = inspect(docker, image)
         .await?

@@ -28,6 +28,7 @@ pub enum DockerError {
 pub struct Host {
     docker: Docker,
     cache: RwLock<Option<Arc<cache::EngineCache>>>,
+    creating: tokio::sync::Mutex<()>,
 }
 
 impl Host {
@@ -36,6 +37,7 @@ impl Host {
         Arc::new(Host {
             docker,
             cache: RwLock::new(None),
+            creating: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -47,6 +49,12 @@ impl Host {
     /// Observe through `cache` from now on (`None`: the engine directly).
     pub fn set_cache(&self, cache: Option<Arc<cache::EngineCache>>) {
         *self.cache.write().unwrap_or_else(|e| e.into_inner()) = cache;
+    }
+
+    /// The lock under which networks are created, one at a time (see
+    /// [`objects::ensure_network`]).
+    pub fn creating(&self) -> &tokio::sync::Mutex<()> {
+        &self.creating
     }
 
     /// The cache observation goes through, if any.

@@ -228,11 +228,6 @@ fn volume_driver(spec: &holdfast_spec::Volume) -> String {
     spec.driver.clone().unwrap_or_else(|| "local".into())
 }
 
-/// Docker allows two networks with the same name (it checks only on request, and
-/// API 1.44 dropped the check), so this process creates them one at a time. Only
-/// creation is serialised: finding the network as it should be takes no lock.
-static CREATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 async fn inspect_network(
     docker: &Docker,
     full: &str,
@@ -308,8 +303,14 @@ pub async fn observe_network(
 
 /// Creates the project's network `name` unless it exists, and recreates it when it
 /// was made from another spec (see the [module](self) documentation).
+///
+/// Docker allows two networks with the same name (it checks only on request, and
+/// API 1.44 dropped the check), so creation happens under `creating`, the engine's one
+/// creation lock ([`Host::creating`](super::Host::creating)). Finding the network as it
+/// should be takes no lock.
 pub async fn ensure_network(
     docker: &Docker,
+    creating: &tokio::sync::Mutex<()>,
     project: &str,
     name: &str,
     spec: &holdfast_spec::Network,
@@ -325,7 +326,7 @@ pub async fn ensure_network(
     {
         return Ok(Ensured::Existed);
     }
-    let _one_at_a_time = CREATE.lock().await;
+    let _one_at_a_time = creating.lock().await;
     remove_duplicate_networks(docker, project, &full).await?;
     if let Some(live) = inspect_network(docker, &full).await? {
         return match compare_network(project, &full, spec, &live)? {

@@ -15,7 +15,7 @@ use holdfast_spec::hash::content_hash;
 use holdfast_spec::{MountKind, Service, parse_env_lines};
 use serde::Serialize;
 
-use super::config::{Limits, MountSpec, PortBinding, RestartSpec};
+use super::container::{Limits, MountSpec, PortBinding, RestartSpec};
 use super::labels;
 
 /// Where secrets are mounted when their target is not an absolute path.

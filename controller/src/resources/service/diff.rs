@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use holdfast_spec::MountKind;
 
-use super::config::{MountSpec, PortBinding};
+use super::container::{MountSpec, PortBinding};
 use super::desired::DesiredContainer;
 use super::drift::{Field, HIDDEN, drift, is_secret_name};
 use super::labels;

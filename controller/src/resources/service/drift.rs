@@ -22,7 +22,7 @@ use std::fmt;
 use holdfast_spec::MountKind;
 use serde::{Serialize, Serializer};
 
-use super::config::{MountSpec, PortBinding};
+use super::container::{MountSpec, PortBinding};
 use super::desired::DesiredContainer;
 use super::labels;
 use super::live::{ImageDefaults, LiveContainer};

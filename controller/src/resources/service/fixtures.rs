@@ -6,7 +6,7 @@ use std::path::Path;
 
 use holdfast_spec::{DesiredState, LoadOptions, load_str};
 
-use super::config::RestartSpec;
+use super::container::RestartSpec;
 use super::desired::{DesiredContainer, ResolvedInputs};
 use super::live::{ContainerState, Health, ImageDefaults, LiveContainer};
 use super::observe;

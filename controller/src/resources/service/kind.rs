@@ -2,8 +2,8 @@
 //! [`Kind`](crate::runtime::kind::Kind) over [`reconcile`](super::reconcile::reconcile).
 //!
 //! The kind keeps what only services have: the crash-loop backoff (fed by the
-//! container events the runtime hands it), the unhealthy-restart budget and the
-//! engine client.
+//! container events the runtime hands it), the unhealthy-restart budget, what
+//! `pull_policy: always` pulled, and the engine ([`Host`]: the client and its cache).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -54,6 +54,7 @@ pub struct Service {
     host: Arc<Host>,
     crashes: Mutex<CrashLoop>,
     restarts: Mutex<RestartLimiter>,
+    pulled: crate::docker::image::Pulled,
 }
 
 impl Service {
@@ -63,6 +64,7 @@ impl Service {
             host,
             crashes: Mutex::new(CrashLoop::default()),
             restarts: Mutex::new(RestartLimiter::default()),
+            pulled: crate::docker::image::Pulled::default(),
         }
     }
 }
@@ -255,6 +257,8 @@ impl Kind for Service {
             revision: cx.revision,
             waiting_for: cx.waiting_for,
             cache: cache.as_deref(),
+            pulled: &self.pulled,
+            creating: self.host.creating(),
         };
         let report = reconcile::reconcile(&scx, name).await?;
         if report.applied

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::config::{Limits, MountSpec, PortBinding, RestartSpec};
+use super::container::{Limits, MountSpec, PortBinding, RestartSpec};
 use super::labels;
 
 /// A container's state, as `State.Status` reports it.

@@ -1,6 +1,10 @@
 //! A service: the one container that runs a Compose service, keyed `service/<name>`.
 //!
+//! - [`kind`]: [`Service`], the kind the runtime drives, with the crash-loop backoff
+//!   ([`crashloop`]) and the unhealthy-restart budget;
+//! - [`reconcile`]: one pass over one service: observe, plan, apply;
 //! - [`labels`]: the labels that mark a container as holdfast's;
+//! - [`container`]: the configuration parts the desired and the live side share;
 //! - [`desired`]: the exact container holdfast wants, derived from the spec and the
 //!   inputs read from disk ([`ResolvedInputs`]), with its spec hash;
 //! - [`live`]: what observe reads back from Docker ([`LiveContainer`]) and the image's
@@ -27,7 +31,7 @@
 //! ```
 
 pub mod apply;
-pub mod config;
+pub mod container;
 pub mod crashloop;
 pub mod desired;
 pub mod diff;
@@ -43,7 +47,7 @@ pub mod reconcile;
 #[cfg(test)]
 pub(crate) mod fixtures;
 
-pub use config::{Limits, MountSpec, PortBinding, RestartSpec};
+pub use container::{Limits, MountSpec, PortBinding, RestartSpec};
 pub use desired::{DesiredContainer, DesiredError, HealthSpec, LogSpec, ResolvedInputs};
 pub use drift::{Field, FieldDrift, drift};
 pub use kind::Service;

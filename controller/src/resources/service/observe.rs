@@ -8,7 +8,7 @@ use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use holdfast_spec::{MountKind, Protocol};
 
-use super::config::{Limits, MountSpec, PortBinding, RestartSpec};
+use super::container::{Limits, MountSpec, PortBinding, RestartSpec};
 use super::labels;
 use super::live::{
     ContainerState, Health, ImageDefaults, LiveContainer, container_name, env_from_list,

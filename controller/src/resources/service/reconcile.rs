@@ -60,6 +60,10 @@ pub struct Context<'a> {
     /// The engine cache to observe through (the daemon's, or a one-shot apply's);
     /// `None` observes the engine directly.
     pub cache: Option<&'a EngineCache>,
+    /// What `pull_policy: always` has pulled already (the service kind keeps it).
+    pub pulled: &'a image::Pulled,
+    /// The engine's network-creation lock ([`Host::creating`](crate::docker::Host::creating)).
+    pub creating: &'a tokio::sync::Mutex<()>,
 }
 
 /// Where a service stands after a reconcile: the runtime's outcomes, which a service
@@ -481,7 +485,7 @@ async fn prerequisites(
             continue;
         }
         if act {
-            match objects::ensure_network(cx.docker, project, network, &spec).await? {
+            match objects::ensure_network(cx.docker, cx.creating, project, network, &spec).await? {
                 Ensured::Created => steps.push(format!("created network {full}")),
                 Ensured::Recreated {
                     changes,
@@ -599,7 +603,8 @@ async fn service_image(
         .await
         .map_err(docker("inspect the image"))?;
     if act {
-        let (info, fetched) = image::ensure(cx.docker, &image_ref, service, known).await?;
+        let (info, fetched) =
+            image::ensure(cx.docker, &image_ref, service, known, cx.pulled).await?;
         if fetched {
             observer.image_fetched(&image_ref, &info);
             steps.push(format!("{done} image {image_ref}"));
