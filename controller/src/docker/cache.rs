@@ -44,7 +44,7 @@ use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
 
 use super::image::{self, ImageInfo};
-use crate::resources::service::labels;
+use super::ownership as labels;
 use crate::resources::service::live::LiveContainer;
 use crate::resources::service::observe;
 use crate::runtime::lock;

@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::cache::{Effect, EngineCache};
-use crate::resources::service::labels;
+use super::ownership as labels;
 
 /// Container events that mean the live state may have left the desired state.
 pub const WATCHED_ACTIONS: &[&str] = &[

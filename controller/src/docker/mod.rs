@@ -6,6 +6,7 @@ pub mod cache;
 pub mod events;
 pub mod image;
 pub mod objects;
+pub mod ownership;
 
 use std::sync::{Arc, RwLock};
 

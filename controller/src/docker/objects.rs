@@ -28,9 +28,9 @@ use bollard::query_parameters::{
 };
 use holdfast_spec::hash::content_hash;
 
+use super::ownership as labels;
+use super::ownership::{network_name, volume_name};
 use super::{is_conflict, is_not_found};
-use crate::resources::service::desired::{network_name, volume_name};
-use crate::resources::service::labels;
 
 /// How a volume whose spec changed is recreated by hand, with `{volume}` for its
 /// Docker name. holdfast never does it, as the data would be lost.

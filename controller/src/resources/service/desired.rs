@@ -302,15 +302,7 @@ pub fn default_container_name(project: &str, service: &str) -> String {
     format!("{project}-{service}")
 }
 
-/// The Docker name of a project's named volume: `<project>_<volume>`.
-pub fn volume_name(project: &str, volume: &str) -> String {
-    format!("{project}_{volume}")
-}
-
-/// The Docker name of a project's network: `<project>_<network>`.
-pub fn network_name(project: &str, network: &str) -> String {
-    format!("{project}_{network}")
-}
+pub use crate::docker::ownership::{network_name, volume_name};
 
 /// Where a secret with this `target` is mounted: `/run/secrets/<target>`, or `target`
 /// itself when it is an absolute path.

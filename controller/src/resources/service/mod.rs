@@ -38,7 +38,8 @@ pub mod diff;
 pub mod drift;
 pub mod inputs;
 pub mod kind;
-pub mod labels;
+/// The ownership labels, which the engine layer defines: see [`crate::docker::ownership`].
+pub use crate::docker::ownership as labels;
 pub mod live;
 pub mod observe;
 pub mod plan;

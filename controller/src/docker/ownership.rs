@@ -1,6 +1,7 @@
-//! The labels that mark a container as holdfast's.
+//! Ownership on the engine: the labels that mark a container, network or volume as
+//! holdfast's, and the Docker names of a project's networks and volumes.
 //!
-//! holdfast only ever changes or removes containers that carry [`PROJECT`] with its own
+//! holdfast only ever changes or removes objects that carry [`PROJECT`] with its own
 //! project name. [`SERVICE`] says which service the container runs and [`SPEC_HASH`]
 //! which resolved spec it was created from: when the desired spec hash differs from the
 //! label, the container is recreated.
@@ -17,13 +18,23 @@ pub const PROJECT: &str = "io.holdfast.project";
 pub const SERVICE: &str = "io.holdfast.service";
 
 /// SHA-256 (hex) of everything the container sees; see
-/// [`DesiredContainer::compute_spec_hash`](super::DesiredContainer::compute_spec_hash).
+/// [`DesiredContainer::compute_spec_hash`](crate::resources::service::DesiredContainer::compute_spec_hash).
 pub const SPEC_HASH: &str = "io.holdfast.spec-hash";
 
 /// The git commit the container was created from, when the desired state came from
 /// git. Informational: it is not part of the spec hash, so a commit that leaves a
 /// service unchanged does not replace its container.
 pub const REVISION: &str = "io.holdfast.revision";
+
+/// The Docker name of a project's named volume: `<project>_<volume>`.
+pub fn volume_name(project: &str, volume: &str) -> String {
+    format!("{project}_{volume}")
+}
+
+/// The Docker name of a project's network: `<project>_<network>`.
+pub fn network_name(project: &str, network: &str) -> String {
+    format!("{project}_{network}")
+}
 
 /// Whether `key` is under holdfast's reserved prefix.
 pub fn is_reserved(key: &str) -> bool {
