@@ -131,9 +131,11 @@ fn cargo_build_holdfast(dir: &Path, target: Option<&Path>) -> Result<PathBuf> {
         .context("cargo built no `holdfast` executable")
 }
 
-/// Builds the holdfast of commit `rev` from `git archive` in `dir` (sharing the
-/// workspace's target folder, so dependencies are not built again) and returns a copy of
-/// the binary that a later build cannot overwrite.
+/// Builds the holdfast of commit `rev` from `git archive` in `dir` and returns a copy of
+/// the binary that a later build cannot overwrite. It gets a target folder of its own
+/// (`target/bench-baseline`, kept between runs): sharing the workspace's would mix the
+/// two builds, since cargo names a workspace crate's artifacts by its relative path, so
+/// the older sources' artifacts would pass as fresh for the current ones.
 fn build_baseline(root: &Path, rev: &str, dir: &Path) -> Result<PathBuf> {
     let src = dir.join("src");
     std::fs::create_dir_all(&src)?;
@@ -157,7 +159,8 @@ fn build_baseline(root: &Path, rev: &str, dir: &Path) -> Result<PathBuf> {
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+        .unwrap_or_else(|| root.join("target"))
+        .join("bench-baseline");
     let built = cargo_build_holdfast(&src, Some(&target))?;
     let copy = dir.join(format!("holdfast-{rev}"));
     std::fs::copy(&built, &copy).with_context(|| format!("cannot copy {}", built.display()))?;
