@@ -353,7 +353,10 @@ impl Controller {
             .arg(project.dir.path().join("holdfast.sock"))
             .args(["--log-format", "json"])
             // Info, plus one debug line per reconcile, so that they can be counted.
-            .env("HOLDFAST_LOG", "info,holdfast::runtime::controller=debug")
+            .env(
+                "HOLDFAST_LOG",
+                "info,holdfast::runtime::controller=debug,holdfast::runtime::status=debug",
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
