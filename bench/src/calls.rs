@@ -10,14 +10,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use holdfast_testkit::BUSYBOX_IMAGE;
 use holdfast_testkit::engine::SecondEngine;
 use holdfast_testkit::proxy::DockerProxy;
 
-use crate::engine::{Controller, Project, api_get, container_ids, wait_until};
+use crate::engine::{self, Controller, Project, api_get, container_ids, wait_until};
 
 /// A holdfast binary under test and what to call it in the report.
 #[derive(Debug, Clone)]
@@ -271,10 +271,7 @@ fn big(binaries: &[Binary], report: &mut CallsReport) -> Result<()> {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    engine::now_ns() / 1_000_000
 }
 
 /// Whether every one of `services` statuses is Ready, observed at or after `since_ms`.

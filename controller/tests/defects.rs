@@ -18,7 +18,7 @@ use std::sync::Mutex;
 
 use common::{
     apply_ok, assert_apply_changes_nothing, assert_exit, containers_and_starts, exec, id_of,
-    inspect, plan,
+    inspect, inspect_object, plan, stdout,
 };
 use holdfast::resources::service::drift::Field;
 use holdfast::resources::service::reconcile::{
@@ -65,18 +65,8 @@ async fn reconcile_once(
     reconcile::reconcile(&cx, service).await
 }
 
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn exists(kind: &str, name: &str) -> bool {
     docker(&[kind, "inspect", name]).status.success()
-}
-
-fn object(kind: &str, name: &str) -> Value {
-    let text = docker_ok(&[kind, "inspect", name]);
-    let mut v: Value = serde_json::from_str(&text).unwrap();
-    v[0].take()
 }
 
 /// Removes images by name when dropped.
@@ -323,7 +313,7 @@ async fn a_changed_network_is_recreated_and_its_containers_reconnected() {
     p.write(&NETWORK_FILE.replace("{{backend}}", "{}"));
     apply_ok(&p);
     let network = format!("{}_backend", p.name);
-    let old = object("network", &network);
+    let old = inspect_object("network", &network);
     assert_eq!(old["Internal"], false);
     let before = containers_and_starts(&p);
 
@@ -338,7 +328,7 @@ async fn a_changed_network_is_recreated_and_its_containers_reconnected() {
         "{planned}"
     );
     assert_eq!(
-        object("network", &network)["Id"],
+        inspect_object("network", &network)["Id"],
         old["Id"],
         "plan changed it"
     );
@@ -361,7 +351,7 @@ async fn a_changed_network_is_recreated_and_its_containers_reconnected() {
     assert_eq!(report.outcome, Outcome::Ready, "{report:#?}");
 
     // A new network, as the file says, owned by the project.
-    let new = object("network", &network);
+    let new = inspect_object("network", &network);
     assert_ne!(new["Id"], old["Id"], "the network was not recreated");
     assert_eq!(new["Internal"], true);
     assert_eq!(new["Labels"]["team"], "ops");
@@ -394,9 +384,8 @@ async fn a_changed_network_is_recreated_and_its_containers_reconnected() {
     );
 
     // Converged: apply changes nothing more, plan plans nothing.
-    apply_ok(&p);
-    assert_eq!(containers_and_starts(&p), before);
-    assert_eq!(object("network", &network)["Id"], new["Id"]);
+    assert_apply_changes_nothing(&p, &before);
+    assert_eq!(inspect_object("network", &network)["Id"], new["Id"]);
     let out = plan(&p);
     assert_exit(&out, 0, "holdfast plan");
     assert_eq!(stdout(&out), "", "{}", String::from_utf8_lossy(&out.stderr));
@@ -421,7 +410,7 @@ async fn a_network_of_that_name_that_holdfast_does_not_own_is_an_error() {
     let network = format!("{}_backend", p.name);
     docker_ok(&["network", "create", &network]);
     guard.0 = network.clone();
-    let id = object("network", &network)["Id"].clone();
+    let id = inspect_object("network", &network)["Id"].clone();
 
     let e = reconcile_once(&p, "a", false).await.unwrap_err();
     let message = e.to_string();
@@ -430,7 +419,7 @@ async fn a_network_of_that_name_that_holdfast_does_not_own_is_an_error() {
         "{message}"
     );
     assert_eq!(
-        object("network", &network)["Id"],
+        inspect_object("network", &network)["Id"],
         id,
         "the network was touched"
     );
@@ -462,7 +451,7 @@ async fn a_changed_volume_is_kept_and_reported_with_how_to_fix_it() {
             .status
             .success()
     );
-    let old = object("volume", &volume);
+    let old = inspect_object("volume", &volume);
     let before = containers_and_starts(&p);
 
     p.write(&VOLUME_FILE.replace("{{data}}", "{labels: {team: ops}}"));
@@ -492,7 +481,7 @@ async fn a_changed_volume_is_kept_and_reported_with_how_to_fix_it() {
     }
 
     // The volume is untouched, its data is there, the service kept running.
-    let now = object("volume", &volume);
+    let now = inspect_object("volume", &volume);
     assert_eq!(now["CreatedAt"], old["CreatedAt"]);
     assert_eq!(now["Labels"], old["Labels"]);
     assert_eq!(containers_and_starts(&p), before);
@@ -503,7 +492,7 @@ async fn a_changed_volume_is_kept_and_reported_with_how_to_fix_it() {
     docker_ok(&["rm", "-f", &app]);
     docker_ok(&["volume", "rm", &volume]);
     apply_ok(&p);
-    assert_eq!(object("volume", &volume)["Labels"]["team"], "ops");
+    assert_eq!(inspect_object("volume", &volume)["Labels"]["team"], "ops");
     let out = plan(&p);
     assert_eq!(stdout(&out), "", "{}", String::from_utf8_lossy(&out.stderr));
 }

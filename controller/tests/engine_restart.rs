@@ -14,7 +14,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use holdfast::runtime::store::now_ms;
 
 use common::{cli, start_controller_on};
 use holdfast_testkit::engine::SecondEngine;
@@ -38,16 +40,6 @@ services:
 /// How long the controller may take to converge at first, and to reconverge.
 const CONVERGE: Duration = Duration::from_secs(60);
 
-fn now_ms() -> u64 {
-    u64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
-
 /// The statuses `holdfast get -o json` prints; panics when it fails.
 fn statuses(p: &TestProject) -> Vec<Value> {
     let out = cli(p, &["get", "-o", "json"]);
@@ -70,7 +62,7 @@ fn ready_since(p: &TestProject, since_ms: u64) -> bool {
 
 /// `ID → running` of the project's containers in the second engine.
 fn containers(engine: &SecondEngine, p: &TestProject) -> Vec<(String, String, bool)> {
-    let filter = format!("label=io.holdfast.project={}", p.name);
+    let filter = p.filter();
     let ids = engine.docker_ok(&["ps", "-aq", "--no-trunc", "--filter", &filter]);
     let mut out: Vec<(String, String, bool)> = ids
         .lines()

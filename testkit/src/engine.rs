@@ -20,7 +20,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,6 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct SecondEngine {
     daemon: Option<Daemon>,
     dir: PathBuf,
-    starts: u32,
     _temp: TempDir,
 }
 
@@ -57,7 +56,6 @@ impl SecondEngine {
         let mut engine = SecondEngine {
             daemon: None,
             dir,
-            starts: 0,
             _temp: temp,
         };
         engine.start_again();
@@ -159,7 +157,6 @@ impl SecondEngine {
             self.log()
         );
         self.daemon = Some(daemon);
-        self.starts += 1;
         Instant::now()
     }
 
@@ -181,11 +178,6 @@ impl SecondEngine {
     pub fn busybox_image(&self) -> &'static str {
         crate::build_busybox(&|args| self.docker(args));
         BUSYBOX_IMAGE
-    }
-
-    /// The folder its state lives in.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 

@@ -297,8 +297,7 @@ pub fn classify(project: &str, message: &EventMessage) -> Change {
             if attributes.get(labels::PROJECT).map(String::as_str) != Some(project) {
                 return Change::Ignored;
             }
-            let watched = base == "destroy"
-                || REINSPECT_ACTIONS.contains(&base.as_str())
+            let watched = REINSPECT_ACTIONS.contains(&base.as_str())
                 || super::events::WATCHED_ACTIONS.contains(&base.as_str());
             if !watched || id.is_empty() {
                 return Change::Ignored;
@@ -620,15 +619,17 @@ impl EngineCache {
     /// Whether the project has exactly one network (or volume) named `name`, so that
     /// there is nothing to create and no duplicate to remove, as far as a live cache
     /// knows.
+    #[cfg(test)]
     pub fn has(&self, kind: Named, name: &str) -> bool {
         let mut state = lock(&self.state);
         state.live && state.named(kind).get(name).is_some_and(|n| n.len() == 1)
     }
 
     /// Whether, as a live cache knows, the project has exactly one network (or volume)
-    /// named `name`, owned by `project` and made from the spec with hash `spec_hash` (or
+    /// named `name`, owned by the cache's project and made from the spec with hash `spec_hash` (or
     /// from before holdfast labelled the hash): nothing to create, recreate or report.
-    pub fn has_current(&self, kind: Named, name: &str, project: &str, spec_hash: &str) -> bool {
+    pub fn has_current(&self, kind: Named, name: &str, spec_hash: &str) -> bool {
+        let project = self.project.as_str();
         let mut state = lock(&self.state);
         state.live
             && state.named(kind).get(name).is_some_and(|found| {

@@ -59,12 +59,7 @@ impl ContainerEvent {
             object: "container".into(),
             action: self.action.clone(),
             id: self.container.clone(),
-            labels: [
-                (labels::PROJECT.to_string(), project.to_string()),
-                (labels::SERVICE.to_string(), self.service.clone()),
-            ]
-            .into_iter()
-            .collect(),
+            labels: labels::ownership(project, &self.service),
         }
     }
 }

@@ -497,13 +497,8 @@ async fn remove_duplicate_networks(
     project: &str,
     full: &str,
 ) -> Result<(), ObjectError> {
-    let filters: HashMap<String, Vec<String>> = HashMap::from([
-        ("name".to_string(), vec![format!("^{full}$")]),
-        (
-            "label".to_string(),
-            vec![format!("{}={project}", labels::PROJECT)],
-        ),
-    ]);
+    let mut filters = labels::label_filters(project, None);
+    filters.insert("name".to_string(), vec![format!("^{full}$")]);
     let options = ListNetworksOptionsBuilder::default()
         .filters(&filters)
         .build();

@@ -113,19 +113,30 @@ impl FileSource {
             }
             Ok(loaded) => match self.sink.set_desired_at(loaded.state, None, None).await {
                 Ok(_) => {}
-                Err(e @ SetDesiredError::RenameRefused { .. }) => {
-                    self.sink.event(
-                        &project(),
-                        "project",
-                        EventKind::Warning,
-                        "RenameRefused",
-                        &format!("{}: {e}; the running state is kept", path.display()),
-                    );
-                }
-                Err(e @ SetDesiredError::Owned { .. }) => {
-                    tracing::warn!(error = %e, "cannot list the project's containers; will retry at the next change or resync");
+                Err(e) => {
+                    // Not taken: the same text is tried again at the next save.
+                    *lock(&self.last_text) = None;
+                    self.refused(&project(), path, &e);
                 }
             },
+        }
+    }
+
+    /// Reports a valid file that the sink did not take.
+    fn refused(&self, project: &str, path: &Path, e: &SetDesiredError) {
+        match e {
+            SetDesiredError::RenameRefused { .. } => {
+                self.sink.event(
+                    project,
+                    "project",
+                    EventKind::Warning,
+                    "RenameRefused",
+                    &format!("{}: {e}; the running state is kept", path.display()),
+                );
+            }
+            SetDesiredError::Owned { .. } => {
+                tracing::warn!(error = %e, "cannot list the project's objects; will retry at the next save of the file");
+            }
         }
     }
 }

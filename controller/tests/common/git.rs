@@ -3,11 +3,11 @@
 //! the controller's socket, and the waits for the source, the service and the events.
 
 use std::ffi::OsStr;
-use std::process::Output;
+
 use std::time::Duration;
 
 use holdfast_testkit::git::Remote;
-use holdfast_testkit::{Daemon, TestProject, busybox_image, output_within, wait_until};
+use holdfast_testkit::{Daemon, TestProject, busybox_image, wait_until};
 use serde_json::Value;
 
 use super::{env_of, holdfast, id_of, socket};
@@ -78,22 +78,7 @@ pub fn start_git(p: &TestProject, url: &str, extra: &[impl AsRef<OsStr>], log: &
     Daemon::spawn(cmd, p.dir.join(log))
 }
 
-/// `holdfast ARGS --socket SOCK`, bounded in time.
-pub fn cli(p: &TestProject, args: &[&str]) -> Output {
-    let mut cmd = holdfast(p);
-    cmd.args(args).arg("--socket").arg(socket(p));
-    output_within(&mut cmd, Duration::from_secs(60))
-}
-
-/// A command's stdout, as text.
-pub fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A command's stderr, as text.
-pub fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+pub use super::{cli, stderr, stdout};
 
 /// `holdfast ARGS`, which must exit 0; its stdout.
 pub fn cli_ok(p: &TestProject, args: &[&str]) -> String {

@@ -122,14 +122,21 @@ pub fn start_controller_on(p: &TestProject, docker_host: Option<&str>, extra: &[
     Daemon::spawn(cmd, p.dir.join("controller.log"))
 }
 
-/// `holdfast ARGS --socket SOCKET` against the project's controller.
+/// `holdfast ARGS --socket SOCKET` against the project's controller, bounded in time.
 pub fn cli(p: &TestProject, args: &[&str]) -> Output {
-    holdfast(p)
-        .args(args)
-        .arg("--socket")
-        .arg(socket(p))
-        .output()
-        .unwrap()
+    let mut cmd = holdfast(p);
+    cmd.args(args).arg("--socket").arg(socket(p));
+    output_within(&mut cmd, Duration::from_secs(60))
+}
+
+/// A command's stdout, as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A command's stderr, as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Panics unless `out` exited with `code`, showing what the command printed.

@@ -57,24 +57,6 @@ impl<'a> Observer<'a> {
         }
     }
 
-    /// Observes the engine directly.
-    pub fn direct(docker: &'a Docker) -> Self {
-        Observer {
-            docker,
-            cache: None,
-        }
-    }
-
-    /// The engine client.
-    pub fn docker(&self) -> &'a Docker {
-        self.docker
-    }
-
-    /// The cache, when there is one (live or not).
-    pub fn cache(&self) -> Option<&'a EngineCache> {
-        self.cache
-    }
-
     /// The containers of `service` of `project` (every service when `None`), newest
     /// first: from the cache (no call) when it is live and the service settled,
     /// otherwise one list plus one inspect per container, stored in the cache.
@@ -163,23 +145,11 @@ impl<'a> Observer<'a> {
         }
     }
 
-    /// Whether the project's network (or volume) `full_name` exists once, as a live
-    /// cache knows (no call). False means: ask the engine.
-    pub fn knows(&self, kind: Named, full_name: &str) -> bool {
-        self.cache.is_some_and(|c| c.has(kind, full_name))
-    }
-
     /// Whether a live cache shows the project's network (or volume) `full_name` as
     /// made from the spec with hash `spec_hash` (no call). False means: ask the engine.
-    pub fn knows_current(
-        &self,
-        kind: Named,
-        full_name: &str,
-        project: &str,
-        spec_hash: &str,
-    ) -> bool {
+    pub fn knows_current(&self, kind: Named, full_name: &str, spec_hash: &str) -> bool {
         self.cache
-            .is_some_and(|c| c.has_current(kind, full_name, project, spec_hash))
+            .is_some_and(|c| c.has_current(kind, full_name, spec_hash))
     }
 
     /// After an ensure that asked the engine: reads the network (or volume) back into

@@ -432,9 +432,6 @@ async fn reconcile_with(
     };
     report.applied = true;
     report.container = id.clone();
-    if changed {
-        report.after = None;
-    }
     if let Some(old) = live.as_ref().map(|l| l.id.as_str())
         && id.as_deref() != Some(old)
     {
@@ -450,10 +447,13 @@ async fn reconcile_with(
             report.after = after.as_ref().map(|l| (l.state, l.health));
             readiness(after.as_ref())
         }
-        (true, None) => Outcome::Progressing {
-            reason: "no container yet".into(),
-            retry_after: POLL,
-        },
+        (true, None) => {
+            report.after = None;
+            Outcome::Progressing {
+                reason: "no container yet".into(),
+                retry_after: POLL,
+            }
+        }
     };
     report.plan = Some(the_plan);
     Ok(report)
@@ -477,15 +477,28 @@ async fn prerequisites(
 ) -> Result<Vec<FieldDrift>, ReconcileError> {
     let project = cx.state.name.as_str();
     let mut drift = Vec::new();
+    let (no_network, no_volume) = (
+        holdfast_spec::Network::default(),
+        holdfast_spec::Volume::default(),
+    );
     for network in service.networks.keys() {
-        let spec = cx.state.networks.get(network).cloned().unwrap_or_default();
+        let spec = cx.state.networks.get(network).unwrap_or(&no_network);
         let full = network_name(project, network);
         // A live cache that shows the network as made from this spec: no call.
-        if observer.knows_current(Named::Network, &full, project, &content_hash(&spec)) {
+        if observer.knows_current(Named::Network, &full, &content_hash(spec)) {
             continue;
         }
         if act {
-            match objects::ensure_network(cx.docker, cx.creating, project, network, &spec).await? {
+            let ensured =
+                objects::ensure_network(cx.docker, cx.creating, project, network, spec).await?;
+            // Only a new network changes what the cache should hold.
+            if matches!(ensured, Ensured::Created | Ensured::Recreated { .. }) {
+                observer
+                    .ensured(Named::Network, &full)
+                    .await
+                    .map_err(docker("list the network"))?;
+            }
+            match ensured {
                 Ensured::Created => steps.push(format!("created network {full}")),
                 Ensured::Recreated {
                     changes,
@@ -499,13 +512,9 @@ async fn prerequisites(
                 }
                 Ensured::Existed | Ensured::Kept { .. } => {}
             }
-            observer
-                .ensured(Named::Network, &full)
-                .await
-                .map_err(docker("inspect the network"))?;
             continue;
         }
-        match objects::observe_network(cx.docker, project, network, &spec).await? {
+        match objects::observe_network(cx.docker, project, network, spec).await? {
             Observed::Missing => steps.push(format!("create network {full}")),
             Observed::Changed(changes) => {
                 steps.push(format!("recreate network {full}: {}", Changed(&changes)));
@@ -521,19 +530,18 @@ async fn prerequisites(
         let (holdfast_spec::MountKind::Volume, Some(volume)) = (mount.kind, &mount.source) else {
             continue;
         };
-        let spec = cx.state.volumes.get(volume).cloned().unwrap_or_default();
+        let spec = cx.state.volumes.get(volume).unwrap_or(&no_volume);
         let full = volume_name(project, volume);
-        if observer.knows_current(Named::Volume, &full, project, &content_hash(&spec)) {
+        if observer.knows_current(Named::Volume, &full, &content_hash(spec)) {
             continue;
         }
         let changes = if act {
-            let ensured = objects::ensure_volume(cx.docker, project, volume, &spec).await?;
-            observer
-                .ensured(Named::Volume, &full)
-                .await
-                .map_err(docker("inspect the volume"))?;
-            match ensured {
+            match objects::ensure_volume(cx.docker, project, volume, spec).await? {
                 Ensured::Created => {
+                    observer
+                        .ensured(Named::Volume, &full)
+                        .await
+                        .map_err(docker("list the volume"))?;
                     steps.push(format!("created volume {full}"));
                     continue;
                 }
@@ -541,7 +549,7 @@ async fn prerequisites(
                 Ensured::Existed | Ensured::Recreated { .. } => continue,
             }
         } else {
-            match objects::observe_volume(cx.docker, project, volume, &spec).await? {
+            match objects::observe_volume(cx.docker, project, volume, spec).await? {
                 Observed::Missing => {
                     steps.push(format!("create volume {full}"));
                     continue;
@@ -559,17 +567,22 @@ async fn prerequisites(
                 Observed::Current => continue,
             }
         };
-        drift.push(FieldDrift {
-            field: Field::Mounts,
-            desired: format!("volume {full} with {}", objects::side(&changes, true)),
-            live: format!(
-                "volume {full} with {}; {}",
-                objects::side(&changes, false),
-                objects::volume_fix(&full)
-            ),
-        });
+        drift.push(volume_drift(&full, &changes));
     }
     Ok(drift)
+}
+
+/// The drift reported for a volume made from another spec, with how to fix it.
+fn volume_drift(full: &str, changes: &[Change]) -> FieldDrift {
+    FieldDrift {
+        field: Field::Mounts,
+        desired: format!("volume {full} with {}", objects::side(changes, true)),
+        live: format!(
+            "volume {full} with {}; {}",
+            objects::side(changes, false),
+            objects::volume_fix(full)
+        ),
+    }
 }
 
 /// The drift reported for a network made from another spec.

@@ -230,18 +230,14 @@ impl GitSource {
         {
             self.saved.update(|p| p.failed = None);
         }
+        // Nothing fetched and nothing in force (the remote is down at start-up): the last
+        // good commit, below.
         let target = self.saved.read(|p| match (&p.pinned, fetched) {
-            (Some(pinned), _) => Some(pinned.clone()),
-            (None, Some(commit)) => Some(commit),
-            (None, None) if self.sink.revision().is_none() => p.last_applied.clone(),
+            (Some(pinned), _) => Some((pinned.clone(), CommitResult::RolledBack)),
+            (None, Some(commit)) => Some((commit, CommitResult::Applied)),
             (None, None) => None,
         });
-        if let Some(target) = target {
-            let result = if self.saved.read(|p| p.pinned.is_some()) {
-                CommitResult::RolledBack
-            } else {
-                CommitResult::Applied
-            };
+        if let Some((target, result)) = target {
             self.apply(&target, result).await;
         }
         let last = self.saved.read(|p| p.last_applied.clone());
@@ -394,23 +390,12 @@ impl GitSource {
             .await
         {
             Ok(accepted) => accepted,
-            Err(e @ SetDesiredError::RenameRefused { .. }) => {
+            Err(e) => {
                 // The old commit stays in force, with its files.
                 if let Err(io) = self.checkouts.restore_current(before) {
                     tracing::warn!(error = %io, "cannot point `current` back at the commit in force");
                 }
-                let failed = FailedCommit {
-                    commit: commit.clone(),
-                    error: format!("{}: {e}", self.config.path),
-                    details: String::new(),
-                };
-                self.refuse(&project, failed, known_error.as_deref());
-                return;
-            }
-            Err(e @ SetDesiredError::Owned { .. }) => {
-                let message = format!("cannot apply {}: {e}", short_id(&commit.id));
-                tracing::warn!("{message}; will retry at the next fetch");
-                lock(&self.live).last_fetch_error = Some(message);
+                self.not_taken(&project, commit, &e, known_error.as_deref());
                 return;
             }
         };
@@ -473,6 +458,33 @@ impl GitSource {
         });
         keep.push(commit.id.clone());
         self.checkouts.prune(&keep);
+    }
+
+    /// A valid commit the sink did not take: a refused rename is a refused commit,
+    /// reported like an invalid one; an engine that cannot be asked is retried at the
+    /// next fetch.
+    fn not_taken(
+        &self,
+        project: &str,
+        commit: &CommitInfo,
+        e: &SetDesiredError,
+        known_error: Option<&str>,
+    ) {
+        match e {
+            SetDesiredError::RenameRefused { .. } => {
+                let failed = FailedCommit {
+                    commit: commit.clone(),
+                    error: format!("{}: {e}", self.config.path),
+                    details: String::new(),
+                };
+                self.refuse(project, failed, known_error);
+            }
+            SetDesiredError::Owned { .. } => {
+                let message = format!("cannot apply {}: {e}", short_id(&commit.id));
+                tracing::warn!("{message}; will retry at the next fetch");
+                lock(&self.live).last_fetch_error = Some(message);
+            }
+        }
     }
 
     /// Records that `failed.commit` is not applied: an event, a line of history, the
