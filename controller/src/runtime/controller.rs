@@ -229,7 +229,7 @@ impl Controller {
     /// object the host still has. Removals that would take away all, or more than half,
     /// of a kind's objects are refused unless allowed.
     pub async fn set_desired(&self, state: DesiredState) -> Result<Accepted, SetDesiredError> {
-        self.set_desired_at(state, None).await
+        self.set_desired_from(state, None, None).await
     }
 
     /// The project in force; else (just restarted) `known`, the project a source last
@@ -280,19 +280,10 @@ impl Controller {
         Ok(())
     }
 
-    /// As [`Controller::set_desired`], for a state read from the git commit `revision`:
-    /// objects applied under it record the commit.
-    pub async fn set_desired_at(
-        &self,
-        state: DesiredState,
-        revision: Option<String>,
-    ) -> Result<Accepted, SetDesiredError> {
-        self.set_desired_from(state, revision, None).await
-    }
-
-    /// As [`Controller::set_desired_at`], from a source that knows the project it
-    /// applied last (`last_project`), which a controller just restarted does not: a
-    /// state that renames it is refused while it still owns objects.
+    /// As [`Controller::set_desired`], for a state read from the git commit `revision`
+    /// (objects applied under it record the commit), from a source that knows the
+    /// project it applied last (`last_project`), which a controller just restarted does
+    /// not: a state that renames it is refused while it still owns objects.
     pub async fn set_desired_from(
         &self,
         state: DesiredState,
@@ -362,7 +353,7 @@ impl Controller {
         let stale: Vec<ObjectRef> = lock(&self.statuses)
             .values()
             .filter_map(|s| ObjectRef::parse(&s.key))
-            .filter(|k| !keys.contains(k))
+            .filter(|k| !objects.contains_key(k) && !removals.contains(k))
             .collect();
         keys.extend(stale);
         if let Some(store) = &self.store
@@ -443,13 +434,17 @@ impl Controller {
         lock(&self.stalled).get(key) == Some(&desired.hash_of(key))
     }
 
-    /// Queues every desired object (a resync).
+    /// Queues every desired object (a resync), except those stalled on an unchanged
+    /// spec.
     pub fn trigger_all(&self) {
         let Some(desired) = self.current() else {
             return;
         };
-        for key in desired.objects.keys() {
-            self.trigger(key);
+        let stalled = lock(&self.stalled);
+        for (key, object) in &desired.objects {
+            if stalled.get(key) != Some(&object.hash) {
+                self.queue.add(key.clone());
+            }
         }
     }
 

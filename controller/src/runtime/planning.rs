@@ -42,32 +42,32 @@ pub async fn plan(
     let published = BTreeMap::new();
     for kind in registry.kinds() {
         let desired = kind.desired(state);
-        let (owned, owned_error) = match kind.owned(&state.name).await {
-            Ok(owned) => (owned, None),
-            Err(e) => (Vec::new(), Some(e.to_string())),
+        let owned = match kind.owned(&state.name).await {
+            Ok(owned) => owned,
+            Err(e) => {
+                out.push(Planned {
+                    key: ObjectRef::new(kind.kind(), "*"),
+                    result: Err(format!("cannot list what {} owns: {e}", kind.kind())),
+                });
+                Vec::new()
+            }
         };
-        if let Some(error) = owned_error {
-            out.push(Planned {
-                key: ObjectRef::new(kind.kind(), "*"),
-                result: Err(format!("cannot list what {} owns: {error}", kind.kind())),
-            });
-        }
         let removed = guard::removals(&desired, &owned);
         let mut names: BTreeSet<String> = desired.iter().map(|d| d.name.clone()).collect();
         names.extend(removed.names.iter().cloned());
+        // A plan pass shows every change; it does not hold any back for dependencies.
+        let cx = Cx {
+            state,
+            mode: Mode::Plan,
+            suspended: false,
+            removal_allowed: !removed.mass || allow_mass_removal,
+            revision: None,
+            waiting_for: None,
+            published: &published,
+            requests: &[],
+        };
         for name in names {
             let key = ObjectRef::new(kind.kind(), &name);
-            // A plan pass shows every change; it does not hold any back for dependencies.
-            let cx = Cx {
-                state,
-                mode: Mode::Plan,
-                suspended: false,
-                removal_allowed: !removed.mass || allow_mass_removal,
-                revision: None,
-                waiting_for: None,
-                published: &published,
-                requests: &[],
-            };
             let result = kind
                 .reconcile(&name, &cx, 0)
                 .await

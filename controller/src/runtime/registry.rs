@@ -39,12 +39,6 @@ impl Registry {
         self
     }
 
-    /// Adds a kind already behind `dyn`.
-    pub fn with_dyn(mut self, kind: Arc<dyn DynKind>) -> Self {
-        self.kinds.push(kind);
-        self
-    }
-
     /// Every kind.
     pub fn kinds(&self) -> impl Iterator<Item = &Arc<dyn DynKind>> {
         self.kinds.iter()

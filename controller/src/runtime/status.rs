@@ -1,6 +1,7 @@
 //! One reconcile of one key, and the status state machine that records its result:
 //! phases, backoff, stalls, requeues, RESTARTS, published values, events and metrics.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::controller::{Controller, Desired};
@@ -32,8 +33,8 @@ impl Controller {
         };
         let previous = lock(&self.statuses).get(&key.to_string()).cloned();
         let suspended = previous.as_ref().is_some_and(|s| s.suspended);
-        let waiting_for = self.waiting_for(&desired, key);
         let published = lock(&self.published).clone();
+        let waiting_for = self.waiting_for(&desired, key, &published);
         let requests: Vec<String> = lock(&self.requests)
             .get(key)
             .map(|r| r.iter().cloned().collect())
@@ -63,10 +64,6 @@ impl Controller {
         let mut status = previous
             .clone()
             .unwrap_or_else(|| ResourceStatus::new(key, &project));
-        status.kind = key.kind.clone();
-        status.name = key.name.clone();
-        status.observed_at = now_ms();
-        status.suspended = suspended;
         status.report_only = kind.report_only(&desired.state, &key.name);
         let next = match result {
             Ok(report) => self.record_success(&desired, key, &mut status, &previous, report),
@@ -89,9 +86,12 @@ impl Controller {
         {
             tracing::info!(project, object = %key, phase = %status.phase, "{}", status.message);
         }
-        // A status is written only when it changed; `observed_at` alone does not count.
+        // A status is written only when it changed; the time it was looked at, set
+        // after the comparison, does not count.
+        let changed = previous.as_ref().is_none_or(|p| *p != status);
+        status.observed_at = now_ms();
         if let Some(store) = &self.store
-            && previous.as_ref().is_none_or(|p| !status.same_as(p))
+            && changed
             && let Err(e) = store.put_status(&status)
         {
             tracing::error!(error = %e, "cannot store a status");
@@ -120,23 +120,30 @@ impl Controller {
     }
 
     /// The first need of `key` that is not met, and asks for the actions it waits for.
-    fn waiting_for(&self, desired: &Desired, key: &ObjectRef) -> Option<String> {
+    fn waiting_for(
+        &self,
+        desired: &Desired,
+        key: &ObjectRef,
+        published: &BTreeMap<ObjectRef, BTreeMap<String, String>>,
+    ) -> Option<String> {
         let object = desired.objects.get(key)?;
-        let statuses = lock(&self.statuses).clone();
-        let published = lock(&self.published).clone();
+        if object.needs.is_empty() {
+            return None;
+        }
+        let statuses = lock(&self.statuses);
+        let mut requests = lock(&self.requests);
         let mut first = None;
         for need in &object.needs {
-            if let super::kind::Need::Done { of, token } = need {
-                let asked = lock(&self.requests)
+            if let super::kind::Need::Done { of, token } = need
+                && requests
                     .entry(of.clone())
                     .or_default()
-                    .insert(token.clone());
-                if asked {
-                    self.queue.add(of.clone());
-                }
+                    .insert(token.clone())
+            {
+                self.queue.add(of.clone());
             }
             if first.is_none() {
-                first = needs::unmet(need, &statuses, &published);
+                first = needs::unmet(need, &statuses, published);
             }
         }
         first

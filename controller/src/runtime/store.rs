@@ -311,15 +311,6 @@ impl ResourceStatus {
     pub fn column(&self, name: &str) -> Option<&str> {
         self.columns.get(name).map(String::as_str)
     }
-
-    /// The same status with everything that only records when it was looked at
-    /// (`observed_at`) set aside: two statuses that are `same_as` each other need not
-    /// be written to the store again.
-    pub fn same_as(&self, other: &ResourceStatus) -> bool {
-        let mut a = self.clone();
-        a.observed_at = other.observed_at;
-        a == *other
-    }
 }
 
 impl fmt::Display for EventKind {
