@@ -41,6 +41,12 @@ pub struct DesiredState {
     /// Secrets, each read from a file outside the desired-state file.
     #[serde(default)]
     pub secrets: BTreeMap<String, Secret>,
+    /// The reverse proxy that serves `routes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<crate::routes::Proxy>,
+    /// Sites served through the proxy, by route name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<String, crate::routes::Route>,
 }
 
 /// One container and how to run it.

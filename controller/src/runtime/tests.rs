@@ -200,6 +200,8 @@ fn state(name: &str) -> DesiredState {
         networks: BTreeMap::new(),
         volumes: BTreeMap::new(),
         secrets: BTreeMap::new(),
+        proxy: None,
+        routes: BTreeMap::new(),
     }
 }
 

@@ -251,6 +251,8 @@ pub(crate) fn decode_document(
         networks: networks?,
         volumes: volumes?,
         secrets: secrets?,
+        proxy: None,
+        routes: BTreeMap::new(),
     })
 }
 
