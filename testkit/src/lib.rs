@@ -27,6 +27,7 @@ pub mod git;
 pub mod proxy;
 mod scratch;
 pub mod sshd;
+pub mod web;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
