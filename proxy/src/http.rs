@@ -38,10 +38,11 @@ impl Endpoint {
     }
 
     /// The `Host` header to send: the address itself for TCP (Caddy's admin API checks
-    /// it against its listen address), a fixed name for a socket.
+    /// it against its listen address), empty for a socket (the one value every Caddy
+    /// since 2.0 accepts there; 2.6 refuses `localhost`).
     fn host(&self) -> String {
         match self {
-            Endpoint::Unix(_) => "localhost".to_string(),
+            Endpoint::Unix(_) => String::new(),
             Endpoint::Tcp(a) => a.clone(),
         }
     }

