@@ -114,6 +114,12 @@ pub struct ConvergeOutcome {
     pub serving: Option<ProxyModel>,
     /// The proxy-wide error, if the pass failed as a whole.
     pub error: Option<ProxyError>,
+    /// What holdfast had last applied before this pass (set by the
+    /// [`Driver`](crate::driver::Driver)): a section that differs from the live one
+    /// although holdfast applied it unchanged is drift, not a change of the file.
+    pub before: Option<Rendered>,
+    /// How long the pass took.
+    pub elapsed: std::time::Duration,
 }
 
 impl ConvergeOutcome {
@@ -143,6 +149,33 @@ pub async fn converge(
     last_good: Option<&ProxyModel>,
     apply: bool,
 ) -> ConvergeOutcome {
+    converge_holding(engine, desired, last_good, apply, &BTreeSet::new()).await
+}
+
+/// [`converge`], where drift of the `held` sections (report-only routes) alone sends
+/// nothing: they are reported as [`RouteResult::Differs`]. They are still rendered as
+/// desired, so a pass that applies for another reason restores them too.
+pub async fn converge_holding(
+    engine: &dyn Engine,
+    desired: &ProxyModel,
+    last_good: Option<&ProxyModel>,
+    apply: bool,
+    held: &BTreeSet<String>,
+) -> ConvergeOutcome {
+    let started = std::time::Instant::now();
+    let mut out = converge_inner(engine, desired, last_good, apply, held).await;
+    out.elapsed = started.elapsed();
+    out
+}
+
+/// The pass without timing.
+async fn converge_inner(
+    engine: &dyn Engine,
+    desired: &ProxyModel,
+    last_good: Option<&ProxyModel>,
+    apply: bool,
+    held: &BTreeSet<String>,
+) -> ConvergeOutcome {
     let rendered = engine.render(desired);
     let mut out = ConvergeOutcome {
         rendered,
@@ -152,6 +185,8 @@ pub async fn converge(
         routes: BTreeMap::new(),
         serving: None,
         error: None,
+        before: None,
+        elapsed: std::time::Duration::ZERO,
     };
     let observed = match engine.observe().await {
         Ok(o) => o,
@@ -167,7 +202,8 @@ pub async fn converge(
         out.routes = all(desired, RouteResult::Serving);
         return out;
     }
-    if !apply {
+    let only_held = out.drift.iter().all(|d| held.contains(&d.section));
+    if !apply || only_held {
         out.routes = all(desired, RouteResult::Serving);
         for d in &out.drift {
             if let Some(name) = d.section.strip_prefix("route/")

@@ -6,12 +6,13 @@
 //! arrive, keeps the newest model, and makes one pass for all of them. A deploy that
 //! changes ten services makes one proxy change, not ten.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::converge::{ConvergeOutcome, converge};
+use crate::converge::{ConvergeOutcome, converge_holding};
 use crate::engine::{Engine, Rendered};
 use crate::model::ProxyModel;
 
@@ -38,6 +39,7 @@ struct State {
 
 struct Batch {
     model: ProxyModel,
+    held: BTreeSet<String>,
     done: watch::Sender<Option<Arc<ConvergeOutcome>>>,
 }
 
@@ -58,18 +60,28 @@ impl Driver {
     }
 
     /// Makes the proxy serve `model` (coalesced with other calls within the window)
-    /// and returns the outcome of the pass that included it.
-    pub async fn apply(self: &Arc<Self>, model: ProxyModel) -> Arc<ConvergeOutcome> {
+    /// and returns the outcome of the pass that included it. Drift of the `held`
+    /// sections alone (report-only routes) sends nothing.
+    pub async fn apply(
+        self: &Arc<Self>,
+        model: ProxyModel,
+        held: BTreeSet<String>,
+    ) -> Arc<ConvergeOutcome> {
         let (mut done, leader) = {
             let mut batch = self.batch.lock().unwrap_or_else(|p| p.into_inner());
             match batch.as_mut() {
                 Some(b) => {
                     b.model = model;
+                    b.held = held;
                     (b.done.subscribe(), false)
                 }
                 None => {
                     let (tx, rx) = watch::channel(None);
-                    *batch = Some(Batch { model, done: tx });
+                    *batch = Some(Batch {
+                        model,
+                        held,
+                        done: tx,
+                    });
                     (rx, true)
                 }
             }
@@ -94,6 +106,8 @@ impl Driver {
                         routes: Default::default(),
                         serving: None,
                         error: None,
+                        before: None,
+                        elapsed: Duration::ZERO,
                     })
                 });
             }
@@ -106,13 +120,15 @@ impl Driver {
         let Some(batch) = self.batch.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return;
         };
-        let outcome = converge(
+        let mut outcome = converge_holding(
             self.engine.as_ref(),
             &batch.model,
             state.last_good.as_ref(),
             true,
+            &batch.held,
         )
         .await;
+        outcome.before = state.last_applied.clone();
         if let Some(serving) = &outcome.serving {
             state.last_good = Some(serving.clone());
             state.last_applied = Some(self.engine.render(serving));
@@ -129,7 +145,21 @@ impl Driver {
     /// Observes and compares only: what a pass would do, for `plan` and `diff`.
     pub async fn plan(&self, model: &ProxyModel) -> ConvergeOutcome {
         let state = self.state.lock().await;
-        converge(self.engine.as_ref(), model, state.last_good.as_ref(), false).await
+        let mut outcome = converge_holding(
+            self.engine.as_ref(),
+            model,
+            state.last_good.as_ref(),
+            false,
+            &BTreeSet::new(),
+        )
+        .await;
+        outcome.before = state.last_applied.clone();
+        outcome
+    }
+
+    /// The model the proxy last accepted from holdfast.
+    pub async fn last_good(&self) -> Option<ProxyModel> {
+        self.state.lock().await.last_good.clone()
     }
 
     /// The last pass's outcome.

@@ -213,6 +213,7 @@ pub(crate) fn live_of(desired: &DesiredContainer) -> LiveContainer {
         ports,
         mounts,
         networks,
+        addresses: BTreeMap::new(),
         limits,
         restart: if desired.restart.name == "no" {
             RestartSpec {

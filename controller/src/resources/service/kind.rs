@@ -18,7 +18,7 @@ use super::labels;
 use super::observe;
 use super::plan::{Action, SPEC_CHANGED};
 use super::reconcile::{self, Context, Outcome, ReconcileError, RestartLimiter};
-use super::{ContainerState, Health, KIND, diff};
+use super::{ContainerState, Health, KIND, LiveContainer, diff};
 use crate::runtime::kind::{
     self, Column, Cx, DesiredObject, ErrorAction, HostEvent, Kind, Need, ObjectRef, Owned, Show,
 };
@@ -81,10 +81,14 @@ fn need(dep: &str, condition: DependencyCondition) -> Need {
     }
 }
 
-/// What a service publishes, given its container as the pass left it.
+/// What a service publishes, given its container as the pass left it and, when the
+/// pass observed that same container, its live addresses: `endpoint:PORT` for each
+/// container port bound on 127.0.0.1 and `address:NETWORK` for its IP on each network,
+/// which routes point their proxy at.
 fn published(
     container: Option<&str>,
     after: Option<(ContainerState, Health)>,
+    live: Option<&LiveContainer>,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let Some(id) = container else {
@@ -95,6 +99,22 @@ fn published(
         out.insert(RUNNING.to_string(), id.to_string());
         if matches!(health, Health::None | Health::Healthy) {
             out.insert(HEALTHY.to_string(), "true".to_string());
+        }
+        if let Some(live) = live.filter(|l| l.id == id) {
+            for p in &live.ports {
+                if let (Some(host_port), "127.0.0.1") = (p.host_port, p.host_ip.as_str()) {
+                    out.insert(
+                        crate::resources::route::desired::endpoint_key(p.container_port),
+                        format!("127.0.0.1:{host_port}"),
+                    );
+                }
+            }
+            for (network, ip) in &live.addresses {
+                out.insert(
+                    crate::resources::route::desired::address_key(network),
+                    ip.clone(),
+                );
+            }
         }
     }
     out
@@ -184,7 +204,11 @@ fn convert(
             container.get(..12).unwrap_or(container).to_string(),
         );
     }
-    out.published = published(report.container.as_deref(), report.after);
+    out.published = published(
+        report.container.as_deref(),
+        report.after,
+        report.live.as_ref(),
+    );
     if plan_mode {
         out.diff = Some(diff::render_pair(
             report.desired.as_ref(),

@@ -133,6 +133,9 @@ pub struct LiveContainer {
     pub mounts: Vec<MountSpec>,
     /// `NetworkSettings.Networks`: network name → aliases.
     pub networks: BTreeMap<String, BTreeSet<String>>,
+    /// `NetworkSettings.Networks`: network name → the container's IPv4 address there
+    /// (what a proxy in a container on the same network dials).
+    pub addresses: BTreeMap<String, String>,
     /// `HostConfig.Memory`, `MemoryReservation`, `NanoCpus`.
     pub limits: Limits,
     /// `HostConfig.RestartPolicy`.

@@ -254,12 +254,16 @@ pub fn live_from_inspect(c: ContainerInspectResponse) -> LiveContainer {
         .collect();
     mounts.sort_by(|a, b| a.target.cmp(&b.target));
 
+    let mut addresses = BTreeMap::new();
     let networks: BTreeMap<String, BTreeSet<String>> = c
         .network_settings
         .and_then(|n| n.networks)
         .unwrap_or_default()
         .into_iter()
         .map(|(name, endpoint)| {
+            if let Some(ip) = endpoint.ip_address.filter(|ip| !ip.is_empty()) {
+                addresses.insert(name.clone(), ip);
+            }
             let mut aliases: BTreeSet<String> =
                 endpoint.aliases.unwrap_or_default().into_iter().collect();
             aliases.extend(endpoint.dns_names.unwrap_or_default());
@@ -281,6 +285,7 @@ pub fn live_from_inspect(c: ContainerInspectResponse) -> LiveContainer {
         ports,
         mounts,
         networks,
+        addresses,
         limits: Limits {
             memory_bytes: to_u64(host.memory),
             memory_reservation_bytes: to_u64(host.memory_reservation),

@@ -270,7 +270,9 @@ async fn reconcile_with(
         service,
         (!image_info.id.is_empty()).then(|| image_info.id.clone()),
     )?;
-    let mut desired = DesiredContainer::new(project, name, service, &resolved)?;
+    // Routed ports are published on 127.0.0.1 for a proxy on the host.
+    let service = crate::resources::route::ports::with_route_ports(cx.state, name, service);
+    let mut desired = DesiredContainer::new(project, name, &service, &resolved)?;
     if let Some(revision) = cx.revision {
         desired
             .labels
