@@ -12,6 +12,7 @@
 //!   log file, stops it with SIGTERM, and kills it if the test ends first.
 //! - [`engine::SecondEngine`] runs a dockerd of the test's own, to stop and start
 //!   again (the machine's engine is never restarted).
+//! - [`engines::nginx::TestNginx`] runs an nginx of the test's own on loopback ports.
 //! - [`proxy::DockerProxy`] sits in front of an engine's socket, counts the API
 //!   requests by method and path, and can cut connections.
 //! - [`parse_docker_time`] reads the timestamps `docker inspect` prints, so that tests
