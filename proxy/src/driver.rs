@@ -19,10 +19,14 @@ use crate::model::ProxyModel;
 /// The default coalescing window.
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
 
+/// Called after every applying pass, with the engine's name (metrics).
+pub type PassObserver = Box<dyn Fn(&'static str, &ConvergeOutcome) + Send + Sync>;
+
 /// One proxy and what holdfast last gave it.
 pub struct Driver {
     engine: Arc<dyn Engine>,
     debounce: Duration,
+    observer: Option<PassObserver>,
     /// The model the proxy last accepted and the last pass's outcome. Held across a
     /// pass, so that passes never overlap.
     state: tokio::sync::Mutex<State>,
@@ -49,6 +53,21 @@ impl Driver {
         Arc::new(Driver {
             engine,
             debounce,
+            observer: None,
+            state: tokio::sync::Mutex::new(State::default()),
+            batch: Mutex::new(None),
+        })
+    }
+
+    /// A driver like [`Driver::new`] that calls `observer` after every applying pass.
+    pub fn with_observer(
+        self: Arc<Self>,
+        observer: impl Fn(&'static str, &ConvergeOutcome) + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(Driver {
+            engine: self.engine.clone(),
+            debounce: self.debounce,
+            observer: Some(Box::new(observer)),
             state: tokio::sync::Mutex::new(State::default()),
             batch: Mutex::new(None),
         })
@@ -129,6 +148,9 @@ impl Driver {
         )
         .await;
         outcome.before = state.last_applied.clone();
+        if let Some(observer) = &self.observer {
+            observer(self.engine.name(), &outcome);
+        }
         if let Some(serving) = &outcome.serving {
             state.last_good = Some(serving.clone());
             state.last_applied = Some(self.engine.render(serving));

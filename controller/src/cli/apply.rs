@@ -36,7 +36,7 @@ pub fn run(args: &Args) -> ExitCode {
             ..Options::default()
         };
         let host = crate::docker::Host::new(docker.clone());
-        let registry = crate::resources::kinds(&host);
+        let registry = crate::resources::kinds(&host, &args.state_dir);
         if args.dry_run {
             let planned =
                 crate::runtime::planning::plan(&registry, &state, args.allow_mass_removal).await;

@@ -44,7 +44,10 @@ pub fn run(args: &Args) -> ExitCode {
             Ok(docker) => docker,
             Err(code) => return code,
         };
-        let registry = crate::resources::kinds(&crate::docker::Host::new(docker));
+        let registry = crate::resources::kinds(
+            &crate::docker::Host::new(docker),
+            &crate::runtime::store::default_state_dir(),
+        );
         let mut differs = false;
         let mut failed = false;
         for item in crate::runtime::planning::diffs(&registry, &state).await {

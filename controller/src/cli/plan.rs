@@ -20,7 +20,10 @@ pub struct Args {
 /// 1 when the file is invalid or an object could not be planned.
 pub fn run(args: &Args) -> ExitCode {
     with_engine(&args.file.file, |state, docker| async move {
-        let registry = crate::resources::kinds(&crate::docker::Host::new(docker));
+        let registry = crate::resources::kinds(
+            &crate::docker::Host::new(docker),
+            &crate::runtime::store::default_state_dir(),
+        );
         let planned = planning::plan(&registry, &state, args.allow_mass_removal).await;
         print_plan(&state.name, &planned)
     })

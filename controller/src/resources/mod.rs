@@ -15,16 +15,22 @@
 //! Each kind implements [`Kind`](crate::runtime::kind::Kind) and is registered in
 //! [`kinds`], the one line a new kind adds here. Kinds:
 //!
-//! - [`service`]: one container per Compose service.
+//! - [`service`]: one container per Compose service;
+//! - [`route`]: one site of the reverse proxy per entry of `routes:`.
 
+pub mod route;
 pub mod service;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::docker::Host;
 use crate::runtime::registry::Registry;
 
-/// Every kind holdfast drives, in the order `holdfast get` lists them.
-pub fn kinds(host: &Arc<Host>) -> Registry {
-    Registry::new().with(service::Service::new(host.clone()))
+/// Every kind holdfast drives, in the order `holdfast get` lists them. `state_dir`
+/// holds what kinds keep on the host (the routes' local CA).
+pub fn kinds(host: &Arc<Host>, state_dir: &Path) -> Registry {
+    Registry::new()
+        .with(service::Service::new(host.clone()))
+        .with(route::Route::new(state_dir))
 }

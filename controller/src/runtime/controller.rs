@@ -164,7 +164,11 @@ impl Controller {
         let backoff = Backoff::new(options.backoff);
         let (changed, _) = watch::channel(0);
         let (closed, _) = watch::channel(false);
-        let metrics = Metrics::new();
+        let metrics = Metrics::with(|r| {
+            for kind in registry.kinds() {
+                kind.register_metrics(r);
+            }
+        });
         for kind in registry.names() {
             metrics.register_kind(kind);
         }

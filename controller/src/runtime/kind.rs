@@ -246,6 +246,9 @@ pub struct Report {
     pub published: BTreeMap<String, String>,
     /// The live and the desired object as text, for `holdfast diff` (plan mode).
     pub diff: Option<(String, String)>,
+    /// The reason of the event that reports drift (`DriftDetected`; routes say
+    /// `ProxyDrift`).
+    pub drift_reason: &'static str,
 }
 
 impl Report {
@@ -264,6 +267,7 @@ impl Report {
             columns: BTreeMap::new(),
             published: BTreeMap::new(),
             diff: None,
+            drift_reason: "DriftDetected",
         }
     }
 }
@@ -364,6 +368,11 @@ pub trait Kind: Send + Sync + 'static {
         let _ = (state, name);
         false
     }
+
+    /// Registers the kind's own metrics (beyond the runtime's per-kind ones).
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        let _ = registry;
+    }
 }
 
 /// A failed reconcile, with the kind's verdict on it.
@@ -398,6 +407,8 @@ pub trait DynKind: Send + Sync {
     fn columns(&self) -> &'static [Column];
     /// [`Kind::report_only`].
     fn report_only(&self, state: &DesiredState, name: &str) -> bool;
+    /// [`Kind::register_metrics`].
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry);
 }
 
 impl<K: Kind> DynKind for K {
@@ -434,5 +445,8 @@ impl<K: Kind> DynKind for K {
     }
     fn report_only(&self, state: &DesiredState, name: &str) -> bool {
         Kind::report_only(self, state, name)
+    }
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        Kind::register_metrics(self, registry)
     }
 }

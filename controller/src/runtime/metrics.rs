@@ -133,7 +133,13 @@ impl Metrics {
     /// and no per-kind or per-resource series yet: the runtime calls
     /// [`Metrics::register_kind`] for every kind it drives.
     pub fn new() -> Self {
+        Self::with(|_| {})
+    }
+
+    /// [`Metrics::new`], and `more` registers further metrics (a kind's own).
+    pub fn with(more: impl FnOnce(&mut Registry)) -> Self {
         let mut registry = Registry::default();
+        more(&mut registry);
 
         let reconciles = Family::<KindResultLabels, Counter>::default();
         registry.register(

@@ -326,7 +326,7 @@ impl Controller {
                     project,
                     &object,
                     EventKind::Warning,
-                    "DriftDetected",
+                    report.drift_reason,
                     &details.join("; "),
                 );
             }

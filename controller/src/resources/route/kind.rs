@@ -1,0 +1,248 @@
+//! The route kind: `route/NAME`, one per entry of `routes:`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use holdfast_proxy::converge::ConvergeOutcome;
+use holdfast_proxy::driver::{DEBOUNCE, Driver};
+use holdfast_proxy::model::route_section;
+use holdfast_spec::{DesiredState, DriftMode, Proxy};
+
+use super::ca::LocalCa;
+use super::desired::{self, ModelError};
+use super::metrics::RouteMetrics;
+use super::report;
+use crate::runtime::kind::{
+    self, Column, Cx, DesiredObject, ErrorAction, Kind, Mode, Outcome, Owned, Show,
+};
+use crate::runtime::lock;
+
+/// The kind's name.
+pub const KIND: &str = "route";
+
+/// Why a route's pass failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// The file has routes but no `proxy:` (validation refuses such a file).
+    #[error("routes need a `proxy:` in the file")]
+    NoProxy,
+    /// The proxy section names an engine that cannot be driven as given.
+    #[error("{0}")]
+    Engine(String),
+    /// The model could not be built (a certificate, a users file).
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The proxy refused this route; its last good version keeps serving.
+    #[error("{engine} refused route `{route}`: {message}")]
+    Rejected {
+        /// The engine.
+        engine: &'static str,
+        /// The route.
+        route: String,
+        /// The proxy's own message.
+        message: String,
+    },
+    /// The proxy could not be reached, or failed as a whole; it keeps what it serves.
+    #[error("{0}")]
+    Proxy(String),
+}
+
+/// Routes, kept true in the proxy the file names.
+pub struct Route {
+    ca: LocalCa,
+    debounce: Duration,
+    /// The driver of the proxy in force, by its spec: a changed `proxy:` gets a new one.
+    driver: Mutex<Option<(String, Arc<Driver>)>>,
+    metrics: RouteMetrics,
+}
+
+impl Route {
+    /// The route kind, with its local CA under `state_dir`.
+    pub fn new(state_dir: &Path) -> Self {
+        Route {
+            ca: LocalCa::new(state_dir),
+            debounce: DEBOUNCE,
+            driver: Mutex::new(None),
+            metrics: RouteMetrics::default(),
+        }
+    }
+
+    /// The local CA (`holdfast routes ca`).
+    pub fn ca(&self) -> &LocalCa {
+        &self.ca
+    }
+
+    fn driver_for(&self, proxy: &Proxy) -> Result<Arc<Driver>, RouteError> {
+        let key = serde_json::to_string(proxy).unwrap_or_default();
+        let mut slot = lock(&self.driver);
+        if let Some((k, d)) = slot.as_ref()
+            && *k == key
+        {
+            return Ok(d.clone());
+        }
+        let metrics = self.metrics.clone();
+        let d = super::engine::driver(proxy, self.debounce)
+            .map_err(RouteError::Engine)?
+            .with_observer(move |engine, outcome| metrics.observe_pass(engine, outcome));
+        *slot = Some((key, d.clone()));
+        Ok(d)
+    }
+
+    fn current_driver(&self) -> Option<Arc<Driver>> {
+        lock(&self.driver).as_ref().map(|(_, d)| d.clone())
+    }
+}
+
+impl Kind for Route {
+    const KIND: &'static str = KIND;
+    const ALIASES: &'static [&'static str] = &["routes", "rt"];
+    type Error = RouteError;
+
+    fn desired(&self, state: &DesiredState) -> Vec<DesiredObject> {
+        state
+            .routes
+            .iter()
+            .map(|(name, route)| {
+                let spec = serde_json::to_value(route).unwrap_or_default();
+                DesiredObject {
+                    name: name.clone(),
+                    hash: holdfast_spec::hash::content_hash(&serde_json::json!({
+                        "route": spec,
+                        "proxy": state.proxy,
+                    })),
+                    spec,
+                    needs: desired::needs(state, route),
+                }
+            })
+            .collect()
+    }
+
+    async fn owned(&self, _project: &str) -> Result<Vec<Owned>, RouteError> {
+        let Some(driver) = self.current_driver() else {
+            return Ok(Vec::new());
+        };
+        let observed = driver
+            .engine()
+            .observe()
+            .await
+            .map_err(|e| RouteError::Proxy(e.to_string()))?;
+        Ok(observed
+            .sections
+            .keys()
+            .filter_map(|s| s.strip_prefix("route/"))
+            .map(|name| Owned {
+                name: name.to_string(),
+                weight: 1,
+            })
+            .collect())
+    }
+
+    async fn reconcile(&self, name: &str, cx: &Cx<'_>) -> Result<kind::Report, RouteError> {
+        let Some(proxy) = &cx.state.proxy else {
+            if cx.state.routes.contains_key(name) {
+                return Err(RouteError::NoProxy);
+            }
+            // No proxy in the file: nothing holdfast drives serves this route.
+            return Ok(kind::Report::new(Outcome::Removed));
+        };
+        let driver = self.driver_for(proxy)?;
+        let mut model = desired::model(cx.state, proxy, cx.published, &self.ca)?;
+        if !cx.removal_allowed
+            && let Some(good) = driver.last_good().await
+        {
+            // The mass-removal guard holds: routes gone from the file keep serving.
+            for (gone, route) in good.routes {
+                model.routes.entry(gone).or_insert(route);
+            }
+        }
+        let held: BTreeSet<String> = cx
+            .state
+            .routes
+            .iter()
+            .filter(|(_, r)| r.drift == DriftMode::Report)
+            .map(|(n, _)| route_section(n))
+            .collect();
+        let plan_only = cx.mode == Mode::Plan || cx.suspended;
+        let outcome: Arc<ConvergeOutcome> = if plan_only {
+            Arc::new(driver.plan(&model).await)
+        } else {
+            driver.apply(model.clone(), held.clone()).await
+        };
+        let engine = driver.engine().name();
+        if let Some(route) = model.routes.get(name) {
+            self.metrics.observe_route(name, route, &self.ca);
+        } else {
+            self.metrics.forget_route(name);
+        }
+        report::report(
+            name,
+            engine,
+            &model,
+            &outcome,
+            report::Mode {
+                plan_only,
+                report_only: held.contains(&route_section(name)),
+                removal_allowed: cx.removal_allowed,
+            },
+            &driver.engine().warnings(),
+        )
+    }
+
+    fn error_policy(&self, error: &RouteError, _retries: u32) -> ErrorAction {
+        match error {
+            // The file must change first.
+            RouteError::NoProxy | RouteError::Engine(_) => ErrorAction::Stall,
+            _ => ErrorAction::Retry,
+        }
+    }
+
+    fn columns(&self) -> &'static [Column] {
+        &[
+            Column {
+                name: "HOSTS",
+                show: Show::Table,
+            },
+            Column {
+                name: "TLS",
+                show: Show::Table,
+            },
+            Column {
+                name: "UPSTREAMS",
+                show: Show::Table,
+            },
+            Column {
+                name: "ENGINE",
+                show: Show::Wide,
+            },
+            Column {
+                name: "ISSUER",
+                show: Show::Describe,
+            },
+            Column {
+                name: "CONFIG",
+                show: Show::Describe,
+            },
+            Column {
+                name: "LAST PROXY ERROR",
+                show: Show::Describe,
+            },
+            Column {
+                name: "WARNINGS",
+                show: Show::Describe,
+            },
+        ]
+    }
+
+    fn report_only(&self, state: &DesiredState, name: &str) -> bool {
+        state
+            .routes
+            .get(name)
+            .is_some_and(|r| r.drift == DriftMode::Report)
+    }
+
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.metrics.register(registry);
+    }
+}

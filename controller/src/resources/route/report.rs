@@ -1,0 +1,244 @@
+//! One route's report, from the pass over the whole proxy.
+
+use holdfast_proxy::converge::{ConvergeOutcome, DriftWhat, RouteResult};
+use holdfast_proxy::model::{ProxyModel, RouteModel, TlsModel, route_section};
+
+use super::ca::cert_info;
+use super::kind::RouteError;
+use crate::runtime::kind::{Action, FieldDrift, Outcome, Report};
+
+/// How the pass ran.
+#[derive(Debug, Clone, Copy)]
+pub struct Mode {
+    /// Plan only (`plan`, `diff`, suspended): nothing was sent.
+    pub plan_only: bool,
+    /// The route is report-only: its drift alone is never corrected.
+    pub report_only: bool,
+    /// Routes gone from the file may be removed.
+    pub removal_allowed: bool,
+}
+
+/// The event reason of proxy drift.
+pub const PROXY_DRIFT: &str = "ProxyDrift";
+
+/// The report of route `name` after `outcome`.
+pub fn report(
+    name: &str,
+    engine: &'static str,
+    model: &ProxyModel,
+    outcome: &ConvergeOutcome,
+    mode: Mode,
+    warnings: &[String],
+) -> Result<Report, RouteError> {
+    let section = route_section(name);
+    let drift = outcome.route_drift(name);
+    let live = outcome
+        .observed
+        .as_ref()
+        .and_then(|o| o.sections.get(&section));
+    let rendered = outcome.rendered.sections.get(&section);
+    // Drift is a live section that left what holdfast applied unchanged; a section
+    // that differs because the file (or an upstream) changed is just a change.
+    let applied_before = outcome
+        .before
+        .as_ref()
+        .and_then(|b| b.sections.get(&section));
+    let drifted = drift.is_some() && applied_before.is_some() && applied_before == rendered;
+
+    let Some(route) = model.routes.get(name) else {
+        return removed(name, engine, outcome, live.is_some(), mode);
+    };
+    let result = outcome
+        .routes
+        .get(name)
+        .cloned()
+        .unwrap_or(RouteResult::Serving);
+    match &result {
+        RouteResult::Rejected(message) => {
+            return Err(RouteError::Rejected {
+                engine,
+                route: name.to_string(),
+                message: message.clone(),
+            });
+        }
+        RouteResult::Failed(message) => return Err(RouteError::Proxy(message.clone())),
+        RouteResult::Serving | RouteResult::Differs => {}
+    }
+
+    let waiting: Vec<&str> = route
+        .paths
+        .iter()
+        .filter(|p| p.upstreams.is_empty())
+        .map(|p| p.service.as_str())
+        .collect();
+    let sent = outcome.applied.is_some() && result == RouteResult::Serving;
+    let mut out = Report::new(if result == RouteResult::Differs && mode.report_only && !mode.plan_only
+    {
+        Outcome::Drifted
+    } else if !waiting.is_empty() {
+        Outcome::Progressing {
+            reason: format!(
+                "waiting for {} to be ready; the proxy answers 503 until then",
+                waiting
+                    .iter()
+                    .map(|s| format!("service/{s}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            retry_after: std::time::Duration::from_secs(30),
+        }
+    } else {
+        Outcome::Ready
+    });
+    out.drift_reason = PROXY_DRIFT;
+    if let Some(d) = drift {
+        out.drift.push(FieldDrift {
+            field: format!("{engine} config"),
+            desired: "as rendered".to_string(),
+            live: d.what.as_str().to_string(),
+        });
+        out.drifted = drifted;
+        let verb = match (drifted, d.what) {
+            (true, _) => "restore",
+            (false, DriftWhat::Missing) => "add",
+            _ => "update",
+        };
+        out.actions.push(Action {
+            reason: if drifted { "ProxyRestored" } else { "ProxyApplied" },
+            warning: drifted,
+            description: format!("{verb} route/{name} in {engine} ({})", d.what.as_str()),
+        });
+        out.applied = sent;
+    }
+    if mode.plan_only {
+        out.diff = Some((
+            live.map(|t| pretty(t)).unwrap_or_default(),
+            rendered.map(|t| pretty(t)).unwrap_or_default(),
+        ));
+    }
+    out.spec_hash = Some(outcome.rendered.hash.clone());
+    out.columns = columns(engine, route, outcome, drift.is_some(), warnings);
+    Ok(out)
+}
+
+fn removed(
+    name: &str,
+    engine: &'static str,
+    outcome: &ConvergeOutcome,
+    still_live: bool,
+    mode: Mode,
+) -> Result<Report, RouteError> {
+    if let Some(e) = &outcome.error {
+        return Err(RouteError::Proxy(e.to_string()));
+    }
+    if !mode.removal_allowed {
+        return Ok(Report::new(Outcome::RemovalRefused));
+    }
+    let mut out = Report::new(Outcome::Removed);
+    if still_live {
+        out.actions.push(Action {
+            reason: "ProxyApplied",
+            warning: false,
+            description: format!("remove route/{name} from {engine}"),
+        });
+        out.applied = !mode.plan_only && outcome.applied.is_some();
+    }
+    Ok(out)
+}
+
+fn columns(
+    engine: &'static str,
+    route: &RouteModel,
+    outcome: &ConvergeOutcome,
+    differs: bool,
+    warnings: &[String],
+) -> std::collections::BTreeMap<String, String> {
+    let mut c = std::collections::BTreeMap::new();
+    c.insert("HOSTS".into(), route.hosts.join(","));
+    let (tls, issuer) = tls_column(route);
+    c.insert("TLS".into(), tls);
+    c.insert("ISSUER".into(), issuer);
+    c.insert(
+        "UPSTREAMS".into(),
+        route
+            .paths
+            .iter()
+            .map(|p| {
+                let to = if p.upstreams.is_empty() {
+                    format!("<{} not ready>", p.service)
+                } else {
+                    p.upstreams
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("|")
+                };
+                format!("{}→{to}", p.prefix)
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    c.insert("ENGINE".into(), engine.to_string());
+    c.insert(
+        "CONFIG".into(),
+        format!(
+            "generation {}{}",
+            outcome.rendered.hash,
+            if differs && outcome.applied.is_none() {
+                " (live config differs; see holdfast diff)"
+            } else {
+                ""
+            }
+        ),
+    );
+    c.insert(
+        "LAST PROXY ERROR".into(),
+        outcome
+            .error
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "<none>".into()),
+    );
+    c.insert(
+        "WARNINGS".into(),
+        if warnings.is_empty() {
+            "<none>".into()
+        } else {
+            warnings.join("; ")
+        },
+    );
+    c
+}
+
+/// `mode, expiry` and the issuer, from the certificate file where there is one.
+fn tls_column(route: &RouteModel) -> (String, String) {
+    match &route.tls {
+        TlsModel::Off => ("off".into(), "<none>".into()),
+        TlsModel::Acme => ("auto".into(), "ACME (see the proxy)".into()),
+        TlsModel::Files { cert, .. } => {
+            let mode = if cert.to_string_lossy().contains("/routes/certs/") {
+                "internal"
+            } else {
+                "files"
+            };
+            match cert_info(cert) {
+                Some(info) => {
+                    let left = info
+                        .not_after
+                        .duration_since(std::time::SystemTime::now())
+                        .map(|d| format!("{}d", d.as_secs() / 86_400))
+                        .unwrap_or_else(|_| "expired".into());
+                    (format!("{mode}, {left}"), info.issuer)
+                }
+                None => (format!("{mode}, unreadable"), "<unknown>".into()),
+            }
+        }
+    }
+}
+
+fn pretty(text: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => serde_json::to_string_pretty(&v).unwrap_or_else(|_| text.to_string()) + "\n",
+        Err(_) => text.to_string(),
+    }
+}
