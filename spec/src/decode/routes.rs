@@ -309,7 +309,15 @@ pub(crate) fn decode_route(
 
     let canonical_host = f.get("canonical_host").and_then(|n| {
         let host = cx.string(n, "a host name")?;
-        if !hosts.contains(&host) && check_host(&host).is_ok() {
+        if let Err((message, label, help)) = check_host(&host) {
+            cx.error(
+                Diagnostic::error(n.span, message)
+                    .with_label(label)
+                    .with_help(help),
+            );
+            return None;
+        }
+        if !hosts.contains(&host) {
             let help = match closest(&host, hosts.iter().map(String::as_str)) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None if hosts.is_empty() => format!("add `{host}` to `hosts`"),
@@ -562,6 +570,9 @@ pub(crate) fn is_token(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// The rest of RFC 7230's rule for header names, in words.
+const TOKEN_RULE: &str = "without spaces or `:` (RFC 7230 also allows ``!#$%&'*+.^_`|~``)";
+
 fn header_name(cx: &mut Cx<'_>, node: &Node, name: &str) -> bool {
     if is_token(name) {
         return true;
@@ -574,12 +585,9 @@ fn header_name(cx: &mut Cx<'_>, node: &Node, name: &str) -> bool {
         .filter(|c| c.is_ascii() && is_token(&c.to_string()))
         .collect();
     let help = if suggestion.is_empty() || suggestion == name {
-        "header names are letters, digits and ``!#$%&'*+-.^_`|~``, without spaces or `:`"
-            .to_string()
+        format!("header names are letters, digits and `-`, such as `X-Frame-Options`, {TOKEN_RULE}")
     } else {
-        format!(
-            "write `{suggestion}`; header names are letters, digits and ``!#$%&'*+-.^_`|~``, without spaces or `:`"
-        )
+        format!("write `{suggestion}`; header names are letters, digits and `-`, {TOKEN_RULE}")
     };
     cx.error(
         Diagnostic::error(node.span, format!("`{name}` is not a valid header name"))
@@ -736,17 +744,7 @@ fn decode_path(cx: &mut Cx<'_>, route: &str, item: &Node) -> Option<(RoutePath, 
     let port = match f.get("port") {
         Some(n) => {
             spans.port = n.span;
-            match cx.number::<u16>(n, "a port number", 0, 65535) {
-                Some(0) => {
-                    cx.error(
-                        Diagnostic::error(n.span, "port 0 is not allowed")
-                            .with_label("no service listens on port 0")
-                            .with_help("write the container port the service listens on, such as `port: 3000`"),
-                    );
-                    None
-                }
-                other => other,
-            }
+            route_port(cx, n)
         }
         None => {
             cx.error(
@@ -774,6 +772,31 @@ fn decode_path(cx: &mut Cx<'_>, route: &str, item: &Node) -> Option<(RoutePath, 
         },
         spans,
     ))
+}
+
+/// A container port, 1-65535, with a message for each way it can be wrong.
+fn route_port(cx: &mut Cx<'_>, node: &Node) -> Option<u16> {
+    let text = cx.string(node, "a port number")?;
+    let (message, label) = match text.trim().parse::<u64>() {
+        Ok(0) => (
+            "port 0 is not allowed".to_string(),
+            "no service listens on port 0",
+        ),
+        Ok(n) => match u16::try_from(n) {
+            Ok(port) => return Some(port),
+            Err(_) => (format!("{n} is not a port number"), "ports go up to 65535"),
+        },
+        Err(_) => (
+            format!("expected a port number, found `{text}`"),
+            "not a port number",
+        ),
+    };
+    cx.error(
+        Diagnostic::error(node.span, message)
+            .with_label(label)
+            .with_help("write the container port the service listens on, such as `port: 3000`"),
+    );
+    None
 }
 
 fn decode_basic_auth(cx: &mut Cx<'_>, route: &str, node: &Node) -> Option<BasicAuth> {
