@@ -2,13 +2,15 @@
 //! defaults, a JSON Schema and a content hash.
 //!
 //! A desired-state file is a Compose file (the `services`, `networks`, `volumes` and
-//! `secrets` parts) that holdfast keeps true on a server. Loading it goes through four
+//! `secrets` parts) that holdfast keeps true on a server, plus holdfast's own `proxy` and
+//! `routes` (see [`routes`]). Loading it goes through four
 //! steps, each in its own module:
 //!
 //! 1. [`yaml`]: text to a tree of nodes that remember their line and column;
 //! 2. `decode`: nodes to the typed [`DesiredState`], expanding Compose's shorthand forms
 //!    and collecting every mistake instead of stopping at the first;
-//! 3. `validate`: checks across the file (references, port clashes, cycles);
+//! 3. `validate`: checks across the file (references, port clashes, cycles, what routes
+//!    point at);
 //! 4. defaults: every service without `networks:` joins the `default` network.
 //!
 //! ```

@@ -46,6 +46,7 @@ pub struct DesiredState {
     pub proxy: Option<crate::routes::Proxy>,
     /// Sites served through the proxy, by route name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::routes")]
     pub routes: BTreeMap<String, crate::routes::Route>,
 }
 
@@ -92,6 +93,11 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "schema::ports")]
     pub ports: Vec<Port>,
+    /// Container ports the service listens on without publishing them (Compose
+    /// `expose:`). Routes check their `port` against these and the `ports` targets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::expose")]
+    pub expose: Vec<u16>,
     /// Named volumes and bind mounts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "schema::mounts")]

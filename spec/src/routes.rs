@@ -147,7 +147,8 @@ pub struct Acme {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
-    /// The host names served. At least one.
+    /// The host names served, lowercase; `*.example.com` is a wildcard. At least one.
+    #[schemars(length(min = 1))]
     pub hosts: Vec<String>,
     /// The host every other host redirects to (308, path and query kept). One of
     /// `hosts`.
@@ -157,12 +158,15 @@ pub struct Route {
     /// `holdfast routes ca` prints its root), `off` (plain HTTP only) or
     /// `{cert: FILE, key: FILE}`. Every mode but `off` redirects HTTP to HTTPS (308).
     #[serde(default)]
+    #[schemars(schema_with = "crate::schema::route_tls")]
     pub tls: RouteTls,
     /// Response headers: a preset (`secure`, `strict`, `none`) or
     /// `{preset, set, remove}`.
     #[serde(default, skip_serializing_if = "RouteHeaders::is_default")]
+    #[schemars(schema_with = "crate::schema::route_headers")]
     pub headers: RouteHeaders,
     /// Path prefixes and the service port each goes to. The longest prefix wins.
+    #[schemars(length(min = 1))]
     pub paths: Vec<RoutePath>,
     /// The largest request body accepted; larger ones get 413.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -230,6 +234,7 @@ pub struct RouteHeaders {
     pub preset: HeaderPreset,
     /// Headers set on every response (after the preset).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "crate::schema::scalar_map")]
     pub set: BTreeMap<String, String>,
     /// Headers removed from every response.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -309,10 +314,12 @@ impl HeaderPreset {
 pub struct RoutePath {
     /// The path prefix, starting with `/`. Default `/`.
     #[serde(default = "root")]
+    #[schemars(regex(pattern = r"^/"))]
     pub prefix: String,
     /// The service that serves it.
     pub service: String,
     /// The service's container port.
+    #[schemars(range(min = 1))]
     pub port: u16,
     /// Remove the prefix before passing the request on (`/api/x` reaches the service
     /// as `/x`).

@@ -210,3 +210,56 @@ pub(crate) fn deploy_extras(schema: &mut Schema) {
 pub(crate) fn port_extras(schema: &mut Schema) {
     add_property(schema, "mode", serde_json::json!({"enum": ["host"]}));
 }
+
+/// `expose:`: container ports as numbers or strings (`"3000"`, `"3000/tcp"`,
+/// `"3000-3005"`).
+pub(crate) fn expose(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "Container ports the service listens on without publishing them: 3000, \"3000/tcp\" or \"3000-3005\".",
+        "type": "array",
+        "items": {"oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": 65535},
+            {"type": "string", "pattern": "^[0-9]+(-[0-9]+)?(/(tcp|udp))?$"}
+        ]}
+    })
+}
+
+/// `routes:`: route names become file names and proxy ids.
+pub(crate) fn routes(generator: &mut SchemaGenerator) -> Schema {
+    let route = generator.subschema_for::<crate::routes::Route>();
+    json_schema!({
+        "description": "Sites served through the proxy, by route name.",
+        "type": "object",
+        "propertyNames": {"pattern": "^[a-z0-9][a-z0-9_-]*$"},
+        "additionalProperties": route
+    })
+}
+
+/// `tls:`: `auto`, `internal`, `off`, or `{cert, key}`.
+pub(crate) fn route_tls(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "Certificates: auto (ACME, the default), internal (holdfast's local CA), off (plain HTTP), or {cert: FILE, key: FILE}.",
+        "oneOf": [
+            {"enum": ["auto", "internal", "off"]},
+            {
+                "type": "object",
+                "properties": {
+                    "cert": {"description": "The certificate chain, a PEM file.", "type": "string"},
+                    "key": {"description": "Its private key, a PEM file.", "type": "string"}
+                },
+                "required": ["cert", "key"],
+                "additionalProperties": false
+            }
+        ]
+    })
+}
+
+/// `headers:`: a preset name, or `{preset, set, remove}`.
+pub(crate) fn route_headers(generator: &mut SchemaGenerator) -> Schema {
+    let long = generator.subschema_for::<crate::routes::RouteHeaders>();
+    let preset = generator.subschema_for::<crate::routes::HeaderPreset>();
+    json_schema!({
+        "description": "Response headers: a preset (secure, strict, none), or {preset, set, remove}.",
+        "oneOf": [preset, long]
+    })
+}

@@ -1,4 +1,5 @@
-//! Checks that look across the whole file: references, port clashes, names, cycles.
+//! Checks that look across the whole file: references, port clashes, names, cycles,
+//! and routes (`validate/routes.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -8,6 +9,8 @@ use crate::decode::{RefKind, SourceMap};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::model::DesiredState;
 use crate::suggest::closest;
+
+mod routes;
 
 /// The network every service without `networks:` joins, as in Compose.
 pub const DEFAULT_NETWORK: &str = "default";
@@ -99,6 +102,7 @@ pub(crate) fn validate(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic>
     out.extend(container_name_clashes(map));
     out.extend(default_name_clashes(state, map));
     out.extend(dependency_cycles(state, map));
+    out.extend(routes::validate_routes(state, map));
     out
 }
 

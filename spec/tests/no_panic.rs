@@ -10,6 +10,7 @@ use holdfast_spec::{LoadOptions, load_str};
 use proptest::prelude::*;
 
 const SEED: &str = include_str!("good/compose_forms.yaml");
+const ROUTES_SEED: &str = include_str!("good/routes.yaml");
 
 fn check(src: &str) {
     let opts = LoadOptions {
@@ -55,6 +56,13 @@ fn fragment() -> impl Strategy<Value = String> {
         Just("healthcheck".to_string()),
         Just("8080:80".to_string()),
         Just("1m30s".to_string()),
+        Just("routes".to_string()),
+        Just("proxy".to_string()),
+        Just("hosts".to_string()),
+        Just("paths".to_string()),
+        Just("tls".to_string()),
+        Just("*.".to_string()),
+        Just("/".to_string()),
         Just("~".to_string()),
         "[a-z0-9_./:-]{0,8}",
     ]
@@ -75,14 +83,25 @@ proptest! {
 
     #[test]
     fn mutated_valid_file_never_panics(edits in prop::collection::vec((any::<prop::sample::Index>(), 0usize..4, fragment()), 1..6)) {
-        let mut src: Vec<char> = SEED.chars().collect();
-        for (at, delete, insert) in edits {
-            let i = at.index(src.len() + 1);
-            let end = (i + delete).min(src.len());
-            src.splice(i..end, insert.chars());
-        }
-        check(&src.into_iter().collect::<String>());
+        check(&mutate(SEED, edits));
     }
+
+    #[test]
+    fn mutated_routes_file_never_panics(edits in prop::collection::vec((any::<prop::sample::Index>(), 0usize..4, fragment()), 1..6)) {
+        check(&mutate(ROUTES_SEED, edits));
+    }
+}
+
+/// `seed` with each edit applied: at an index, delete up to a few characters and insert
+/// a fragment.
+fn mutate(seed: &str, edits: Vec<(prop::sample::Index, usize, String)>) -> String {
+    let mut src: Vec<char> = seed.chars().collect();
+    for (at, delete, insert) in edits {
+        let i = at.index(src.len() + 1);
+        let end = (i + delete).min(src.len());
+        src.splice(i..end, insert.chars());
+    }
+    src.into_iter().collect()
 }
 
 #[test]

@@ -44,8 +44,8 @@ fn validator() -> jsonschema::Validator {
 
 fn files() -> Vec<PathBuf> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let mut files =
-        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/good/compose_forms.yaml")];
+    let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/good");
+    let mut files = vec![good.join("compose_forms.yaml"), good.join("routes.yaml")];
     for entry in std::fs::read_dir(repo.join("examples")).unwrap() {
         let path = entry.unwrap().path().join("holdfast.yaml");
         if path.is_file() {

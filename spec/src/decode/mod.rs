@@ -6,6 +6,7 @@
 
 mod mounts;
 pub(crate) mod ports;
+mod routes;
 mod service;
 mod top;
 
@@ -47,6 +48,47 @@ pub(crate) struct SourceMap {
     pub container_names: Vec<(String, String, Span)>,
     /// Top-level definitions (`"secrets"`, name) that had errors of their own.
     pub invalid_definitions: Vec<(String, String)>,
+    /// The `proxy` key, when the file has one (even when it did not decode).
+    pub proxy_key: Option<Span>,
+    /// Where the parts of `proxy:` were written, when it decoded.
+    pub proxy: Option<ProxySpans>,
+    /// The `routes` key, when the file has one.
+    pub routes_key: Option<Span>,
+    /// Where each decoded route was written, in file order.
+    pub routes: Vec<(String, RouteSpans)>,
+}
+
+/// Where the parts of `proxy:` were written. Optional fields hold the span of their key.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ProxySpans {
+    pub key: Span,
+    /// The value of `engine`.
+    pub engine: Span,
+    pub dir: Option<Span>,
+    pub nginx_conf: Option<Span>,
+    pub acme: Option<Span>,
+    /// The value of `service`.
+    pub service: Option<Span>,
+}
+
+/// Where the parts of one route were written. `hosts` and `paths` line up with the
+/// decoded route's lists.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RouteSpans {
+    pub key: Span,
+    pub hosts: Vec<Span>,
+    /// The value of `tls`, when written.
+    pub tls: Option<Span>,
+    pub paths: Vec<PathSpans>,
+}
+
+/// Where one path of a route was written.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct PathSpans {
+    /// The prefix, or the entry when the prefix is left to its default.
+    pub prefix: Span,
+    pub service: Span,
+    pub port: Span,
 }
 
 /// Decoding context: collected diagnostics, the file's folder and variable lookup.

@@ -58,6 +58,39 @@ pub(crate) fn decode_ports(cx: &mut Cx<'_>, service: &str, node: &Node) -> Vec<P
     out
 }
 
+/// `expose:`: container ports, as `3000`, `"3000"`, `"3000/tcp"` or `"3000-3005"`.
+/// The protocol is accepted and not kept: routes only need the port numbers.
+pub(crate) fn decode_expose(cx: &mut Cx<'_>, node: &Node) -> Vec<u16> {
+    let Value::Seq(items) = &node.value else {
+        cx.expected(
+            node,
+            "a list of container ports",
+            Some("write `expose: [3000]`"),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(text) = cx.string(item, "a container port") else {
+            continue;
+        };
+        let spec = match text.rsplit_once('/') {
+            Some((spec, "tcp" | "udp")) => Ok(spec),
+            Some((_, other)) => Err(format!("unknown protocol `{other}` (use tcp or udp)")),
+            None => Ok(text.as_str()),
+        };
+        match spec.and_then(range) {
+            Ok((a, b)) => out.extend(a..=b),
+            Err(why) => cx.error(
+                Diagnostic::error(item.span, format!("`{text}` is not a valid exposed port: {why}"))
+                    .with_label("invalid port")
+                    .with_help("write a container port such as `3000`, `\"3000/tcp\"` or a range `\"3000-3005\"`"),
+            ),
+        }
+    }
+    out
+}
+
 type PortError = (String, String);
 
 const SHORT_HELP: &str =

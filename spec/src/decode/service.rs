@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::mounts::decode_mounts;
-use super::ports::decode_ports;
+use super::ports::{decode_expose, decode_ports};
 use super::{Cx, Fields, RefKind, Unsupported, choice};
 use crate::diagnostic::Diagnostic;
 use crate::model::{
@@ -98,10 +98,6 @@ const SERVICE_UNSUPPORTED: &[Unsupported] = &[
     Unsupported {
         field: "pull_refresh_after",
         help: "remove it; use `pull_policy: always` to pull on every update",
-    },
-    Unsupported {
-        field: "expose",
-        help: "remove it: containers on a shared network reach each other's ports without it",
     },
     Unsupported {
         field: "links",
@@ -391,6 +387,10 @@ pub(crate) fn decode_service(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option
     s.ports = f
         .get("ports")
         .map(|n| decode_ports(cx, name, n))
+        .unwrap_or_default();
+    s.expose = f
+        .get("expose")
+        .map(|n| decode_expose(cx, n))
         .unwrap_or_default();
     s.volumes = f
         .get("volumes")

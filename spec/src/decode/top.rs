@@ -1,7 +1,9 @@
-//! The top level of the file: `name`, `services`, `networks`, `volumes`, `secrets`.
+//! The top level of the file: `name`, `services`, `networks`, `volumes`, `secrets`,
+//! `proxy` and `routes`.
 
 use std::collections::BTreeMap;
 
+use super::routes::{decode_proxy, decode_route};
 use super::{Cx, Fields, Unsupported, service::decode_service};
 use crate::diagnostic::Diagnostic;
 use crate::model::{DesiredState, Network, Secret, Volume};
@@ -23,7 +25,6 @@ const TOP_UNSUPPORTED: &[Unsupported] = &[
 ];
 
 const LATER: &[(&str, &str)] = &[
-    ("routes", "reverse-proxy routes"),
     ("backups", "backup schedules"),
     ("firewall", "firewall rules"),
 ];
@@ -229,6 +230,23 @@ pub(crate) fn decode_document(
         },
     );
 
+    let proxy = f.entry("proxy").and_then(|(key, node)| {
+        cx.map.proxy_key = Some(key.span);
+        decode_proxy(cx, key, node)
+    });
+    let routes = match f.entry("routes") {
+        Some((key, node)) => {
+            cx.map.routes_key = Some(key.span);
+            named_map(
+                cx,
+                Some(node).filter(|n| n.value != Value::Null),
+                "routes",
+                decode_route,
+            )
+        }
+        None => Some(BTreeMap::new()),
+    };
+
     for (key_name, what) in LATER {
         if let Some((key, _)) = f.entry(key_name) {
             cx.error(
@@ -251,8 +269,8 @@ pub(crate) fn decode_document(
         networks: networks?,
         volumes: volumes?,
         secrets: secrets?,
-        proxy: None,
-        routes: BTreeMap::new(),
+        proxy,
+        routes: routes?,
     })
 }
 
