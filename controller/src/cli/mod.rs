@@ -14,6 +14,7 @@ mod get;
 mod logs;
 mod output;
 mod plan;
+mod routes;
 mod run;
 mod schema;
 mod source;
@@ -70,6 +71,8 @@ pub enum Command {
     History(source::HistoryArgs),
     /// Pin the git source to an earlier commit (the previous good one by default).
     Rollback(source::RollbackArgs),
+    /// Routes' helpers: `holdfast routes ca` prints the local CA's root certificate.
+    Routes(routes::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(completion::Args),
 }
@@ -95,6 +98,7 @@ pub fn main() -> ExitCode {
         Command::Trace(args) => trace::run(&args),
         Command::History(args) => source::history(&args),
         Command::Rollback(args) => source::rollback(&args),
+        Command::Routes(args) => routes::run(&args),
         Command::Completion(args) => completion::run(&args),
     }
 }

@@ -255,7 +255,11 @@ async fn daemon(args: &Args) -> ExitCode {
         ..Options::default()
     };
     let host = crate::docker::Host::new(docker.clone());
-    let controller = Controller::new(crate::resources::kinds(&host, &args.state_dir), Some(store.clone()), options);
+    let controller = Controller::new(
+        crate::resources::kinds(&host, &args.state_dir),
+        Some(store.clone()),
+        options,
+    );
     let sink: Arc<dyn DesiredSink> = controller.clone();
     let (git, file_source) = match &config.source {
         SourceConfig::Git(git) => {

@@ -125,9 +125,10 @@ impl LocalCa {
         let issuer = Issuer::from_ca_cert_pem(&root_pem, root_key).map_err(cert_err)?;
         let key = KeyPair::generate().map_err(cert_err)?;
         let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, hosts.first().cloned().unwrap_or_default());
+        params.distinguished_name.push(
+            DnType::CommonName,
+            hosts.first().cloned().unwrap_or_default(),
+        );
         params.subject_alt_names = hosts
             .iter()
             .filter_map(|h| h.clone().try_into().ok().map(SanType::DnsName))
@@ -246,6 +247,10 @@ mod tests {
             .arg(&cert)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 }

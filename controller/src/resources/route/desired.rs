@@ -5,12 +5,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use holdfast_proxy::model::{Acme, Listen, PathModel, ProxyModel, RouteModel, TlsModel, Upstream, sort_paths};
+use holdfast_proxy::model::{
+    Acme, Listen, PathModel, ProxyModel, RouteModel, TlsModel, Upstream, sort_paths,
+};
 use holdfast_spec::{DesiredState, Proxy, ProxyEngine, Route, RouteTls};
 
 use super::ca::{CaError, LocalCa};
-use crate::runtime::kind::{Need, ObjectRef};
 use crate::resources::service::kind::{HEALTHY, RUNNING};
+use crate::runtime::kind::{Need, ObjectRef};
 
 /// Let's Encrypt's production directory, the default ACME CA.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
@@ -50,8 +52,16 @@ pub fn listen(proxy: &Proxy) -> Listen {
         ProxyEngine::Caddy | ProxyEngine::Nginx => (":80", ":443"),
     };
     Listen {
-        http: proxy.listen.http.clone().unwrap_or_else(|| http.to_string()),
-        https: proxy.listen.https.clone().unwrap_or_else(|| https.to_string()),
+        http: proxy
+            .listen
+            .http
+            .clone()
+            .unwrap_or_else(|| http.to_string()),
+        https: proxy
+            .listen
+            .https
+            .clone()
+            .unwrap_or_else(|| https.to_string()),
     }
 }
 
@@ -61,7 +71,11 @@ pub fn needs(state: &DesiredState, route: &Route) -> Vec<Need> {
     let mut out = Vec::new();
     for path in &route.paths {
         let of = ObjectRef::new(crate::resources::service::KIND, &path.service);
-        for key in [RUNNING.to_string(), HEALTHY.to_string(), upstream_key(state, &path.service, path.port)] {
+        for key in [
+            RUNNING.to_string(),
+            HEALTHY.to_string(),
+            upstream_key(state, &path.service, path.port),
+        ] {
             let need = Need::Published {
                 of: of.clone(),
                 key,
@@ -79,7 +93,10 @@ pub fn needs(state: &DesiredState, route: &Route) -> Vec<Need> {
 /// share.
 fn upstream_key(state: &DesiredState, service: &str, port: u16) -> String {
     match shared_network(state, service) {
-        Some(network) => address_key(&crate::docker::ownership::network_name(&state.name, &network)),
+        Some(network) => address_key(&crate::docker::ownership::network_name(
+            &state.name,
+            &network,
+        )),
         None => endpoint_key(port),
     }
 }
@@ -106,7 +123,10 @@ pub fn model(
 ) -> Result<ProxyModel, ModelError> {
     let mut routes = BTreeMap::new();
     for (name, route) in &state.routes {
-        routes.insert(name.clone(), route_model(state, name, route, published, ca)?);
+        routes.insert(
+            name.clone(),
+            route_model(state, name, route, published, ca)?,
+        );
     }
     Ok(ProxyModel {
         listen: listen(proxy),
@@ -164,7 +184,10 @@ fn route_model(
         .collect();
     sort_paths(&mut paths);
     let (basic_auth, basic_auth_file) = match &route.basic_auth {
-        Some(auth) => (users(name, &auth.users_file)?, Some(auth.users_file.clone())),
+        Some(auth) => (
+            users(name, &auth.users_file)?,
+            Some(auth.users_file.clone()),
+        ),
         None => (Vec::new(), None),
     };
     Ok(RouteModel {
@@ -189,10 +212,7 @@ fn upstream(
     service: &str,
     port: u16,
 ) -> Option<Upstream> {
-    let values = published.get(&ObjectRef::new(
-        crate::resources::service::KIND,
-        service,
-    ))?;
+    let values = published.get(&ObjectRef::new(crate::resources::service::KIND, service))?;
     values.get(HEALTHY)?;
     let value = values.get(&upstream_key(state, service, port))?;
     Some(match shared_network(state, service) {

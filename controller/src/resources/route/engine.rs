@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use holdfast_proxy::Engine;
 use holdfast_proxy::caddy::{Caddy, CaddyConfig};
 use holdfast_proxy::driver::Driver;
 use holdfast_proxy::nginx::{Nginx, NginxConfig};
-use holdfast_proxy::Engine;
 use holdfast_spec::{Proxy, ProxyEngine};
 
 /// Caddy's admin API when the file names none.
@@ -20,7 +20,10 @@ pub const NGINX_CONF: &str = "/etc/nginx/nginx.conf";
 pub fn engine(proxy: &Proxy) -> Result<Arc<dyn Engine>, String> {
     Ok(match proxy.engine {
         ProxyEngine::Caddy => Arc::new(Caddy::new(CaddyConfig {
-            admin: proxy.admin.clone().unwrap_or_else(|| CADDY_ADMIN.to_string()),
+            admin: proxy
+                .admin
+                .clone()
+                .unwrap_or_else(|| CADDY_ADMIN.to_string()),
         })),
         ProxyEngine::Nginx => {
             let dir = proxy

@@ -57,7 +57,11 @@ pub fn allocate(state: &DesiredState) -> BTreeMap<(String, u16), u16> {
 }
 
 /// `service` with the 127.0.0.1 ports its routes need added to `ports`.
-pub fn with_route_ports<'a>(state: &DesiredState, name: &str, service: &'a Service) -> Cow<'a, Service> {
+pub fn with_route_ports<'a>(
+    state: &DesiredState,
+    name: &str,
+    service: &'a Service,
+) -> Cow<'a, Service> {
     let extra: Vec<Port> = allocate(state)
         .into_iter()
         .filter(|((s, _), _)| s == name)
@@ -101,6 +105,9 @@ mod tests {
         let web = with_route_ports(&state, "web", &state.services["web"]);
         let p = web.ports.last().unwrap();
         assert_eq!((p.target, p.host_ip.as_str()), (3000, "127.0.0.1"));
-        assert_eq!(p.published, allocate(&state).get(&("web".to_string(), 3000)).copied());
+        assert_eq!(
+            p.published,
+            allocate(&state).get(&("web".to_string(), 3000)).copied()
+        );
     }
 }

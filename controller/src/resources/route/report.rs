@@ -72,24 +72,25 @@ pub fn report(
         .map(|p| p.service.as_str())
         .collect();
     let sent = outcome.applied.is_some() && result == RouteResult::Serving;
-    let mut out = Report::new(if result == RouteResult::Differs && mode.report_only && !mode.plan_only
-    {
-        Outcome::Drifted
-    } else if !waiting.is_empty() {
-        Outcome::Progressing {
-            reason: format!(
-                "waiting for {} to be ready; the proxy answers 503 until then",
-                waiting
-                    .iter()
-                    .map(|s| format!("service/{s}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            retry_after: std::time::Duration::from_secs(30),
-        }
-    } else {
-        Outcome::Ready
-    });
+    let mut out = Report::new(
+        if result == RouteResult::Differs && mode.report_only && !mode.plan_only {
+            Outcome::Drifted
+        } else if !waiting.is_empty() {
+            Outcome::Progressing {
+                reason: format!(
+                    "waiting for {} to be ready; the proxy answers 503 until then",
+                    waiting
+                        .iter()
+                        .map(|s| format!("service/{s}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                retry_after: std::time::Duration::from_secs(30),
+            }
+        } else {
+            Outcome::Ready
+        },
+    );
     out.drift_reason = PROXY_DRIFT;
     if let Some(d) = drift {
         out.drift.push(FieldDrift {
@@ -104,7 +105,11 @@ pub fn report(
             _ => "update",
         };
         out.actions.push(Action {
-            reason: if drifted { "ProxyRestored" } else { "ProxyApplied" },
+            reason: if drifted {
+                "ProxyRestored"
+            } else {
+                "ProxyApplied"
+            },
             warning: drifted,
             description: format!("{verb} route/{name} in {engine} ({})", d.what.as_str()),
         });

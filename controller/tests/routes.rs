@@ -1,0 +1,172 @@
+//! Routes end to end: `holdfast run` drives a real Caddy (2.11) in front of busybox
+//! `httpd` containers reached on 127.0.0.1 ports holdfast publishes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use holdfast_testkit::engines::caddy::CaddyProcess;
+use holdfast_testkit::web::{curl_host, free_port};
+use holdfast_testkit::{TestProject, busybox_image, docker_ok, wait_until};
+
+/// A service answering `NAME` at `/` (busybox httpd on 8080). With `gated`, it is
+/// healthy only once `/www/ready` exists.
+fn service(name: &str, gated: bool) -> String {
+    let health = if gated {
+        "\n    healthcheck: {test: [\"CMD\", \"test\", \"-f\", \"/www/ready\"], interval: 1s, timeout: 1s, retries: 1}"
+    } else {
+        ""
+    };
+    format!(
+        "  {name}:\n    image: {{{{image}}}}\n    command: [\"sh\", \"-c\", \"mkdir -p /www && echo {name} > /www/index.html && exec httpd -f -p 8080 -h /www\"]{health}\n"
+    )
+}
+
+struct Site {
+    p: TestProject,
+    caddy: CaddyProcess,
+    http: u16,
+    https: u16,
+}
+
+fn site(test: &str, routes: &str, services: &[(&str, bool)]) -> Site {
+    busybox_image();
+    let p = TestProject::new(test);
+    let caddy = CaddyProcess::start(&p.dir.join("caddy"));
+    let (http, https) = (free_port(), free_port());
+    let mut file = format!(
+        "name: {{{{project}}}}\nproxy:\n  engine: caddy\n  admin: {}\n  listen: {{http: \"127.0.0.1:{http}\", https: \"127.0.0.1:{https}\"}}\nservices:\n",
+        caddy.admin_address()
+    );
+    for (name, gated) in services {
+        file.push_str(&service(name, *gated));
+    }
+    file.push_str("routes:\n");
+    file.push_str(routes);
+    p.write(&file);
+    Site {
+        p,
+        caddy,
+        http,
+        https,
+    }
+}
+
+const ROUTES: &str = "  shop:\n    hosts: [shop.test]\n    tls: off\n    paths:\n      - {prefix: /api, service: api, port: 8080, strip_prefix: true}\n      - {prefix: /, service: web, port: 8080}\n  blog:\n    hosts: [blog.test]\n    tls: internal\n    headers: secure\n    paths: [{service: blog, port: 8080}]\n";
+
+fn wait_for_body(host: &str, port: u16, path: &str, want: &str, extra: &[&str]) {
+    let mut last = None;
+    let ok = wait_until(Duration::from_secs(60), || {
+        let r = curl_host(
+            if extra.is_empty() { "http" } else { "https" },
+            host,
+            port,
+            path,
+            extra,
+        );
+        let hit = r.body == want;
+        last = Some(r);
+        hit
+    });
+    assert!(
+        ok.is_some(),
+        "{host}{path} never answered {want:?}: {last:?}"
+    );
+}
+
+#[test]
+fn routes_follow_their_services_and_survive_restarts_and_drift() {
+    let s = site(
+        "routes-caddy",
+        ROUTES,
+        &[("web", false), ("api", false), ("blog", false)],
+    );
+    let _c = start_controller(&s.p, &["--resync", "2s"]);
+    wait_for_body("shop.test", s.http, "/", "web\n", &[]);
+    wait_for_body("shop.test", s.http, "/api/", "api\n", &[]);
+
+    // tls: internal verifies against the root `holdfast routes ca` prints.
+    let ca = run(
+        &s.p,
+        &[
+            "routes",
+            "ca",
+            "--state-dir",
+            s.p.state_dir().to_str().unwrap(),
+        ],
+    );
+    assert_exit(&ca, 0, "routes ca");
+    let root = s.p.write_file("root.pem", &stdout(&ca));
+    let cacert = root.to_str().unwrap();
+    wait_for_body("blog.test", s.https, "/", "blog\n", &["--cacert", cacert]);
+    let r = curl_host("https", "blog.test", s.https, "/", &["--cacert", cacert]);
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    let r = curl_host("http", "blog.test", s.http, "/x?y=1", &[]);
+    assert_eq!(r.status, 308);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("https://blog.test:{}/x?y=1", s.https).as_str())
+    );
+
+    let get = stdout(&cli(&s.p, &["get", "routes"]));
+    assert!(get.contains("HOSTS") && get.contains("UPSTREAMS"), "{get}");
+    assert!(
+        get.contains("shop.test") && get.contains("internal, 89d"),
+        "{get}"
+    );
+    assert!(get.contains("/api→127.0.0.1:"), "{get}");
+
+    // Every container restarted, in reverse order: no host serves another's content.
+    let mut ids: Vec<String> = ["web", "api", "blog"]
+        .iter()
+        .map(|n| id_of(&s.p, n))
+        .collect();
+    ids.reverse();
+    for id in &ids {
+        docker_ok(&["restart", "-t", "1", id]);
+    }
+    wait_for_body("shop.test", s.http, "/", "web\n", &[]);
+    wait_for_body("shop.test", s.http, "/api/", "api\n", &[]);
+    wait_for_body("blog.test", s.https, "/", "blog\n", &["--cacert", cacert]);
+
+    // Deleted through the admin API: put back within a resync, with a ProxyDrift event.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-X", "DELETE", "--unix-socket"])
+        .arg(&s.caddy.admin)
+        .arg("http://localhost/id/hf-route-shop")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    wait_for_body("shop.test", s.http, "/", "web\n", &[]);
+    let events = stdout(&cli(&s.p, &["events"]));
+    assert!(events.contains("ProxyDrift"), "{events}");
+}
+
+#[test]
+fn a_route_answers_503_until_its_service_is_healthy() {
+    let s = site(
+        "routes-503",
+        "  shop:\n    hosts: [shop.test]\n    tls: off\n    paths: [{service: web, port: 8080}]\n",
+        &[("web", true)],
+    );
+    let _c = start_controller(&s.p, &["--resync", "2s"]);
+    let mut last = None;
+    let page = wait_until(Duration::from_secs(60), || {
+        let r = curl_host("http", "shop.test", s.http, "/", &[]);
+        let hit = r.status == 503;
+        last = Some(r);
+        hit
+    });
+    assert!(page.is_some(), "{last:?}");
+    let r = last.unwrap();
+    assert!(r.body.contains("web is starting or not ready"), "{r:?}");
+    let get = stdout(&cli(&s.p, &["get", "routes"]));
+    assert!(get.contains("<web not ready>"), "{get}");
+
+    let id = id_of(&s.p, "web");
+    docker_ok(&["exec", &id, "touch", "/www/ready"]);
+    wait_for_body("shop.test", s.http, "/", "web\n", &[]);
+}
