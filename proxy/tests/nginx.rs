@@ -179,7 +179,7 @@ async fn a_second_pass_changes_nothing_and_keeps_the_workers() {
     m.routes.insert("shop".into(), route(&["shop.test"], &a));
 
     let driver = Driver::new(e.clone(), Duration::from_millis(10));
-    let first = driver.apply(m.clone()).await;
+    let first = driver.apply(m.clone(), Default::default()).await;
     assert_eq!(
         first.applied.map(|a| a.reloads),
         Some(1),
@@ -188,7 +188,7 @@ async fn a_second_pass_changes_nothing_and_keeps_the_workers() {
     );
     let workers = n.settled_workers();
 
-    let second = driver.apply(m.clone()).await;
+    let second = driver.apply(m.clone(), Default::default()).await;
     assert_eq!(second.drift, vec![]);
     assert_eq!(second.applied, None);
     assert_eq!(second.routes["shop"], RouteResult::Serving);

@@ -2,3 +2,4 @@
 
 pub mod caddy;
 pub mod nginx;
+pub mod pebble;

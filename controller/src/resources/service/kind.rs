@@ -83,12 +83,13 @@ fn need(dep: &str, condition: DependencyCondition) -> Need {
 
 /// What a service publishes, given its container as the pass left it and, when the
 /// pass observed that same container, its live addresses: `endpoint:PORT` for each
-/// container port bound on 127.0.0.1 and `address:NETWORK` for its IP on each network,
-/// which routes point their proxy at.
+/// container port bound on 127.0.0.1 and, with `addresses`, `address:NETWORK` for its IP
+/// on each network, which routes point their proxy at.
 fn published(
     container: Option<&str>,
     after: Option<(ContainerState, Health)>,
     live: Option<&LiveContainer>,
+    addresses: bool,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let Some(id) = container else {
@@ -109,7 +110,7 @@ fn published(
                     );
                 }
             }
-            for (network, ip) in &live.addresses {
+            for (network, ip) in live.addresses.iter().filter(|_| addresses) {
                 out.insert(
                     crate::resources::route::desired::address_key(network),
                     ip.clone(),
@@ -154,6 +155,7 @@ fn convert(
     report: reconcile::Report,
     had_container: bool,
     plan_mode: bool,
+    addresses: bool,
 ) -> kind::Report {
     let outcome = report.outcome.clone();
     let mut out = kind::Report::new(outcome);
@@ -208,6 +210,7 @@ fn convert(
         report.container.as_deref(),
         report.after,
         report.live.as_ref(),
+        addresses,
     );
     if plan_mode {
         out.diff = Some(diff::render_pair(
@@ -297,11 +300,14 @@ impl Kind for Service {
         if report.outcome == Outcome::Ready {
             lock(&self.crashes).ready(name);
         }
+        // Network addresses matter only to a proxy that runs as a service.
+        let addresses = cx.state.proxy.as_ref().is_some_and(|p| p.service.is_some());
         Ok(convert(
             name,
             report,
             had_container,
             cx.mode == kind::Mode::Plan,
+            addresses,
         ))
     }
 
