@@ -57,6 +57,21 @@ fn site(test: &str, routes: &str, services: &[(&str, bool)]) -> Site {
 
 const ROUTES: &str = "  shop:\n    hosts: [shop.test]\n    tls: off\n    paths:\n      - {prefix: /api, service: api, port: 8080, strip_prefix: true}\n      - {prefix: /, service: web, port: 8080}\n  blog:\n    hosts: [blog.test]\n    tls: internal\n    headers: secure\n    paths: [{service: blog, port: 8080}]\n";
 
+/// Waits until `holdfast events` has a `reason` line for each of `objects`.
+fn wait_for_events(p: &TestProject, reason: &str, objects: &[&str]) {
+    let mut events = String::new();
+    let ok = wait_until(Duration::from_secs(30), || {
+        events = stdout(&cli(p, &["events"]));
+        objects
+            .iter()
+            .all(|o| events.lines().any(|l| l.contains(reason) && l.contains(o)))
+    });
+    assert!(
+        ok.is_some(),
+        "no {reason} event for each of {objects:?}:\n{events}"
+    );
+}
+
 fn wait_for_body(host: &str, port: u16, path: &str, want: &str, extra: &[&str]) {
     let mut last = None;
     let ok = wait_until(Duration::from_secs(60), || {
@@ -141,8 +156,18 @@ fn routes_follow_their_services_and_survive_restarts_and_drift() {
         .unwrap();
     assert!(out.status.success());
     wait_for_body("shop.test", s.http, "/", "web\n", &[]);
-    let events = stdout(&cli(&s.p, &["events"]));
-    assert!(events.contains("ProxyDrift"), "{events}");
+    wait_for_events(&s.p, "ProxyDrift", &["route/shop"]);
+
+    // Caddy killed and started again without its saved state: everything comes back.
+    let mut caddy = s.caddy;
+    caddy.kill();
+    let dir = caddy.dir.clone();
+    drop(caddy);
+    let _caddy = CaddyProcess::start(&dir);
+    wait_for_body("shop.test", s.http, "/api/", "api\n", &[]);
+    wait_for_body("blog.test", s.https, "/", "blog\n", &["--cacert", cacert]);
+    // blog never drifted before: this event is the restart's.
+    wait_for_events(&s.p, "ProxyRestored", &["route/blog"]);
 }
 
 #[test]
@@ -169,4 +194,47 @@ fn a_route_answers_503_until_its_service_is_healthy() {
     let id = id_of(&s.p, "web");
     docker_ok(&["exec", &id, "touch", "/www/ready"]);
     wait_for_body("shop.test", s.http, "/", "web\n", &[]);
+}
+
+/// nginx under `holdfast run`: a hand edit of holdfast's file is put back within a
+/// resync and recorded, and a pass over unchanged routes reloads nothing.
+#[test]
+fn nginx_routes_are_restored_after_a_hand_edit_and_unchanged_passes_do_not_reload() {
+    busybox_image();
+    let p = TestProject::new("routes-nginx");
+    let nginx = holdfast_testkit::engines::nginx::TestNginx::start();
+    let file = format!(
+        "name: {{{{project}}}}\nproxy:\n  engine: nginx\n  dir: {}\n  nginx_conf: {}\n  listen: {{http: \"127.0.0.1:{}\", https: \"127.0.0.1:{}\"}}\nservices:\n{}{}routes:\n{}",
+        nginx.include_dir.display(),
+        nginx.conf.display(),
+        nginx.http_port,
+        nginx.https_port,
+        service("web", false),
+        service("api", false),
+        "  shop:\n    hosts: [shop.test]\n    tls: off\n    paths:\n      - {prefix: /api, service: api, port: 8080, strip_prefix: true}\n      - {prefix: /, service: web, port: 8080}\n",
+    );
+    p.write(&file);
+    let _c = start_controller(&p, &["--resync", "2s"]);
+    wait_for_body("shop.test", nginx.http_port, "/", "web\n", &[]);
+    wait_for_body("shop.test", nginx.http_port, "/api/", "api\n", &[]);
+
+    // Settled: a forced pass over the unchanged route reloads nothing.
+    let workers = nginx.settled_workers();
+    assert_exit(&force_pass(&p, "route/shop"), 0, "reconcile route/shop");
+    assert_eq!(
+        nginx.worker_pids(),
+        workers,
+        "a no-op pass must not reload nginx"
+    );
+
+    // A hand edit of holdfast's file: put back within a resync, as a ProxyDrift event.
+    let shop = nginx.include_dir.join("shop.conf");
+    let text = std::fs::read_to_string(&shop).unwrap();
+    std::fs::write(&shop, text.replace("shop.test", "elsewhere.test")).unwrap();
+    let ok = wait_until(Duration::from_secs(30), || {
+        std::fs::read_to_string(&shop).unwrap_or_default() == text
+    });
+    assert!(ok.is_some(), "the hand edit was never undone");
+    wait_for_events(&p, "ProxyDrift", &["route/shop"]);
+    wait_for_body("shop.test", nginx.http_port, "/", "web\n", &[]);
 }

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::converge::{ConvergeOutcome, converge_holding};
+use std::collections::BTreeMap;
+
+use crate::converge::{ConvergeOutcome, SectionDrift, converge_holding};
 use crate::engine::{Engine, Rendered};
 use crate::model::ProxyModel;
 
@@ -32,6 +34,8 @@ pub struct Driver {
     state: tokio::sync::Mutex<State>,
     /// The batch waiting for its pass, if any.
     batch: Mutex<Option<Batch>>,
+    /// Sections changed by a pass and not yet taken by their route.
+    changed: Mutex<BTreeMap<String, Changed>>,
 }
 
 #[derive(Default)]
@@ -39,6 +43,18 @@ struct State {
     last_good: Option<ProxyModel>,
     last_applied: Option<Rendered>,
     last: Option<Arc<ConvergeOutcome>>,
+}
+
+/// A section a pass found differing and changed, kept until the route it belongs to
+/// takes it: a pass of one route changes every route's section, and the others must
+/// still report what was done for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    /// How the live section differed.
+    pub drift: SectionDrift,
+    /// Whether it had left what holdfast applied (drift), as opposed to a change of
+    /// the file.
+    pub drifted: bool,
 }
 
 struct Batch {
@@ -56,6 +72,7 @@ impl Driver {
             observer: None,
             state: tokio::sync::Mutex::new(State::default()),
             batch: Mutex::new(None),
+            changed: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -70,6 +87,7 @@ impl Driver {
             observer: Some(Box::new(observer)),
             state: tokio::sync::Mutex::new(State::default()),
             batch: Mutex::new(None),
+            changed: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -151,6 +169,24 @@ impl Driver {
         if let Some(observer) = &self.observer {
             observer(self.engine.name(), &outcome);
         }
+        if outcome.applied.is_some() {
+            let mut changed = self.changed.lock().unwrap_or_else(|p| p.into_inner());
+            for d in &outcome.drift {
+                let before = state
+                    .last_applied
+                    .as_ref()
+                    .and_then(|b| b.sections.get(&d.section));
+                let drifted =
+                    before.is_some() && before == outcome.rendered.sections.get(&d.section);
+                changed.insert(
+                    d.section.clone(),
+                    Changed {
+                        drift: d.clone(),
+                        drifted,
+                    },
+                );
+            }
+        }
         if let Some(serving) = &outcome.serving {
             state.last_good = Some(serving.clone());
             state.last_applied = Some(self.engine.render(serving));
@@ -162,6 +198,15 @@ impl Driver {
         let outcome = Arc::new(outcome);
         state.last = Some(outcome.clone());
         let _ = batch.done.send(Some(outcome));
+    }
+
+    /// What a pass changed in `section` since it was last asked, if anything (taken: a
+    /// second call answers `None`).
+    pub fn take_changed(&self, section: &str) -> Option<Changed> {
+        self.changed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(section)
     }
 
     /// Observes and compares only: what a pass would do, for `plan` and `diff`.

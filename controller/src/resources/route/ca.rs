@@ -40,11 +40,25 @@ const RENEW_BEFORE: Duration = Duration::from_secs(30 * 86_400);
 #[derive(Debug, Clone)]
 pub struct LocalCa {
     dir: PathBuf,
+    /// Every route's pass builds the whole model, so passes of two routes ask for the
+    /// same leaf at once: issuing is one at a time.
+    issuing: std::sync::Arc<std::sync::Mutex<()>>,
+}
+
+/// Whether the key file holds the key of the certificate (a crash between writing the
+/// two could leave them apart; the proxy would refuse the pair).
+fn key_matches(key_path: &Path, info: &CertInfo) -> bool {
+    std::fs::read_to_string(key_path)
+        .ok()
+        .and_then(|pem| KeyPair::from_pem(&pem).ok())
+        .is_some_and(|key| rcgen::PublicKeyData::subject_public_key_info(&key) == info.public_key)
 }
 
 /// What a certificate file says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertInfo {
+    /// The certificate's public key (SubjectPublicKeyInfo, DER).
+    pub public_key: Vec<u8>,
     /// The issuer's common name (or the whole issuer name).
     pub issuer: String,
     /// When it expires.
@@ -59,6 +73,7 @@ impl LocalCa {
     pub fn new(state_dir: &Path) -> Self {
         LocalCa {
             dir: state_dir.join("routes"),
+            issuing: Default::default(),
         }
     }
 
@@ -69,6 +84,7 @@ impl LocalCa {
 
     /// The root certificate (PEM), created when missing.
     pub fn root_pem(&self) -> Result<String, CaError> {
+        let _one = crate::runtime::lock(&self.issuing);
         Ok(self.root()?.0)
     }
 
@@ -108,11 +124,12 @@ impl LocalCa {
     /// The certificate and key files for route `name` on `hosts`, issued when missing,
     /// for other hosts, or close to expiry.
     pub fn leaf(&self, name: &str, hosts: &[String]) -> Result<(PathBuf, PathBuf), CaError> {
+        let _one = crate::runtime::lock(&self.issuing);
         let certs = self.dir.join("certs");
         let cert_path = certs.join(format!("{name}.crt"));
         let key_path = certs.join(format!("{name}.key"));
         if let Some(info) = cert_info(&cert_path)
-            && key_path.exists()
+            && key_matches(&key_path, &info)
             && same_names(&info.names, hosts)
             && info
                 .not_after
@@ -178,7 +195,7 @@ fn write_with_mode(path: &Path, text: &str, mode: u32) -> Result<(), CaError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    let tmp = path.with_extension("tmp");
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     std::fs::write(&tmp, text).map_err(io(&tmp))?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))
@@ -213,6 +230,7 @@ pub fn cert_info(path: &Path) -> Option<CertInfo> {
         })
         .unwrap_or_default();
     Some(CertInfo {
+        public_key: cert.public_key().raw.to_vec(),
         issuer,
         not_after,
         names,
@@ -236,6 +254,17 @@ mod tests {
         let first = std::fs::read_to_string(&cert).unwrap();
         ca.leaf("shop", &hosts).unwrap();
         assert_eq!(std::fs::read_to_string(&cert).unwrap(), first, "reused");
+        // A key that is not the certificate's gets a new pair.
+        let other = LocalCa::new(&dir.path().join("other"));
+        let (_, other_key) = other.leaf("x", &hosts).unwrap();
+        std::fs::copy(&other_key, &key).unwrap();
+        ca.leaf("shop", &hosts).unwrap();
+        assert_ne!(
+            std::fs::read_to_string(&cert).unwrap(),
+            first,
+            "a mismatched pair is reissued"
+        );
+        let first = std::fs::read_to_string(&cert).unwrap();
         ca.leaf("shop", &hosts[..1]).unwrap();
         assert_ne!(std::fs::read_to_string(&cert).unwrap(), first, "reissued");
         // The root survives: a second CA on the same folder signs with the same root.

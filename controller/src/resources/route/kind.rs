@@ -176,11 +176,17 @@ impl Kind for Route {
         } else {
             self.metrics.forget_route(name);
         }
+        let changed = if plan_only {
+            None
+        } else {
+            driver.take_changed(&route_section(name))
+        };
         report::report(
             name,
             engine,
             &model,
             &outcome,
+            changed,
             report::Mode {
                 plan_only,
                 report_only: held.contains(&route_section(name)),

@@ -1,6 +1,7 @@
 //! One route's report, from the pass over the whole proxy.
 
 use holdfast_proxy::converge::{ConvergeOutcome, DriftWhat, RouteResult};
+use holdfast_proxy::driver::Changed;
 use holdfast_proxy::model::{ProxyModel, RouteModel, TlsModel, route_section};
 
 use super::ca::cert_info;
@@ -21,29 +22,41 @@ pub struct Mode {
 /// The event reason of proxy drift.
 pub const PROXY_DRIFT: &str = "ProxyDrift";
 
-/// The report of route `name` after `outcome`.
+/// The report of route `name` after `outcome`. `changed` is what a pass (this one, or
+/// another route's since this route last looked) changed in the route's section; in
+/// plan mode it is `None` and the outcome's own drift is reported.
 pub fn report(
     name: &str,
     engine: &'static str,
     model: &ProxyModel,
     outcome: &ConvergeOutcome,
+    changed: Option<Changed>,
     mode: Mode,
     warnings: &[String],
 ) -> Result<Report, RouteError> {
     let section = route_section(name);
-    let drift = outcome.route_drift(name);
     let live = outcome
         .observed
         .as_ref()
         .and_then(|o| o.sections.get(&section));
     let rendered = outcome.rendered.sections.get(&section);
-    // Drift is a live section that left what holdfast applied unchanged; a section
-    // that differs because the file (or an upstream) changed is just a change.
-    let applied_before = outcome
-        .before
-        .as_ref()
-        .and_then(|b| b.sections.get(&section));
-    let drifted = drift.is_some() && applied_before.is_some() && applied_before == rendered;
+    let (drift, drifted, sent) = match &changed {
+        Some(c) => (Some(&c.drift), c.drifted, true),
+        None => {
+            let d = outcome.route_drift(name);
+            // Drift is a live section that left what holdfast applied unchanged; a
+            // section that differs because the file (or an upstream) changed is a change.
+            let before = outcome
+                .before
+                .as_ref()
+                .and_then(|b| b.sections.get(&section));
+            (
+                d,
+                d.is_some() && before.is_some() && before == rendered,
+                false,
+            )
+        }
+    };
 
     let Some(route) = model.routes.get(name) else {
         return removed(name, engine, outcome, live.is_some(), mode);
@@ -71,7 +84,6 @@ pub fn report(
         .filter(|p| p.upstreams.is_empty())
         .map(|p| p.service.as_str())
         .collect();
-    let sent = outcome.applied.is_some() && result == RouteResult::Serving;
     let mut out = Report::new(
         if result == RouteResult::Differs && mode.report_only && !mode.plan_only {
             Outcome::Drifted
