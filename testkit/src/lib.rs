@@ -23,6 +23,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod engine;
+pub mod engines;
 pub mod git;
 pub mod proxy;
 mod scratch;

@@ -1,0 +1,3 @@
+//! Real proxies for tests, each in its own folder on free loopback ports.
+
+pub mod traefik;
