@@ -3,3 +3,4 @@
 pub mod caddy;
 pub mod nginx;
 pub mod pebble;
+pub mod traefik;
