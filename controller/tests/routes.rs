@@ -238,3 +238,32 @@ fn nginx_routes_are_restored_after_a_hand_edit_and_unchanged_passes_do_not_reloa
     wait_for_events(&p, "ProxyDrift", &["route/shop"]);
     wait_for_body("shop.test", nginx.http_port, "/", "web\n", &[]);
 }
+
+/// Traefik under `holdfast run`: a hand edit of `holdfast.yml` is put back within a
+/// resync and recorded.
+#[test]
+fn traefik_routes_are_restored_after_a_hand_edit() {
+    busybox_image();
+    let p = TestProject::new("routes-traefik");
+    let traefik = holdfast_testkit::engines::traefik::TestTraefik::start();
+    let file = format!(
+        "name: {{{{project}}}}\nproxy:\n  engine: traefik\n  admin: {}\n  dir: {}\n  log: {}\n  https_port: {}\nservices:\n{}{}routes:\n{}",
+        traefik.api_address(),
+        traefik.dynamic.display(),
+        traefik.log.display(),
+        traefik.websecure,
+        service("web", false),
+        service("api", false),
+        "  shop:\n    hosts: [shop.test]\n    tls: off\n    paths:\n      - {prefix: /api, service: api, port: 8080, strip_prefix: true}\n      - {prefix: /, service: web, port: 8080}\n",
+    );
+    p.write(&file);
+    let _c = start_controller(&p, &["--resync", "2s"]);
+    wait_for_body("shop.test", traefik.web, "/", "web\n", &[]);
+    wait_for_body("shop.test", traefik.web, "/api/", "api\n", &[]);
+
+    let owned = traefik.dynamic.join("holdfast.yml");
+    let text = std::fs::read_to_string(&owned).unwrap();
+    std::fs::write(&owned, text.replace("shop.test", "elsewhere.test")).unwrap();
+    wait_for_events(&p, "ProxyDrift", &["route/shop"]);
+    wait_for_body("shop.test", traefik.web, "/", "web\n", &[]);
+}

@@ -36,6 +36,14 @@ pub struct Proxy {
     /// `nginx -s reload`. Default `/etc/nginx/nginx.conf`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nginx_conf: Option<PathBuf>,
+    /// Traefik: its log file, so that holdfast can quote Traefik's own message when it
+    /// drops a file or cannot load a certificate (its API does not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<PathBuf>,
+    /// Traefik: the port the `https` entry point listens on, for HTTP→HTTPS redirects.
+    /// Default 443.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https_port: Option<u16>,
     /// Where routes are served. Caddy and nginx: listen addresses. Traefik: the names of
     /// the entry points of its static configuration (default `web` and `websecure`).
     #[serde(default)]
@@ -77,6 +85,8 @@ impl Proxy {
             admin: None,
             dir: None,
             nginx_conf: None,
+            log: None,
+            https_port: None,
             listen: Listen::default(),
             acme: None,
             service: None,

@@ -75,6 +75,11 @@ pub(crate) fn decode_proxy(cx: &mut Cx<'_>, key: &Node, node: &Node) -> Option<P
         let text = cx.string(n, "a file path")?;
         Some(cx.resolve_path(&text))
     });
+    let log = f.get("log").and_then(|n| {
+        let text = cx.string(n, "a file path")?;
+        Some(cx.resolve_path(&text))
+    });
+    let https_port = f.get("https_port").and_then(|n| route_port(cx, n));
     let listen = f
         .get("listen")
         .and_then(|n| decode_listen(cx, engine, n))
@@ -108,6 +113,8 @@ pub(crate) fn decode_proxy(cx: &mut Cx<'_>, key: &Node, node: &Node) -> Option<P
         admin,
         dir,
         nginx_conf,
+        log,
+        https_port,
         listen,
         acme,
         service,

@@ -7,11 +7,16 @@ use std::time::Duration;
 use holdfast_proxy::Engine;
 use holdfast_proxy::caddy::{Caddy, CaddyConfig};
 use holdfast_proxy::driver::Driver;
+use holdfast_proxy::http::Endpoint;
 use holdfast_proxy::nginx::{Nginx, NginxConfig};
+use holdfast_proxy::traefik::{Traefik, TraefikConfig};
 use holdfast_spec::{Proxy, ProxyEngine};
 
 /// Caddy's admin API when the file names none.
 pub const CADDY_ADMIN: &str = "localhost:2019";
+
+/// Traefik's API when the file names none.
+pub const TRAEFIK_API: &str = "127.0.0.1:8080";
 
 /// nginx's main file when the file names none.
 pub const NGINX_CONF: &str = "/etc/nginx/nginx.conf";
@@ -40,7 +45,19 @@ pub fn engine(proxy: &Proxy) -> Result<Arc<dyn Engine>, String> {
             }
             Arc::new(Nginx::new(config))
         }
-        ProxyEngine::Traefik => return Err("the traefik engine is not built yet".to_string()),
+        ProxyEngine::Traefik => {
+            let dir = proxy
+                .dir
+                .clone()
+                .ok_or("`proxy.dir` is required with traefik: its file provider's directory")?;
+            Arc::new(Traefik::new(TraefikConfig {
+                dir,
+                api: Endpoint::parse(proxy.admin.as_deref().unwrap_or(TRAEFIK_API)),
+                https_port: proxy.https_port.unwrap_or(443),
+                log: proxy.log.clone(),
+                ..TraefikConfig::default()
+            }))
+        }
     })
 }
 
