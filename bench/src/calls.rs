@@ -526,10 +526,16 @@ pub const METHOD: &str = "- **Docker API calls.** A proxy on a unix socket in fr
 /// Replaces sections 5 to 7 in `doc` (between [`BEGIN`] and [`END`]), or puts them before
 /// "### Odd things seen in this run" when the marks are not there.
 pub fn splice(doc: &str, section: &str) -> String {
-    if let (Some(b), Some(e)) = (doc.find(BEGIN), doc.find(END))
+    splice_marked(doc, BEGIN, END, section)
+}
+
+/// Replaces what lies between `begin` and `end` in `doc` with `section` (which carries
+/// the marks itself), or puts it before "### Odd things seen in this run".
+pub fn splice_marked(doc: &str, begin: &str, end: &str, section: &str) -> String {
+    if let (Some(b), Some(e)) = (doc.find(begin), doc.find(end))
         && b < e
     {
-        let after = &doc[e + END.len()..];
+        let after = &doc[e + end.len()..];
         let after = after.strip_prefix('\n').unwrap_or(after);
         return format!("{}{section}{after}", &doc[..b]);
     }

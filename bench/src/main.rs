@@ -29,6 +29,7 @@ mod engine;
 mod gitops;
 mod measure;
 mod report;
+mod routes;
 mod stats;
 
 use std::path::{Path, PathBuf};
@@ -58,6 +59,11 @@ struct Args {
     /// and replace them in docs/benchmarks.md (unless --no-docs).
     #[arg(long)]
     calls_only: bool,
+    /// Measure only section 8 (requests through Caddy, nginx and Traefik against the
+    /// backend directly; applying 10, 100 and 1,000 routes; no-op passes) and replace
+    /// it in docs/benchmarks.md (unless --no-docs). Needs no Docker.
+    #[arg(long)]
+    routes_only: bool,
     /// Also measure sections 5 to 7 with the holdfast of this git commit (built from
     /// `git archive REV` in a temporary folder), as the baseline.
     #[arg(long, value_name = "REV", conflicts_with = "baseline_bin")]
@@ -187,6 +193,22 @@ fn bench(args: &Args) -> Result<()> {
         }
     };
     let root = workspace_root();
+    if args.routes_only {
+        let section = routes::measure(
+            if args.quick { 1 } else { 3 },
+            if args.quick { 2 } else { 5 },
+        )?;
+        println!("\n{section}");
+        if !args.no_docs {
+            let path = root.join("docs").join("benchmarks.md");
+            let doc = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            std::fs::write(&path, routes::splice(&doc, &section))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!("updated section 8 of {}", path.display());
+        }
+        return Ok(());
+    }
     let baseline_dir = tempfile::Builder::new()
         .prefix("hfbench-baseline-")
         .tempdir()

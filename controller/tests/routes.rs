@@ -191,8 +191,15 @@ fn a_route_answers_503_until_its_service_is_healthy() {
     let get = stdout(&cli(&s.p, &["get", "routes"]));
     assert!(get.contains("<web not ready>"), "{get}");
 
-    let id = id_of(&s.p, "web");
-    docker_ok(&["exec", &id, "touch", "/www/ready"]);
+    // The container may not exist yet: the page answers before it does.
+    let made = wait_until(Duration::from_secs(60), || {
+        s.p.container_of("web").is_some_and(|id| {
+            holdfast_testkit::docker(&["exec", &id, "touch", "/www/ready"])
+                .status
+                .success()
+        })
+    });
+    assert!(made.is_some(), "service web never ran");
     wait_for_body("shop.test", s.http, "/", "web\n", &[]);
 }
 

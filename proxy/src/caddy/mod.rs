@@ -152,6 +152,13 @@ impl Engine for Caddy {
                 engine: "caddy",
                 message: format!("rendered document is not JSON: {e}"),
             })?;
+            // Keep the admin API as the operator set it up (a Caddy in a container
+            // listens on 0.0.0.0 with allowed origins, say).
+            if let Some(admin) = self.read_config().await?.get("admin").cloned()
+                && let Some(map) = doc.as_object_mut()
+            {
+                map.insert("admin".to_string(), admin);
+            }
             let mut mutations = 1;
             match self.load(doc.to_string().into_bytes()).await {
                 Ok(()) => {}

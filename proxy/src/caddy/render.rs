@@ -36,7 +36,8 @@ pub struct RenderOptions {
     pub stream_close_delay: bool,
 }
 
-/// The whole document.
+/// The whole document. Its `admin` is only a default: the engine sends the live one
+/// back as it is, so holdfast never moves or changes the admin API.
 pub fn document(model: &ProxyModel, options: &RenderOptions) -> Value {
     let http_port = Listen::port(&model.listen.http).unwrap_or(80);
     let https_port = Listen::port(&model.listen.https).unwrap_or(443);
@@ -313,6 +314,10 @@ fn path_route(
 pub fn sections_of(document: &Value) -> BTreeMap<String, String> {
     let mut owned: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut rest = document.clone();
+    // The admin API is the operator's (its address, allowed origins): never drift.
+    if let Some(map) = rest.as_object_mut() {
+        map.remove("admin");
+    }
     take_owned(&mut rest, "", &mut owned);
     let mut out: BTreeMap<String, String> = owned
         .into_iter()
