@@ -221,6 +221,12 @@ fn nginx_routes_are_restored_after_a_hand_edit_and_unchanged_passes_do_not_reloa
         "  shop:\n    hosts: [shop.test]\n    tls: off\n    paths:\n      - {prefix: /api, service: api, port: 8080, strip_prefix: true}\n      - {prefix: /, service: web, port: 8080}\n",
     );
     p.write(&file);
+    // `holdfast diff` shows the route's file as it would be written.
+    let diff = stdout(&run(&p, &["diff", "-f", p.file().to_str().unwrap()]));
+    assert!(
+        diff.contains("route/shop") && diff.contains("server_name shop.test"),
+        "{diff}"
+    );
     let _c = start_controller(&p, &["--resync", "2s"]);
     wait_for_body("shop.test", nginx.http_port, "/", "web\n", &[]);
     wait_for_body("shop.test", nginx.http_port, "/api/", "api\n", &[]);
@@ -273,4 +279,83 @@ fn traefik_routes_are_restored_after_a_hand_edit() {
     std::fs::write(&owned, text.replace("shop.test", "elsewhere.test")).unwrap();
     wait_for_events(&p, "ProxyDrift", &["route/shop"]);
     wait_for_body("shop.test", traefik.web, "/", "web\n", &[]);
+}
+
+/// A Caddy that is itself a service of the file: routes point at the containers on the
+/// network the two share, read from the live containers, and follow a recreated one.
+#[test]
+fn a_proxy_that_is_a_service_reaches_containers_over_the_shared_network() {
+    busybox_image();
+    let image = holdfast_testkit::engines::caddy::caddy_image();
+    let p = TestProject::new("routes-in-docker");
+    let (admin, http) = (free_port(), free_port());
+    let file = |colour: &str| {
+        format!(
+            "name: {{{{project}}}}\nproxy:\n  engine: caddy\n  service: caddy\n  admin: 127.0.0.1:{admin}\n  listen: {{http: \":8080\", https: \":8443\"}}\nservices:\n  caddy:\n    image: {image}\n    ports: [\"127.0.0.1:{admin}:2019\", \"127.0.0.1:{http}:8080\"]\n{}    environment: {{COLOUR: {colour}}}\nroutes:\n  shop:\n    hosts: [shop.test]\n    tls: off\n    paths: [{{service: web, port: 8080}}]\n",
+            service("web", false)
+        )
+    };
+    p.write(&file("blue"));
+    let _c = start_controller(&p, &["--resync", "2s"]);
+    wait_for_body("shop.test", http, "/", "web\n", &[]);
+    let get = stdout(&cli(&p, &["get", "routes"]));
+    assert!(
+        get.contains("/→172.") || get.contains("/→10.") || get.contains("/→192.168."),
+        "{get}"
+    );
+
+    // A change of the file recreates web; the route follows the new container.
+    let before = id_of(&p, "web");
+    p.write(&file("green"));
+    let moved = wait_until(Duration::from_secs(60), || {
+        p.container_of("web").is_some_and(|id| id != before)
+    });
+    assert!(moved.is_some(), "web was never recreated");
+    wait_for_body("shop.test", http, "/", "web\n", &[]);
+}
+
+/// A route Caddy refuses (a key that is not its certificate's) is Degraded with Caddy's
+/// own message; the other route still answers.
+#[test]
+fn a_route_the_proxy_refuses_is_degraded_and_the_others_still_answer() {
+    let s = site(
+        "routes-refused",
+        "  shop:\n    hosts: [shop.test]\n    tls: off\n    paths: [{service: web, port: 8080}]\n  bad:\n    hosts: [bad.test]\n    tls: {cert: ./bad.crt, key: ./other.key}\n    paths: [{service: web, port: 8080}]\n",
+        &[("web", false)],
+    );
+    for (name, host) in [("bad", "bad.test"), ("other", "other.test")] {
+        let out = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args([
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.crt"),
+            ])
+            .args(["-subj", &format!("/CN={host}")])
+            .current_dir(&s.p.dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    let _c = start_controller(&s.p, &["--resync", "2s"]);
+    wait_for_body("shop.test", s.http, "/", "web\n", &[]);
+    let mut get = String::new();
+    let degraded = wait_until(Duration::from_secs(30), || {
+        get = stdout(&cli(&s.p, &["get", "routes"]));
+        get.lines().any(|l| {
+            l.starts_with("route/bad")
+                && l.contains("Degraded")
+                && l.contains("private key does not match")
+        })
+    });
+    assert!(degraded.is_some(), "{get}");
+    assert_eq!(curl_host("http", "shop.test", s.http, "/", &[]).status, 200);
+    let describe = stdout(&cli(&s.p, &["describe", "route/shop"]));
+    assert!(
+        describe.contains("Upstreams") && describe.contains("Engine"),
+        "{describe}"
+    );
 }

@@ -143,7 +143,7 @@ pub fn volume_image() -> &'static str {
 /// in its context, with the engine `docker` reaches, unless it has the image. The
 /// build needs no network (`--network none`), so it works on an engine without a
 /// bridge too.
-fn build_once(
+pub(crate) fn build_once(
     docker: &dyn Fn(&[&str]) -> Output,
     tag: &str,
     dockerfile: &str,

@@ -24,6 +24,7 @@ use serde_json::Value;
 
 use crate::engine::{Applied, BoxFuture, Engine, Observed, ProxyError, Rendered};
 use crate::http::{Endpoint, request};
+
 use crate::model::ProxyModel;
 use render::{RenderOptions, document, sections_of};
 
@@ -77,10 +78,37 @@ impl Caddy {
         }
     }
 
+    /// One admin call, tried again once after 100 ms when the connection breaks: Caddy
+    /// closes admin connections when it restarts its admin server, right after start
+    /// and after a load that moves it. Both calls holdfast makes are idempotent.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<crate::http::Response, ProxyError> {
+        match request(
+            &self.endpoint,
+            method.clone(),
+            path,
+            &[],
+            body.clone(),
+            TIMEOUT,
+        )
+        .await
+        {
+            Ok(r) => Ok(r),
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                request(&self.endpoint, method, path, &[], body, TIMEOUT)
+                    .await
+                    .map_err(|e| self.unreachable(e))
+            }
+        }
+    }
+
     async fn read_config(&self) -> Result<Value, ProxyError> {
-        let r = request(&self.endpoint, Method::GET, "/config/", &[], None, TIMEOUT)
-            .await
-            .map_err(|e| self.unreachable(e))?;
+        let r = self.call(Method::GET, "/config/", None).await?;
         if !r.ok() {
             return Err(ProxyError::Other {
                 engine: "caddy",

@@ -88,3 +88,46 @@ impl CaddyProcess {
         wait_until(Duration::from_secs(5), || self.daemon.try_wait().is_some());
     }
 }
+
+/// An image of Caddy 2.11 (`FROM scratch`, the static binary from [`caddy_binary`]):
+/// the admin API on 0.0.0.0:2019 inside the container, nothing else until holdfast
+/// loads a configuration. Built once per engine.
+pub const CADDY_IMAGE: &str = "holdfast-test/caddy:2.11";
+
+/// Builds [`CADDY_IMAGE`] unless it exists, and returns its name.
+pub fn caddy_image() -> &'static str {
+    crate::require_engine();
+    let bin = caddy_binary();
+    // The PATH entry may be pyenv's shim, a script: copy the real binary.
+    let real = Command::new("pyenv")
+        .args(["which", "caddy"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| {
+            let out = Command::new("sh")
+                .args(["-c", &format!("command -v {bin}")])
+                .output()
+                .unwrap();
+            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+        });
+    let dir = std::env::temp_dir().join(format!("holdfast-caddy-image-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let initial = dir.join("initial.json");
+    std::fs::write(&initial, r#"{"admin":{"listen":"0.0.0.0:2019"}}"#).unwrap();
+    crate::build_once(
+        &|args| crate::docker(args),
+        CADDY_IMAGE,
+        "FROM scratch\nCOPY caddy /caddy\nCOPY initial.json /etc/caddy/initial.json\n\
+         ENV XDG_DATA_HOME=/data XDG_CONFIG_HOME=/config HOME=/\n\
+         ENTRYPOINT [\"/caddy\", \"run\", \"--config\", \"/etc/caddy/initial.json\"]\n",
+        &[
+            ("caddy", real.as_path()),
+            ("initial.json", initial.as_path()),
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    CADDY_IMAGE
+}

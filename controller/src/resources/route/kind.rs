@@ -231,6 +231,10 @@ impl Kind for Route {
                 show: Show::Describe,
             },
             Column {
+                name: "CONFIG DIFF",
+                show: Show::Describe,
+            },
+            Column {
                 name: "LAST PROXY ERROR",
                 show: Show::Describe,
             },

@@ -135,6 +135,18 @@ pub fn report(
     }
     out.spec_hash = Some(outcome.rendered.hash.clone());
     out.columns = columns(engine, route, outcome, drift.is_some(), warnings);
+    // What differed (and, in apply mode, was put back), for `describe`.
+    let config_diff = drift.and_then(|_| {
+        crate::runtime::planning::unified(
+            &format!("route/{name}"),
+            &live.map(|t| pretty(t)).unwrap_or_default(),
+            &rendered.map(|t| pretty(t)).unwrap_or_default(),
+        )
+    });
+    out.columns.insert(
+        "CONFIG DIFF".into(),
+        config_diff.unwrap_or_else(|| "<none>".into()),
+    );
     Ok(out)
 }
 
