@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 use holdfast_proxy::Engine;
 use holdfast_proxy::caddy::{Caddy, CaddyConfig};
 use holdfast_proxy::converge::converge;
-use holdfast_proxy::model::{Listen, PathModel, ProxyModel, RouteModel, TlsModel, Upstream};
+use holdfast_proxy::model::{Listen, ProxyModel, fixtures};
 use holdfast_proxy::nginx::{Nginx, NginxConfig};
 use holdfast_proxy::traefik::{Traefik, TraefikConfig};
 use holdfast_testkit::Daemon;
@@ -106,28 +106,11 @@ impl Proxy {
         match self {
             Proxy::Caddy(..) => {
                 let (h, s) = (free_port(), free_port());
-                (
-                    Listen {
-                        http: format!("127.0.0.1:{h}"),
-                        https: format!("127.0.0.1:{s}"),
-                    },
-                    h,
-                )
+                let listen = fixtures::listen(&format!("127.0.0.1:{h}"), &format!("127.0.0.1:{s}"));
+                (listen, h)
             }
-            Proxy::Nginx(p, _) => (
-                Listen {
-                    http: p.http(),
-                    https: p.https(),
-                },
-                p.http_port,
-            ),
-            Proxy::Traefik(p, _) => (
-                Listen {
-                    http: "web".into(),
-                    https: "websecure".into(),
-                },
-                p.web,
-            ),
+            Proxy::Nginx(p, _) => (fixtures::listen(&p.http(), &p.https()), p.http_port),
+            Proxy::Traefik(p, _) => (fixtures::listen("web", "websecure"), p.web),
         }
     }
 
@@ -148,39 +131,20 @@ impl Proxy {
     }
 }
 
+/// `n` plain-HTTP routes `r0000…` on `r0.bench.test…`, `/` to `backend`.
 fn model(listen: &Listen, n: usize, backend: &str) -> ProxyModel {
-    let routes = (0..n)
+    let mut m = fixtures::empty(listen.clone());
+    m.routes = (0..n)
         .map(|i| {
+            let path = fixtures::path("/", false, "backend", &[backend]);
+            let host = format!("r{i}.bench.test");
             (
                 format!("r{i:04}"),
-                RouteModel {
-                    hosts: vec![format!("r{i}.bench.test")],
-                    canonical_host: None,
-                    tls: TlsModel::Off,
-                    headers_set: BTreeMap::new(),
-                    headers_remove: Vec::new(),
-                    paths: vec![PathModel {
-                        prefix: "/".into(),
-                        strip_prefix: false,
-                        service: "backend".into(),
-                        upstreams: vec![Upstream(backend.to_string())],
-                    }],
-                    max_body: None,
-                    websockets: true,
-                    basic_auth: Vec::new(),
-                    basic_auth_file: None,
-                    allow_ips: Vec::new(),
-                },
+                fixtures::route_with(&[&host], vec![path]),
             )
         })
         .collect();
-    ProxyModel {
-        listen: listen.clone(),
-        acme: None,
-        grace_period: Duration::from_secs(30),
-        stream_close_delay: Duration::from_secs(300),
-        routes,
-    }
+    m
 }
 
 /// An nginx that answers 200 `ok` on a loopback port: the backend of every arm.

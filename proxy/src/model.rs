@@ -158,45 +158,66 @@ pub fn route_section(name: &str) -> String {
 /// The section key of the shared part (listeners, TLS automation, the 503 page).
 pub const SHARED_SECTION: &str = "proxy";
 
-/// Small models for tests of engines and of the controller.
+/// Small models for tests of engines and of the controller, and for benchmarks.
 pub mod fixtures {
     use super::*;
 
-    /// A model with one route `shop` on `shop.test` → 127.0.0.1:9001, plain HTTP.
-    pub fn model(http: &str, https: &str) -> ProxyModel {
-        let mut routes = BTreeMap::new();
-        routes.insert("shop".to_string(), route(&["shop.test"], "127.0.0.1:9001"));
-        ProxyModel {
-            listen: Listen {
-                http: http.into(),
-                https: https.into(),
-            },
-            acme: None,
-            grace_period: Duration::from_secs(30),
-            stream_close_delay: Duration::from_secs(300),
-            routes,
+    /// Listeners `http` and `https` (addresses, or Traefik's entry point names).
+    pub fn listen(http: &str, https: &str) -> Listen {
+        Listen {
+            http: http.into(),
+            https: https.into(),
         }
     }
 
-    /// A plain-HTTP route for `hosts` with `/` going to `upstream`.
+    /// A model on `listen` without routes, no ACME account, a 30 s grace period.
+    pub fn empty(listen: Listen) -> ProxyModel {
+        ProxyModel {
+            listen,
+            acme: None,
+            grace_period: Duration::from_secs(30),
+            stream_close_delay: Duration::from_secs(300),
+            routes: BTreeMap::new(),
+        }
+    }
+
+    /// A model with one route `shop` on `shop.test` → 127.0.0.1:9001, plain HTTP.
+    pub fn model(http: &str, https: &str) -> ProxyModel {
+        let mut m = empty(listen(http, https));
+        m.routes
+            .insert("shop".to_string(), route(&["shop.test"], "127.0.0.1:9001"));
+        m
+    }
+
+    /// A plain-HTTP route for `hosts` with `/` going to `upstream` (service `web`).
     pub fn route(hosts: &[&str], upstream: &str) -> RouteModel {
+        route_with(hosts, vec![path("/", false, "web", &[upstream])])
+    }
+
+    /// A plain-HTTP route for `hosts` with `paths`, WebSockets on, nothing else set.
+    pub fn route_with(hosts: &[&str], paths: Vec<PathModel>) -> RouteModel {
         RouteModel {
             hosts: hosts.iter().map(|h| h.to_string()).collect(),
             canonical_host: None,
             tls: TlsModel::Off,
             headers_set: BTreeMap::new(),
             headers_remove: Vec::new(),
-            paths: vec![PathModel {
-                prefix: "/".into(),
-                strip_prefix: false,
-                service: "web".into(),
-                upstreams: vec![Upstream(upstream.into())],
-            }],
+            paths,
             max_body: None,
             websockets: true,
             basic_auth: Vec::new(),
             basic_auth_file: None,
             allow_ips: Vec::new(),
+        }
+    }
+
+    /// `prefix` (stripped or not) to `service` at `upstreams` (none: the service is down).
+    pub fn path(prefix: &str, strip: bool, service: &str, upstreams: &[&str]) -> PathModel {
+        PathModel {
+            prefix: prefix.into(),
+            strip_prefix: strip,
+            service: service.into(),
+            upstreams: upstreams.iter().map(|u| Upstream(u.to_string())).collect(),
         }
     }
 }

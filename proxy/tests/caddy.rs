@@ -71,8 +71,8 @@ async fn a_refused_route_is_degraded_with_caddys_message_and_the_others_serve() 
     let first = converge(&s.engine, &model, None, true).await;
     assert!(first.error.is_none());
 
-    let (cert, _) = self_signed(tmp.path(), "bad.test");
-    let (_, other_key) = self_signed(tmp.path(), "other.test");
+    let (cert, _) = certificate(tmp.path(), "bad.test");
+    let (_, other_key) = certificate(tmp.path(), "other.test");
     let mut bad = route_to(&["bad.test"], &web);
     bad.tls = TlsModel::Files {
         cert,

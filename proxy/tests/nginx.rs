@@ -3,22 +3,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::*;
 use holdfast_proxy::converge::{DriftWhat, converge, drift};
 use holdfast_proxy::driver::Driver;
-use holdfast_proxy::model::fixtures;
-use holdfast_proxy::model::{PathModel, sort_paths};
+use holdfast_proxy::model::{fixtures, sort_paths};
 use holdfast_proxy::nginx::{Nginx, NginxConfig};
 use holdfast_proxy::{
-    Applied, ConvergeOutcome, Engine, ProxyError, ProxyModel, RouteModel, RouteResult, TlsModel,
-    Upstream, page,
+    Applied, ConvergeOutcome, Engine, ProxyError, ProxyModel, RouteResult, TlsModel,
 };
 use holdfast_spec::HeaderPreset;
 use holdfast_testkit::engines::nginx::TestNginx;
@@ -35,36 +34,18 @@ fn engine(n: &TestNginx) -> Nginx {
     })
 }
 
-/// A model on the test nginx's ports without routes.
-fn empty(n: &TestNginx) -> ProxyModel {
-    let mut m = fixtures::model(&n.http(), &n.https());
-    m.routes.clear();
-    m
-}
-
-fn route(hosts: &[&str], backend: &Backend) -> RouteModel {
-    fixtures::route(hosts, &backend.address())
-}
-
-fn path(prefix: &str, strip: bool, upstreams: &[&Backend]) -> PathModel {
-    PathModel {
-        prefix: prefix.into(),
-        strip_prefix: strip,
-        service: "web".into(),
-        upstreams: upstreams.iter().map(|b| Upstream(b.address())).collect(),
-    }
+/// A test nginx of its own, the engine for it, backend `a`, and a model on the nginx's
+/// ports without routes.
+fn start() -> (TestNginx, Nginx, Backend, ProxyModel) {
+    let n = TestNginx::start();
+    let e = engine(&n);
+    let m = on(&n.http(), &n.https());
+    (n, e, Backend::start("a"), m)
 }
 
 async fn pass(engine: &Nginx, model: &ProxyModel) -> ConvergeOutcome {
     let out = converge(engine, model, None, true).await;
-    for (name, result) in &out.routes {
-        assert_eq!(
-            result,
-            &RouteResult::Serving,
-            "route {name}: {:?}",
-            out.error
-        );
-    }
+    assert_serving(&out);
     out
 }
 
@@ -77,58 +58,35 @@ async fn assert_no_drift(engine: &Nginx, model: &ProxyModel) {
     assert_eq!(drift(&rendered, &observed), vec![]);
 }
 
+/// The drift a pass saw, by section.
+fn drift_by_section(out: &ConvergeOutcome) -> BTreeMap<&str, DriftWhat> {
+    out.drift
+        .iter()
+        .map(|d| (d.section.as_str(), d.what))
+        .collect()
+}
+
 fn get(n: &TestNginx, host: &str, path: &str, extra: &[&str]) -> Curled {
     curl_host("http", host, n.http_port, path, extra)
 }
 
-/// A self-signed certificate for `host` (its own CA) and its key, in `dir`.
-fn certificate(dir: &Path, host: &str) -> (PathBuf, PathBuf) {
-    let cert = dir.join(format!("{host}.crt"));
-    let key = dir.join(format!("{host}.key"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "2", "-subj"])
-        .arg(format!("/CN={host}"))
-        .arg("-addext")
-        .arg(format!("subjectAltName=DNS:{host}"))
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
-}
-
 #[tokio::test]
 async fn routes_reach_their_backends_and_read_back_without_drift() {
-    let n = TestNginx::start();
-    let e = engine(&n);
-    let (a, b, c, d) = (
-        Backend::start("a"),
+    let (n, e, a, mut m) = start();
+    let (b, c, d) = (
         Backend::start("b"),
         Backend::start("c"),
         Backend::start("d"),
     );
-    let mut m = empty(&n);
-    let mut shop = route(&["shop.test"], &a);
-    shop.paths = vec![path("/", false, &[&a]), path("/api", true, &[&b])];
+    let mut shop = route_to(&["shop.test"], &a);
+    shop.paths = vec![path("/", false, &a), path("/api", true, &b)];
     sort_paths(&mut shop.paths);
     m.routes.insert("shop".into(), shop);
-    let mut blog = route(&["blog.test"], &c);
-    blog.paths = vec![path("/", false, &[&c, &d]), path("/raw", false, &[&b])];
+    let mut blog = route_to(&["blog.test"], &c);
+    blog.paths = vec![
+        path_to("/", false, "web", &[&c, &d]),
+        path("/raw", false, &b),
+    ];
     sort_paths(&mut blog.paths);
     m.routes.insert("blog".into(), blog);
 
@@ -172,11 +130,9 @@ async fn routes_reach_their_backends_and_read_back_without_drift() {
 
 #[tokio::test]
 async fn a_second_pass_changes_nothing_and_keeps_the_workers() {
-    let n = TestNginx::start();
-    let e = Arc::new(engine(&n));
-    let a = Backend::start("a");
-    let mut m = empty(&n);
-    m.routes.insert("shop".into(), route(&["shop.test"], &a));
+    let (n, e, a, mut m) = start();
+    let e = Arc::new(e);
+    m.routes.insert("shop".into(), route_to(&["shop.test"], &a));
 
     let driver = Driver::new(e.clone(), Duration::from_millis(10));
     let first = driver.apply(m.clone(), Default::default()).await;
@@ -207,7 +163,7 @@ async fn a_second_pass_changes_nothing_and_keeps_the_workers() {
         let mut changed = m.clone();
         changed
             .routes
-            .insert(format!("r{i}"), route(&[&format!("r{i}.test")], &a));
+            .insert(format!("r{i}"), route_to(&[&format!("r{i}.test")], &a));
         let start = Instant::now();
         let applied = e.apply(&e.render(&changed)).await.unwrap();
         let took = start.elapsed();
@@ -231,15 +187,12 @@ async fn a_second_pass_changes_nothing_and_keeps_the_workers() {
 
 #[tokio::test]
 async fn a_key_that_does_not_match_its_cert_is_rejected_alone() {
-    let n = TestNginx::start();
-    let e = engine(&n);
+    let (n, e, a, mut m) = start();
     let tmp = tempfile::tempdir().unwrap();
     let (cert, _) = certificate(tmp.path(), "bad.test");
     let (_, other_key) = certificate(tmp.path(), "other.test");
-    let a = Backend::start("a");
-    let mut m = empty(&n);
-    m.routes.insert("good".into(), route(&["good.test"], &a));
-    let mut bad = route(&["bad.test"], &a);
+    m.routes.insert("good".into(), route_to(&["good.test"], &a));
+    let mut bad = route_to(&["bad.test"], &a);
     bad.tls = TlsModel::Files {
         cert,
         key: other_key,
@@ -269,21 +222,17 @@ async fn a_key_that_does_not_match_its_cert_is_rejected_alone() {
 
 #[tokio::test]
 async fn a_port_the_master_cannot_bind_is_rejected_and_the_previous_files_serve() {
-    let n = TestNginx::start();
-    let e = engine(&n);
+    let (n, e, a, mut m) = start();
     let tmp = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(tmp.path(), "secure.test");
-    let a = Backend::start("a");
-    let mut m = empty(&n);
-    m.routes.insert("shop".into(), route(&["shop.test"], &a));
+    m.routes.insert("shop".into(), route_to(&["shop.test"], &a));
     pass(&e, &m).await;
     let before = e.render(&m);
 
     // `nginx -t` does not bind; the master does, at the reload, and fails.
     let _blocker = TcpListener::bind(n.https()).unwrap();
     let mut next = m.clone();
-    let mut secure = route(&["secure.test"], &a);
-    secure.tls = TlsModel::Files { cert, key };
+    let mut secure = route_to(&["secure.test"], &a);
+    tls_files(tmp.path(), &mut secure);
     next.routes.insert("secure".into(), secure);
     let start = Instant::now();
     let err = e.apply(&e.render(&next)).await.unwrap_err();
@@ -303,12 +252,10 @@ async fn a_port_the_master_cannot_bind_is_rejected_and_the_previous_files_serve(
 
 #[tokio::test]
 async fn drift_of_a_hand_edit_and_of_a_restart_is_seen_and_restored() {
-    let mut n = TestNginx::start();
-    let e = engine(&n);
-    let (a, b) = (Backend::start("a"), Backend::start("b"));
-    let mut m = empty(&n);
-    m.routes.insert("shop".into(), route(&["shop.test"], &a));
-    m.routes.insert("blog".into(), route(&["blog.test"], &b));
+    let (mut n, e, a, mut m) = start();
+    let b = Backend::start("b");
+    m.routes.insert("shop".into(), route_to(&["shop.test"], &a));
+    m.routes.insert("blog".into(), route_to(&["blog.test"], &b));
     pass(&e, &m).await;
 
     // Hand edits of holdfast's part.
@@ -323,13 +270,8 @@ async fn drift_of_a_hand_edit_and_of_a_restart_is_seen_and_restored() {
     std::fs::write(dir.join("stranger.conf"), "# not from holdfast\n").unwrap();
     std::fs::remove_file(dir.join("blog.conf")).unwrap();
     let plan = converge(&e, &m, None, false).await;
-    let seen: BTreeMap<&str, DriftWhat> = plan
-        .drift
-        .iter()
-        .map(|d| (d.section.as_str(), d.what))
-        .collect();
     assert_eq!(
-        seen,
+        drift_by_section(&plan),
         BTreeMap::from([
             ("route/blog", DriftWhat::Missing),
             ("route/shop", DriftWhat::Changed),
@@ -357,13 +299,8 @@ async fn drift_of_a_hand_edit_and_of_a_restart_is_seen_and_restored() {
     std::fs::create_dir(&dir).unwrap();
     n.start_again();
     let lost = pass(&e, &m).await;
-    let missing: BTreeMap<&str, DriftWhat> = lost
-        .drift
-        .iter()
-        .map(|d| (d.section.as_str(), d.what))
-        .collect();
     assert_eq!(
-        missing,
+        drift_by_section(&lost),
         BTreeMap::from([
             ("proxy", DriftWhat::Missing),
             ("route/blog", DriftWhat::Missing),
@@ -377,37 +314,21 @@ async fn drift_of_a_hand_edit_and_of_a_restart_is_seen_and_restored() {
 
 #[tokio::test]
 async fn tls_files_are_served_for_the_host_and_http_redirects() {
-    let n = TestNginx::start();
-    let e = engine(&n);
+    let (n, e, a, mut m) = start();
     let tmp = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(tmp.path(), "secure.test");
-    let a = Backend::start("a");
-    let mut m = empty(&n);
-    let mut secure = route(&["secure.test"], &a);
-    secure.tls = TlsModel::Files {
-        cert: cert.clone(),
-        key,
-    };
+    let mut secure = route_to(&["secure.test"], &a);
+    let cacert = tls_files(tmp.path(), &mut secure);
     m.routes.insert("secure".into(), secure);
-    m.routes.insert("plain".into(), route(&["plain.test"], &a));
+    m.routes
+        .insert("plain".into(), route_to(&["plain.test"], &a));
     pass(&e, &m).await;
 
-    let cacert = cert.display().to_string();
-    let ok = curl_host(
-        "https",
-        "secure.test",
-        n.https_port,
-        "/p?q=1",
-        &["--cacert", &cacert],
-    );
+    let ok = curl_ca("secure.test", n.https_port, "/p?q=1", &cacert);
     assert_eq!(ok.status, 200, "{}", ok.error);
     assert_eq!(ok.body, "a GET /p?q=1\n");
     let redirect = get(&n, "secure.test", "/p?q=1", &[]);
-    assert_eq!(redirect.status, 308);
-    assert_eq!(
-        redirect.header("location"),
-        Some(format!("https://secure.test:{}/p?q=1", n.https_port).as_str())
-    );
+    let location = format!("https://secure.test:{}/p?q=1", n.https_port);
+    assert_redirect(&redirect, 308, &location);
     // A TLS-off route is served on HTTP, and has no HTTPS server.
     assert_eq!(get(&n, "plain.test", "/", &[]).status, 200);
     let plain_tls = curl_host("https", "plain.test", n.https_port, "/", &["-k"]);
@@ -417,48 +338,27 @@ async fn tls_files_are_served_for_the_host_and_http_redirects() {
 
 #[tokio::test]
 async fn no_tls_route_means_nothing_listens_on_https() {
-    let n = TestNginx::start();
-    let e = engine(&n);
-    let a = Backend::start("a");
-    let mut m = empty(&n);
-    m.routes.insert("plain".into(), route(&["plain.test"], &a));
+    let (n, e, a, mut m) = start();
+    m.routes
+        .insert("plain".into(), route_to(&["plain.test"], &a));
     pass(&e, &m).await;
     assert!(TcpStream::connect(n.https()).is_err());
 }
 
 #[tokio::test]
 async fn the_secure_preset_sets_and_removes_exactly_its_headers() {
-    let n = TestNginx::start();
-    let e = engine(&n);
+    let (n, e, a, mut m) = start();
     let tmp = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(tmp.path(), "secure.test");
-    let a = Backend::start("a");
-    let mut m = empty(&n);
-    let mut r = route(&["secure.test"], &a);
-    r.tls = TlsModel::Files {
-        cert: cert.clone(),
-        key,
-    };
+    let mut r = route_to(&["secure.test"], &a);
+    let cacert = tls_files(tmp.path(), &mut r);
     (r.headers_set, r.headers_remove) = HeaderPreset::Secure.headers(true);
-    r.paths.push(PathModel {
-        prefix: "/down".into(),
-        strip_prefix: false,
-        service: "down".into(),
-        upstreams: vec![],
-    });
+    r.paths.push(down("/down", false, "down"));
     sort_paths(&mut r.paths);
     m.routes.insert("secure".into(), r.clone());
     pass(&e, &m).await;
 
-    let cacert = cert.display().to_string();
     for (p, status) in [("/", 200), ("/down", 503)] {
-        let got = curl_host(
-            "https",
-            "secure.test",
-            n.https_port,
-            p,
-            &["--cacert", &cacert],
-        );
+        let got = curl_ca("secure.test", n.https_port, p, &cacert);
         assert_eq!(got.status, status, "{p}: {}", got.error);
         for (k, v) in &r.headers_set {
             assert_eq!(
@@ -488,38 +388,17 @@ async fn the_secure_preset_sets_and_removes_exactly_its_headers() {
     assert_eq!(moved.header("x-frame-options"), Some("DENY"));
 }
 
-/// A backend on a free port that answers one request and hands back its head.
-fn capturing_backend() -> (String, std::sync::mpsc::Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
-            head.push(byte[0]);
-        }
-        let _ =
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n");
-        let _ = tx.send(String::from_utf8_lossy(&head).into_owned());
-    });
-    (address, rx)
-}
-
 #[tokio::test]
 async fn the_host_and_forwarded_headers_reach_the_backend() {
-    let n = TestNginx::start();
-    let e = engine(&n);
-    let (address, head) = capturing_backend();
-    let mut m = empty(&n);
+    let (n, e, _, mut m) = start();
+    let address = echo_head_backend();
     m.routes
         .insert("app".into(), fixtures::route(&["app.test"], &address));
     pass(&e, &m).await;
 
     let got = get(&n, "app.test", "/x?y=1", &[]);
     assert_eq!(got.status, 200, "{}", got.error);
-    let head = head.recv_timeout(Duration::from_secs(5)).unwrap();
+    let head = got.body;
     let lines: BTreeSet<String> = head.lines().map(|l| l.to_ascii_lowercase()).collect();
     let host = format!("app.test:{}", n.http_port);
     for expected in [
@@ -535,21 +414,15 @@ async fn the_host_and_forwarded_headers_reach_the_backend() {
 
 #[tokio::test]
 async fn the_other_hosts_redirect_to_the_canonical_one_keeping_path_and_query() {
-    let n = TestNginx::start();
-    let e = engine(&n);
-    let a = Backend::start("a");
-    let mut m = empty(&n);
-    let mut r = route(&["shop.test", "www.shop.test"], &a);
+    let (n, e, a, mut m) = start();
+    let mut r = route_to(&["shop.test", "www.shop.test"], &a);
     r.canonical_host = Some("shop.test".into());
     m.routes.insert("shop".into(), r);
     pass(&e, &m).await;
 
     let moved = get(&n, "www.shop.test", "/a/b?x=1&y=2", &[]);
-    assert_eq!(moved.status, 308);
-    assert_eq!(
-        moved.header("location"),
-        Some(format!("http://shop.test:{}/a/b?x=1&y=2", n.http_port).as_str())
-    );
+    let location = format!("http://shop.test:{}/a/b?x=1&y=2", n.http_port);
+    assert_redirect(&moved, 308, &location);
     assert_eq!(
         get(&n, "shop.test", "/a/b?x=1", &[]).body,
         "a GET /a/b?x=1\n"
@@ -558,22 +431,11 @@ async fn the_other_hosts_redirect_to_the_canonical_one_keeping_path_and_query() 
 
 #[tokio::test]
 async fn basic_auth_asks_and_lets_the_right_user_in() {
-    let n = TestNginx::start();
-    let e = engine(&n);
+    let (n, e, a, mut m) = start();
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new("htpasswd")
-        .args(["-nbB", "alice", "s3cret"])
-        .output()
-        .expect("htpasswd (apache2-utils)");
-    assert!(out.status.success());
-    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let file = tmp.path().join("htpasswd");
-    std::fs::write(&file, format!("{line}\n")).unwrap();
-    let (user, hash) = line.split_once(':').unwrap();
-    let a = Backend::start("a");
-    let mut m = empty(&n);
-    let mut r = route(&["private.test"], &a);
-    r.basic_auth = vec![(user.to_string(), hash.to_string())];
+    let (file, users) = htpasswd(tmp.path(), "alice", "s3cret");
+    let mut r = route_to(&["private.test"], &a);
+    r.basic_auth = users;
     r.basic_auth_file = Some(file);
     m.routes.insert("private".into(), r);
     pass(&e, &m).await;
@@ -595,18 +457,10 @@ async fn basic_auth_asks_and_lets_the_right_user_in() {
 
 #[tokio::test]
 async fn allow_ips_keep_other_clients_out() {
-    let n = TestNginx::start();
-    let e = engine(&n);
-    let a = Backend::start("a");
-    let mut m = empty(&n);
-    let mut r = route(&["inner.test"], &a);
+    let (n, e, a, mut m) = start();
+    let mut r = route_to(&["inner.test"], &a);
     r.allow_ips = vec!["127.0.0.1".into()];
-    r.paths.push(PathModel {
-        prefix: "/down".into(),
-        strip_prefix: false,
-        service: "down".into(),
-        upstreams: vec![],
-    });
+    r.paths.push(down("/down", false, "down"));
     sort_paths(&mut r.paths);
     m.routes.insert("inner".into(), r);
     pass(&e, &m).await;
@@ -623,14 +477,11 @@ async fn allow_ips_keep_other_clients_out() {
 
 #[tokio::test]
 async fn a_body_over_max_body_gets_413() {
-    let n = TestNginx::start();
-    let e = engine(&n);
-    let a = Backend::start("a");
-    let mut m = empty(&n);
-    let mut r = route(&["upload.test"], &a);
+    let (n, e, a, mut m) = start();
+    let mut r = route_to(&["upload.test"], &a);
     r.max_body = Some(1024);
     m.routes.insert("upload".into(), r);
-    m.routes.insert("free".into(), route(&["free.test"], &a));
+    m.routes.insert("free".into(), route_to(&["free.test"], &a));
     pass(&e, &m).await;
 
     let tmp = tempfile::tempdir().unwrap();
@@ -652,33 +503,15 @@ async fn a_body_over_max_body_gets_413() {
 
 #[tokio::test]
 async fn a_path_without_upstreams_answers_503_with_the_page() {
-    let n = TestNginx::start();
-    let e = engine(&n);
-    let a = Backend::start("a");
-    let mut m = empty(&n);
-    let mut r = route(&["shop.test"], &a);
-    r.paths = vec![
-        path("/", false, &[&a]),
-        PathModel {
-            prefix: "/api".into(),
-            strip_prefix: true,
-            service: "api".into(),
-            upstreams: vec![],
-        },
-    ];
+    let (n, e, a, mut m) = start();
+    let mut r = route_to(&["shop.test"], &a);
+    r.paths = vec![path("/", false, &a), down("/api", true, "api")];
     sort_paths(&mut r.paths);
     m.routes.insert("shop".into(), r);
     pass(&e, &m).await;
 
     for p in ["/api", "/api/x?y=1"] {
-        let down = get(&n, "shop.test", p, &[]);
-        assert_eq!(down.status, 503, "{p}");
-        assert_eq!(down.body, page::unavailable("api"));
-        assert_eq!(
-            down.header("content-type"),
-            Some("text/html; charset=utf-8")
-        );
-        assert_eq!(down.header("retry-after"), Some(page::RETRY_AFTER));
+        assert_unavailable(&get(&n, "shop.test", p, &[]), Some("api"));
     }
     assert_eq!(get(&n, "shop.test", "/apix", &[]).body, "a GET /apix\n");
     assert_no_drift(&e, &m).await;
@@ -686,62 +519,34 @@ async fn a_path_without_upstreams_answers_503_with_the_page() {
 
 #[tokio::test]
 async fn a_websocket_stays_open_while_a_route_is_added() {
-    let n = TestNginx::start();
-    let e = engine(&n);
-    let (a, b) = (Backend::start("a"), Backend::start("b"));
-    let mut m = empty(&n);
-    m.routes.insert("chat".into(), route(&["chat.test"], &a));
+    let (n, e, a, mut m) = start();
+    let b = Backend::start("b");
+    m.routes.insert("chat".into(), route_to(&["chat.test"], &a));
     pass(&e, &m).await;
 
-    let mut ws = TcpStream::connect(n.http()).unwrap();
-    ws.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    ws.write_all(
-        b"GET /socket HTTP/1.1\r\nHost: chat.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            ws.read(&mut byte).unwrap(),
-            1,
-            "closed during the handshake"
-        );
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    let echo = |ws: &mut TcpStream, text: &[u8]| {
-        ws.write_all(text).unwrap();
-        let mut buf = vec![0u8; text.len()];
-        ws.read_exact(&mut buf).unwrap();
-        assert_eq!(buf, text);
-    };
-    echo(&mut ws, b"before\n");
+    let mut ws = WebSocket::open(n.http_port, "chat.test");
+    ws.echo(b"before\n");
 
     let mut more = m.clone();
-    more.routes.insert("news".into(), route(&["news.test"], &b));
+    more.routes
+        .insert("news".into(), route_to(&["news.test"], &b));
     let out = pass(&e, &more).await;
     assert_eq!(out.applied.map(|a| a.reloads), Some(1));
     assert_eq!(get(&n, "news.test", "/", &[]).body, "b GET /\n");
-    echo(&mut ws, b"after the reload\n");
+    ws.echo(b"after the reload\n");
 }
 
 #[tokio::test]
 async fn an_nginx_that_does_not_answer_is_unreachable() {
-    let mut n = TestNginx::start();
-    let e = engine(&n);
-    let a = Backend::start("a");
-    let mut m = empty(&n);
-    m.routes.insert("shop".into(), route(&["shop.test"], &a));
+    let (mut n, e, a, mut m) = start();
+    m.routes.insert("shop".into(), route_to(&["shop.test"], &a));
     pass(&e, &m).await;
     n.stop();
     let err = e.observe().await.unwrap_err();
     assert!(matches!(err, ProxyError::Unreachable { .. }), "{err}");
     // An apply cannot reload it either, and leaves the files as they were.
     let before = std::fs::read_to_string(n.include_dir.join("shop.conf")).unwrap();
-    m.routes.insert("blog".into(), route(&["blog.test"], &a));
+    m.routes.insert("blog".into(), route_to(&["blog.test"], &a));
     let err = e.apply(&e.render(&m)).await.unwrap_err();
     assert!(matches!(err, ProxyError::Unreachable { .. }), "{err}");
     assert!(!n.include_dir.join("blog.conf").exists());

@@ -7,23 +7,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::*;
 use holdfast_proxy::converge::{DriftWhat, converge, drift};
 use holdfast_proxy::driver::Driver;
 use holdfast_proxy::http::Endpoint;
-use holdfast_proxy::model::fixtures::{model, route};
-use holdfast_proxy::model::sort_paths;
+use holdfast_proxy::model::{fixtures, sort_paths};
 use holdfast_proxy::traefik::{FILE_NAME, Traefik, TraefikConfig};
-use holdfast_proxy::{
-    Engine, PathModel, ProxyError, ProxyModel, Rendered, RouteResult, TlsModel, Upstream,
-};
+use holdfast_proxy::{Engine, ProxyError, ProxyModel, Rendered, RouteResult, TlsModel, Upstream};
 use holdfast_testkit::engines::traefik::TestTraefik;
 use holdfast_testkit::wait_until;
 use holdfast_testkit::web::{Backend, Curled, curl_host, free_port};
@@ -48,29 +44,19 @@ fn engine_for(t: &TestTraefik) -> Traefik {
 
 /// A model on Traefik's entry points.
 fn base() -> ProxyModel {
-    let mut m = model("web", "websecure");
-    m.routes.clear();
-    m
+    on("web", "websecure")
 }
 
-fn path(prefix: &str, strip: bool, upstreams: &[&Backend]) -> PathModel {
-    PathModel {
-        prefix: prefix.into(),
-        strip_prefix: strip,
-        service: format!("svc{}", prefix.replace('/', "-")),
-        upstreams: upstreams.iter().map(|b| Upstream(b.address())).collect(),
-    }
+/// A Traefik of its own, the engine for it, backend `A`, and a model on its entry points
+/// without routes.
+fn start() -> (TestTraefik, Traefik, Backend, ProxyModel) {
+    let t = TestTraefik::start();
+    let engine = engine_for(&t);
+    (t, engine, Backend::start("A"), base())
 }
 
 fn pass(engine: &Traefik, m: &ProxyModel) -> holdfast_proxy::ConvergeOutcome {
     block(converge(engine, m, None, true))
-}
-
-fn assert_serving(outcome: &holdfast_proxy::ConvergeOutcome) {
-    assert!(outcome.error.is_none(), "{:?}", outcome.error);
-    for (name, r) in &outcome.routes {
-        assert_eq!(r, &RouteResult::Serving, "route {name}");
-    }
 }
 
 fn get(t: &TestTraefik, host: &str, path: &str, extra: &[&str]) -> Curled {
@@ -85,93 +71,26 @@ fn drift_of(engine: &Traefik, m: &ProxyModel) -> Vec<(String, DriftWhat)> {
         .collect()
 }
 
-/// A self-signed certificate for `host`, as `(cert, key)` in `dir`.
-fn certificate(dir: &Path, host: &str) -> (PathBuf, PathBuf) {
-    let cert = dir.join(format!("{host}.crt"));
-    let key = dir.join(format!("{host}.key"));
-    let out = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .args(["-subj", &format!("/CN={host}")])
-        .args(["-addext", &format!("subjectAltName=DNS:{host}")])
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
-}
-
-/// `user:$2y$…` from `htpasswd -nbB`.
-fn bcrypt(user: &str, password: &str) -> (String, String) {
-    let out = Command::new("htpasswd")
-        .args(["-nbB", user, password])
-        .output()
-        .expect("htpasswd (apache2-utils)");
-    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let (u, h) = line.split_once(':').unwrap();
-    (u.to_string(), h.to_string())
-}
-
-/// A backend on 127.0.0.1 that answers each request with its head, names lower-cased:
-/// to see what the proxy passes on.
-fn echo_head_backend() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                match stream.read(&mut byte) {
-                    Ok(1) => head.push(byte[0]),
-                    _ => break,
-                }
-            }
-            let body = String::from_utf8_lossy(&head).to_ascii_lowercase();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    address
-}
-
 #[test]
 fn routes_reach_their_backends_and_read_back_unchanged() {
-    let t = TestTraefik::start();
-    let engine = engine_for(&t);
-    let (a, b, c, d, e) = (
-        Backend::start("A"),
+    let (t, engine, a, mut m) = start();
+    let (b, c, d, e) = (
         Backend::start("B"),
         Backend::start("C"),
         Backend::start("D"),
         Backend::start("E"),
     );
-    let mut m = base();
-    let mut shop = route(&["shop.test"], &a.address());
-    shop.paths.push(path("/api", true, &[&b]));
-    shop.paths.push(path("/static", false, &[&c]));
+    let mut shop = route_to(&["shop.test"], &a);
+    shop.paths.push(path("/api", true, &b));
+    shop.paths.push(path("/static", false, &c));
     sort_paths(&mut shop.paths);
     m.routes.insert("shop".into(), shop);
-    m.routes.insert(
-        "blog-two".into(),
-        route(&["blog.test", "b.test"], &c.address()),
-    );
-    let mut rr = route(&["rr.test"], &d.address());
+    m.routes
+        .insert("blog-two".into(), route_to(&["blog.test", "b.test"], &c));
+    let mut rr = route_to(&["rr.test"], &d);
     rr.paths[0].upstreams.push(Upstream(e.address()));
     m.routes.insert("rr".into(), rr);
-    let mut fwd = route(&["fwd.test"], &echo_head_backend());
+    let mut fwd = fixtures::route(&["fwd.test"], &echo_head_backend());
     fwd.paths[0].prefix = "/in".into();
     fwd.paths[0].strip_prefix = true;
     m.routes.insert("fwd".into(), fwd);
@@ -195,7 +114,7 @@ fn routes_reach_their_backends_and_read_back_unchanged() {
     assert_eq!(get(&t, "blog.test", "/p", &[]).body, "C GET /p\n");
     assert_eq!(get(&t, "b.test", "/p", &[]).body, "C GET /p\n");
     // The original Host is passed on, with X-Forwarded-For, -Proto and -Host.
-    let head = get(&t, "fwd.test", "/in/x", &[]).body;
+    let head = get(&t, "fwd.test", "/in/x", &[]).body.to_ascii_lowercase();
     assert!(head.starts_with("get /x http/1.1\r\n"), "{head}");
     for line in [
         "host: fwd.test:".to_string(),
@@ -236,12 +155,9 @@ fn routes_reach_their_backends_and_read_back_unchanged() {
 
 #[test]
 fn a_second_pass_changes_nothing() {
-    let t = TestTraefik::start();
-    let engine = Arc::new(engine_for(&t));
-    let a = Backend::start("A");
-    let mut m = base();
-    m.routes
-        .insert("shop".into(), route(&["shop.test"], &a.address()));
+    let (t, engine, a, mut m) = start();
+    let engine = Arc::new(engine);
+    m.routes.insert("shop".into(), route_to(&["shop.test"], &a));
 
     let driver = Driver::new(engine.clone(), Duration::from_millis(20));
     let first = block(driver.apply(m.clone(), Default::default()));
@@ -279,36 +195,34 @@ fn a_second_pass_changes_nothing() {
 
 #[test]
 fn refused_routes_are_isolated_with_traefiks_message() {
-    let t = TestTraefik::start();
-    let engine = engine_for(&t);
+    let (t, engine, a, mut m) = start();
     let certs = tempfile::tempdir().unwrap();
     let (good_cert, good_key) = certificate(certs.path(), "good.test");
     let (bad_cert, _) = certificate(certs.path(), "bad.test");
-    let (a, b) = (Backend::start("A"), Backend::start("B"));
+    let b = Backend::start("B");
 
-    let mut m = base();
-    let mut good = route(&["good.test"], &a.address());
+    let mut good = route_to(&["good.test"], &a);
     good.tls = TlsModel::Files {
         cert: good_cert.clone(),
         key: good_key.clone(),
     };
     m.routes.insert("good".into(), good);
     m.routes
-        .insert("plain".into(), route(&["plain.test"], &b.address()));
+        .insert("plain".into(), route_to(&["plain.test"], &b));
     let first = pass(&engine, &m);
     assert_serving(&first);
     let last_good = first.serving.clone().unwrap();
 
     let mut desired = m.clone();
     // A key that does not match its certificate: Traefik only logs it.
-    let mut bad = route(&["bad.test"], &a.address());
+    let mut bad = route_to(&["bad.test"], &a);
     bad.tls = TlsModel::Files {
         cert: bad_cert,
         key: good_key,
     };
     desired.routes.insert("bad".into(), bad);
     // An allow list Traefik cannot parse: the router is disabled, the API says why.
-    let mut cidr = route(&["cidr.test"], &a.address());
+    let mut cidr = route_to(&["cidr.test"], &a);
     cidr.allow_ips = vec!["bogus".into()];
     desired.routes.insert("cidr".into(), cidr);
     // And a change that is fine.
@@ -336,7 +250,7 @@ fn refused_routes_are_isolated_with_traefiks_message() {
     assert!(!serving.routes.contains_key("bad") && !serving.routes.contains_key("cidr"));
 
     let ca = good_cert.to_string_lossy().to_string();
-    let https = curl_host("https", "good.test", t.websecure, "/", &["--cacert", &ca]);
+    let https = curl_ca("good.test", t.websecure, "/", &ca);
     assert_eq!(https.body, "A GET /\n", "{https:?}");
     assert_eq!(get(&t, "plain.test", "/", &[]).body, "A GET /\n");
     // What Traefik serves is what holdfast says it serves.
@@ -347,17 +261,12 @@ fn refused_routes_are_isolated_with_traefiks_message() {
 
 #[test]
 fn a_file_traefik_cannot_parse_is_rejected_and_put_back() {
-    let t = TestTraefik::start();
-    let engine = engine_for(&t);
-    let a = Backend::start("A");
-    let mut m = base();
-    m.routes
-        .insert("shop".into(), route(&["shop.test"], &a.address()));
+    let (t, engine, a, mut m) = start();
+    m.routes.insert("shop".into(), route_to(&["shop.test"], &a));
     assert_serving(&pass(&engine, &m));
     let before = std::fs::read_to_string(t.dynamic.join(FILE_NAME)).unwrap();
 
-    m.routes
-        .insert("blog".into(), route(&["blog.test"], &a.address()));
+    m.routes.insert("blog".into(), route_to(&["blog.test"], &a));
     let good = engine.render(&m);
     // A field Traefik does not know: it drops the whole file (and keeps the old one).
     let text = good.files[FILE_NAME].replacen(
@@ -392,18 +301,10 @@ fn a_file_traefik_cannot_parse_is_rejected_and_put_back() {
 
 #[test]
 fn drift_is_seen_by_section_and_restored() {
-    let mut t = TestTraefik::start();
-    let engine = engine_for(&t);
-    let (a, b, x) = (
-        Backend::start("A"),
-        Backend::start("B"),
-        Backend::start("X"),
-    );
-    let mut m = base();
-    m.routes
-        .insert("shop".into(), route(&["shop.test"], &a.address()));
-    m.routes
-        .insert("blog".into(), route(&["blog.test"], &b.address()));
+    let (mut t, engine, a, mut m) = start();
+    let (b, x) = (Backend::start("B"), Backend::start("X"));
+    m.routes.insert("shop".into(), route_to(&["shop.test"], &a));
+    m.routes.insert("blog".into(), route_to(&["blog.test"], &b));
     assert_serving(&pass(&engine, &m));
 
     // A hand edit of one route: its upstream.
@@ -474,38 +375,22 @@ fn drift_is_seen_by_section_and_restored() {
 
 #[test]
 fn tls_files_are_served_and_http_redirects_to_https() {
-    let t = TestTraefik::start();
-    let engine = engine_for(&t);
+    let (t, engine, a, mut m) = start();
     let certs = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(certs.path(), "secure.test");
-    let a = Backend::start("A");
-    let mut m = base();
-    let mut r = route(&["secure.test"], &a.address());
-    r.tls = TlsModel::Files {
-        cert: cert.clone(),
-        key,
-    };
+    let mut r = route_to(&["secure.test"], &a);
+    let ca = tls_files(certs.path(), &mut r);
     m.routes.insert("secure".into(), r);
     assert_serving(&pass(&engine, &m));
 
-    let ca = cert.to_string_lossy().to_string();
-    let https = curl_host(
-        "https",
-        "secure.test",
-        t.websecure,
-        "/p?q=1",
-        &["--cacert", &ca],
-    );
+    let https = curl_ca("secure.test", t.websecure, "/p?q=1", &ca);
     assert_eq!(https.status, 200, "{https:?}");
     assert_eq!(https.body, "A GET /p?q=1\n");
     let location = format!("https://secure.test:{}/p?q=1", t.websecure);
     // Traefik answers 301 to GET and 308 to other methods (see the engine's docs).
     let redirect = get(&t, "secure.test", "/p?q=1", &[]);
-    assert_eq!(redirect.status, 301, "{redirect:?}");
-    assert_eq!(redirect.header("location"), Some(location.as_str()));
+    assert_redirect(&redirect, 301, &location);
     let post = get(&t, "secure.test", "/p?q=1", &["-X", "POST", "-d", "x"]);
-    assert_eq!(post.status, 308, "{post:?}");
-    assert_eq!(post.header("location"), Some(location.as_str()));
+    assert_redirect(&post, 308, &location);
     // Following the redirect ends at the backend over verified TLS.
     let resolve = format!("secure.test:{}:127.0.0.1", t.websecure);
     let followed = curl_host(
@@ -520,22 +405,19 @@ fn tls_files_are_served_and_http_redirects_to_https() {
 
 #[test]
 fn headers_canonical_host_auth_allow_list_body_limit_and_unavailable() {
-    let t = TestTraefik::start();
-    let engine = engine_for(&t);
-    let a = Backend::start("A");
-    let mut m = base();
+    let (t, engine, a, mut m) = start();
 
-    let mut secure = route(&["headers.test"], &a.address());
+    let mut secure = route_to(&["headers.test"], &a);
     let (set, remove) = holdfast_spec::HeaderPreset::Secure.headers(true);
     secure.headers_set = set.clone();
     secure.headers_remove = remove.clone();
     m.routes.insert("headers".into(), secure);
 
-    let mut canon = route(&["canon.test", "www.canon.test"], &a.address());
+    let mut canon = route_to(&["canon.test", "www.canon.test"], &a);
     canon.canonical_host = Some("canon.test".into());
     m.routes.insert("canon".into(), canon);
 
-    let mut auth = route(&["auth.test"], &a.address());
+    let mut auth = route_to(&["auth.test"], &a);
     let (user, hash) = bcrypt("user", "secret");
     let (other, other_hash) = bcrypt("other", "pw2");
     // The same hash spelled $2b$ (and $2a$ by Apache's htpasswd) is accepted too.
@@ -543,16 +425,16 @@ fn headers_canonical_host_auth_allow_list_body_limit_and_unavailable() {
     auth.basic_auth = vec![(user, hash), (other, other_hash)];
     m.routes.insert("auth".into(), auth);
 
-    let mut allow = route(&["allow.test"], &a.address());
+    let mut allow = route_to(&["allow.test"], &a);
     allow.allow_ips = vec!["127.0.0.1".into(), "10.0.0.0/8".into()];
     m.routes.insert("allow".into(), allow);
 
-    let mut body = route(&["body.test"], &a.address());
+    let mut body = route_to(&["body.test"], &a);
     body.max_body = Some(100);
     m.routes.insert("body".into(), body);
 
-    let mut down = route(&["down.test"], &a.address());
-    down.paths.insert(0, path("/api", false, &[]));
+    let mut down = route_to(&["down.test"], &a);
+    down.paths.insert(0, common::down("/api", false, "svc-api"));
     m.routes.insert("down".into(), down);
 
     assert_serving(&pass(&engine, &m));
@@ -571,11 +453,9 @@ fn headers_canonical_host_auth_allow_list_body_limit_and_unavailable() {
     // Canonical host: 301 to GET, 308 otherwise, path and query kept.
     let location = format!("http://canon.test:{}/a/b?x=1&y=2", t.web);
     let r = get(&t, "www.canon.test", "/a/b?x=1&y=2", &[]);
-    assert_eq!(r.status, 301, "{r:?}");
-    assert_eq!(r.header("location"), Some(location.as_str()));
+    assert_redirect(&r, 301, &location);
     let r = get(&t, "www.canon.test", "/a/b?x=1&y=2", &["-X", "PUT"]);
-    assert_eq!(r.status, 308, "{r:?}");
-    assert_eq!(r.header("location"), Some(location.as_str()));
+    assert_redirect(&r, 308, &location);
     assert_eq!(get(&t, "canon.test", "/a", &[]).body, "A GET /a\n");
 
     // Basic auth.
@@ -605,9 +485,7 @@ fn headers_canonical_host_auth_allow_list_body_limit_and_unavailable() {
 
     // A path without upstreams: 503 with Retry-After, never 502; the other path serves.
     let r = get(&t, "down.test", "/api/x", &[]);
-    assert_eq!(r.status, 503, "{r:?}");
-    assert_eq!(r.header("retry-after"), Some("5"));
-    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_unavailable(&r, None);
     // Traefik's own body: it cannot answer holdfast's page (see the engine's docs).
     assert!(r.body.contains("no available server"), "{r:?}");
     assert_eq!(get(&t, "down.test", "/", &[]).body, "A GET /\n");
@@ -615,51 +493,21 @@ fn headers_canonical_host_auth_allow_list_body_limit_and_unavailable() {
 
 #[test]
 fn a_websocket_stays_open_while_a_route_is_added() {
-    let t = TestTraefik::start();
-    let engine = engine_for(&t);
+    let (t, engine, _, mut m) = start();
     let (w, o) = (Backend::start("W"), Backend::start("O"));
-    let mut m = base();
-    m.routes
-        .insert("ws".into(), route(&["ws.test"], &w.address()));
+    m.routes.insert("ws".into(), route_to(&["ws.test"], &w));
     assert_serving(&pass(&engine, &m));
 
-    let mut stream = TcpStream::connect(("127.0.0.1", t.web)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-        .write_all(
-            b"GET /socket HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        )
-        .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            stream.read(&mut byte).unwrap(),
-            1,
-            "closed during the handshake"
-        );
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    let echo = |stream: &mut TcpStream, text: &[u8]| {
-        stream.write_all(text).unwrap();
-        let mut buf = vec![0u8; text.len()];
-        stream.read_exact(&mut buf).unwrap();
-        assert_eq!(buf, text);
-    };
-    echo(&mut stream, b"before");
+    let mut ws = WebSocket::open(t.web, "ws.test");
+    ws.echo(b"before");
 
     m.routes
-        .insert("other".into(), route(&["other.test"], &o.address()));
+        .insert("other".into(), route_to(&["other.test"], &o));
     let outcome = pass(&engine, &m);
     assert_serving(&outcome);
     assert_eq!(outcome.applied.map(|a| a.mutations), Some(1));
     assert_eq!(get(&t, "other.test", "/", &[]).body, "O GET /\n");
-    echo(&mut stream, b"after the change");
+    ws.echo(b"after the change");
 }
 
 #[test]
@@ -675,7 +523,7 @@ fn an_unreachable_traefik_is_reported_and_nothing_is_written() {
         Err(ProxyError::Unreachable { engine, .. }) => assert_eq!(engine, "traefik"),
         other => panic!("{other:?}"),
     }
-    let rendered = engine.render(&model("web", "websecure"));
+    let rendered = engine.render(&fixtures::model("web", "websecure"));
     assert!(matches!(
         block(engine.apply(&rendered)),
         Err(ProxyError::Unreachable { .. })
@@ -689,7 +537,7 @@ fn many(first: usize, n: usize, upstream: &Backend) -> ProxyModel {
     for i in first..first + n {
         m.routes.insert(
             format!("r{i:04}"),
-            route(&[&format!("r{i}.test")], &upstream.address()),
+            route_to(&[&format!("r{i}.test")], upstream),
         );
     }
     m
@@ -699,9 +547,7 @@ fn many(first: usize, n: usize, upstream: &Backend) -> ProxyModel {
 /// that a hang fails.
 #[test]
 fn timings_of_applies_and_of_the_throttle() {
-    let t = TestTraefik::start();
-    let engine = engine_for(&t);
-    let a = Backend::start("A");
+    let (t, engine, a, _) = start();
     let mut m = many(0, 1, &a);
     assert_serving(&pass(&engine, &m));
 
@@ -710,20 +556,14 @@ fn timings_of_applies_and_of_the_throttle() {
     let mut busy = Vec::new();
     for i in 0..3 {
         std::thread::sleep(Duration::from_millis(2_500));
-        m.routes.insert(
-            format!("q{i}"),
-            route(&[&format!("q{i}.test")], &a.address()),
-        );
-        let start = Instant::now();
-        block(engine.apply(&engine.render(&m))).unwrap();
-        quiet.push(start.elapsed());
-        m.routes.insert(
-            format!("b{i}"),
-            route(&[&format!("b{i}.test")], &a.address()),
-        );
-        let start = Instant::now();
-        block(engine.apply(&engine.render(&m))).unwrap();
-        busy.push(start.elapsed());
+        for (name, took) in [("q", &mut quiet), ("b", &mut busy)] {
+            let host = format!("{name}{i}.test");
+            m.routes
+                .insert(format!("{name}{i}"), route_to(&[&host], &a));
+            let start = Instant::now();
+            block(engine.apply(&engine.render(&m))).unwrap();
+            took.push(start.elapsed());
+        }
     }
     eprintln!("rename to loaded after a quiet period: {quiet:?}");
     eprintln!("rename to loaded right after another load: {busy:?}");

@@ -1,8 +1,9 @@
 //! Web helpers for proxy tests: free loopback ports, an in-process backend that says who
-//! it is, and `curl` with `--resolve`.
+//! it is, `curl` with `--resolve`, and self-signed certificates.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -224,4 +225,30 @@ pub fn curl_host(scheme: &str, host: &str, port: u16, path: &str, extra: &[&str]
     args.extend_from_slice(extra);
     args.push(&url);
     curl(&args)
+}
+
+/// A self-signed certificate (RSA 2048, two days) for `name` and its `sans` (such as
+/// `DNS:shop.test` or `IP:127.0.0.1`), made with openssl: `(NAME.crt, NAME.key)` in
+/// `dir`. The certificate is its own CA, so `curl --cacert NAME.crt` trusts it.
+pub fn self_signed(dir: &Path, name: &str, sans: &[&str]) -> (PathBuf, PathBuf) {
+    let cert = dir.join(format!("{name}.crt"));
+    let key = dir.join(format!("{name}.key"));
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args(["-subj", &format!("/CN={name}")])
+        .args(["-addext", &format!("subjectAltName={}", sans.join(","))])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run openssl: {e}"));
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
 }

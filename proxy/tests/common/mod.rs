@@ -1,63 +1,58 @@
 //! What the engine tests share: models, the checks every engine must pass alike, TLS
-//! files, and a raw WebSocket.
+//! files, basic-auth users, backends that show what they got, and a raw WebSocket.
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use holdfast_proxy::model::{Listen, PathModel, ProxyModel, RouteModel, TlsModel, Upstream};
+use holdfast_proxy::ConvergeOutcome;
+use holdfast_proxy::converge::RouteResult;
+use holdfast_proxy::model::{PathModel, ProxyModel, RouteModel, TlsModel, fixtures};
 use holdfast_spec::HeaderPreset;
-use holdfast_testkit::web::{Backend, curl_host, free_port};
+use holdfast_testkit::web::{Backend, Curled, curl_host, free_port, self_signed};
 
 /// Two free ports: HTTP and HTTPS.
 pub fn ports() -> (u16, u16) {
     (free_port(), free_port())
 }
 
+/// An empty model on listeners `http` and `https` (addresses, or Traefik's entry point
+/// names), with a 5 s grace period.
+pub fn on(http: &str, https: &str) -> ProxyModel {
+    let mut m = fixtures::empty(fixtures::listen(http, https));
+    m.grace_period = Duration::from_secs(5);
+    m
+}
+
 /// An empty model on 127.0.0.1 ports.
 pub fn empty(http: u16, https: u16) -> ProxyModel {
-    ProxyModel {
-        listen: Listen {
-            http: format!("127.0.0.1:{http}"),
-            https: format!("127.0.0.1:{https}"),
-        },
-        acme: None,
-        grace_period: Duration::from_secs(5),
-        stream_close_delay: Duration::from_secs(300),
-        routes: BTreeMap::new(),
-    }
+    on(&format!("127.0.0.1:{http}"), &format!("127.0.0.1:{https}"))
 }
 
 /// A plain-HTTP route for `hosts`, `/` to `backend`.
 pub fn route_to(hosts: &[&str], backend: &Backend) -> RouteModel {
-    RouteModel {
-        hosts: hosts.iter().map(|h| h.to_string()).collect(),
-        canonical_host: None,
-        tls: TlsModel::Off,
-        headers_set: BTreeMap::new(),
-        headers_remove: Vec::new(),
-        paths: vec![path("/", false, backend)],
-        max_body: None,
-        websockets: true,
-        basic_auth: Vec::new(),
-        basic_auth_file: None,
-        allow_ips: Vec::new(),
-    }
+    fixtures::route_with(hosts, vec![path("/", false, backend)])
 }
 
-/// A path to `backend`.
+/// A path to `backend`, the service named after it.
 pub fn path(prefix: &str, strip: bool, backend: &Backend) -> PathModel {
-    PathModel {
-        prefix: prefix.into(),
-        strip_prefix: strip,
-        service: backend.name.clone(),
-        upstreams: vec![Upstream(backend.address())],
-    }
+    path_to(prefix, strip, &backend.name, &[backend])
+}
+
+/// A path of `service` to `backends`, taken in turn.
+pub fn path_to(prefix: &str, strip: bool, service: &str, backends: &[&Backend]) -> PathModel {
+    let addresses: Vec<String> = backends.iter().map(|b| b.address()).collect();
+    let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    fixtures::path(prefix, strip, service, &addresses)
+}
+
+/// A path of `service` without upstreams (the service is not Ready): it answers 503.
+pub fn down(prefix: &str, strip: bool, service: &str) -> PathModel {
+    fixtures::path(prefix, strip, service, &[])
 }
 
 /// One route `name`.
@@ -65,6 +60,14 @@ pub fn single(http: u16, https: u16, name: &str, hosts: &[&str], backend: &Backe
     let mut m = empty(http, https);
     m.routes.insert(name.into(), route_to(hosts, backend));
     m
+}
+
+/// Every route of the outcome serves, and the pass had no error.
+pub fn assert_serving(outcome: &ConvergeOutcome) {
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    for (name, r) in &outcome.routes {
+        assert_eq!(r, &RouteResult::Serving, "route {name}");
+    }
 }
 
 /// `shop` (`/api` stripped to `api`, `/` to `web`) and `blog`.
@@ -94,52 +97,76 @@ pub fn check_two_sites(http: u16) {
     assert_eq!(get("blog.test", "/api/x").body, "blog GET /api/x\n");
 }
 
-/// A self-signed certificate for `host` and `www.host`, made with openssl.
-pub fn self_signed(dir: &Path, host: &str) -> (PathBuf, PathBuf) {
-    let cert = dir.join(format!("{host}.crt"));
-    let key = dir.join(format!("{host}.key"));
-    let out = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .args(["-subj", &format!("/CN={host}")])
-        .args([
-            "-addext",
-            &format!("subjectAltName=DNS:{host},DNS:www.{host}"),
-        ])
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
+/// A self-signed certificate for `host` and `www.host` in `dir` (see
+/// [`self_signed`]).
+pub fn certificate(dir: &Path, host: &str) -> (PathBuf, PathBuf) {
+    self_signed(
+        dir,
+        host,
+        &[&format!("DNS:{host}"), &format!("DNS:www.{host}")],
+    )
 }
 
-/// `user:pass` in an htpasswd file of bcrypt hashes, made with `htpasswd -B`.
-pub fn htpasswd(dir: &Path) -> (PathBuf, Vec<(String, String)>) {
+/// Serves `route` over TLS with a [`certificate`] for its first host, made in `dir`;
+/// returns the certificate's path, the CA to trust (`--cacert`).
+pub fn tls_files(dir: &Path, route: &mut RouteModel) -> String {
+    let (cert, key) = certificate(dir, &route.hosts[0]);
+    let cacert = cert.display().to_string();
+    route.tls = TlsModel::Files { cert, key };
+    cacert
+}
+
+/// `curl` of `https://HOST:PORT/PATH` trusting `cacert`.
+pub fn curl_ca(host: &str, port: u16, path: &str, cacert: &str) -> Curled {
+    curl_host("https", host, port, path, &["--cacert", cacert])
+}
+
+/// `(user, bcrypt hash)` for `password`, made with `htpasswd -nbB`.
+pub fn bcrypt(user: &str, password: &str) -> (String, String) {
     let out = Command::new("htpasswd")
-        .args(["-nbB", "admin", "s3cret"])
+        .args(["-nbB", user, password])
         .output()
         .expect("run htpasswd (apache2-utils)");
     assert!(out.status.success());
     let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let file = dir.join("users.htpasswd");
-    std::fs::write(&file, format!("{line}\n")).unwrap();
     let (user, hash) = line.split_once(':').unwrap();
-    (file, vec![(user.to_string(), hash.to_string())])
+    (user.to_string(), hash.to_string())
+}
+
+/// `user:password` in an htpasswd file (`users.htpasswd` in `dir`) of a [`bcrypt`] hash,
+/// and the pairs it holds.
+pub fn htpasswd(dir: &Path, user: &str, password: &str) -> (PathBuf, Vec<(String, String)>) {
+    let (user, hash) = bcrypt(user, password);
+    let file = dir.join("users.htpasswd");
+    std::fs::write(&file, format!("{user}:{hash}\n")).unwrap();
+    (file, vec![(user, hash)])
+}
+
+/// `r` redirects with `status` to `location`.
+pub fn assert_redirect(r: &Curled, status: u16, location: &str) {
+    assert_eq!(r.status, status, "{r:?}");
+    assert_eq!(r.header("location"), Some(location), "{r:?}");
+}
+
+/// `r` is a 503 with `Retry-After` and an HTML body: holdfast's page for `service`, or
+/// the engine's own body where `service` is `None` (Traefik cannot answer the page).
+pub fn assert_unavailable(r: &Curled, service: Option<&str>) {
+    assert_eq!(r.status, 503, "{r:?}");
+    assert_eq!(
+        r.header("retry-after"),
+        Some(holdfast_proxy::page::RETRY_AFTER)
+    );
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    if let Some(service) = service {
+        assert_eq!(r.body, holdfast_proxy::page::unavailable(service));
+    }
 }
 
 /// `shop` on `shop.test` (canonical) and `www.shop.test`, TLS from files, the secure
 /// header preset, basic auth, only 127.0.0.1, 1 KiB bodies; `/down` has no upstream.
 pub fn full_featured(dir: &Path, http: u16, https: u16, web: &Backend) -> ProxyModel {
-    let (cert, key) = self_signed(dir, "shop.test");
-    let (file, users) = htpasswd(dir);
+    let (cert, key) = certificate(dir, "shop.test");
+    let (file, users) = htpasswd(dir, "admin", "s3cret");
     let (set, remove) = HeaderPreset::Secure.headers(true);
     let mut m = empty(http, https);
     let mut shop = route_to(&["shop.test", "www.shop.test"], web);
@@ -151,15 +178,7 @@ pub fn full_featured(dir: &Path, http: u16, https: u16, web: &Backend) -> ProxyM
     shop.basic_auth_file = Some(file);
     shop.allow_ips = vec!["127.0.0.1/32".into()];
     shop.max_body = Some(1024);
-    shop.paths = vec![
-        PathModel {
-            prefix: "/down".into(),
-            strip_prefix: false,
-            service: "worker".into(),
-            upstreams: Vec::new(),
-        },
-        path("/", false, web),
-    ];
+    shop.paths = vec![down("/down", false, "worker"), path("/", false, web)];
     m.routes.insert("shop".into(), shop);
     m
 }
@@ -171,18 +190,11 @@ pub fn check_full_featured(dir: &Path, http: u16, https: u16, has_page: bool) {
     let cacert = cacert.to_str().unwrap();
     let auth = ["--cacert", cacert, "-u", "admin:s3cret"];
 
+    // http → https, then www → canonical.
     let r = curl_host("http", "www.shop.test", http, "/a/b?c=1&d=2", &[]);
-    assert_eq!(r.status, 308, "http → https: {r:?}");
-    assert_eq!(
-        r.header("location"),
-        Some(format!("https://shop.test:{https}/a/b?c=1&d=2").as_str())
-    );
+    assert_redirect(&r, 308, &format!("https://shop.test:{https}/a/b?c=1&d=2"));
     let r = curl_host("https", "www.shop.test", https, "/a/b?c=1", &auth);
-    assert_eq!(r.status, 308, "www → canonical: {r:?}");
-    assert_eq!(
-        r.header("location"),
-        Some(format!("https://shop.test:{https}/a/b?c=1").as_str())
-    );
+    assert_redirect(&r, 308, &format!("https://shop.test:{https}/a/b?c=1"));
 
     let r = curl_host("https", "shop.test", https, "/", &auth);
     assert_eq!(r.status, 200, "{r:?}");
@@ -239,11 +251,7 @@ pub fn check_full_featured(dir: &Path, http: u16, https: u16, has_page: bool) {
     );
 
     let r = curl_host("https", "shop.test", https, "/down/x", &auth);
-    assert_eq!(r.status, 503, "{r:?}");
-    if has_page {
-        assert_eq!(r.body, holdfast_proxy::page::unavailable("worker"));
-        assert_eq!(r.header("retry-after"), Some("5"));
-    }
+    assert_unavailable(&r, has_page.then_some("worker"));
 }
 
 /// A WebSocket through the proxy, without framing: after the 101 the backend echoes
@@ -285,4 +293,28 @@ impl WebSocket {
             .unwrap_or_else(|e| panic!("the WebSocket was closed: {e}"));
         assert_eq!(back, bytes);
     }
+}
+
+/// A backend on 127.0.0.1 that answers each request with its head as the body, to see
+/// what the proxy passes on. Returns its address.
+pub fn echo_head_backend() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                head.len()
+            );
+            let _ = stream.write_all(&head);
+        }
+    });
+    address
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::web::free_port;
+use crate::web::{free_port, self_signed};
 use crate::{Daemon, wait_until};
 
 /// One running Pebble. Killed when dropped.
@@ -24,28 +24,7 @@ impl Pebble {
     /// Starts Pebble in `dir`.
     pub fn start(dir: &Path) -> Pebble {
         std::fs::create_dir_all(dir).unwrap();
-        let (cert, key) = (dir.join("pebble.crt"), dir.join("pebble.key"));
-        let out = Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .args([
-                "-subj",
-                "/CN=pebble",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            ])
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (cert, key) = self_signed(dir, "pebble", &["IP:127.0.0.1", "DNS:localhost"]);
         let (listen, management) = (free_port(), free_port());
         let config = dir.join("pebble.json");
         std::fs::write(
