@@ -95,6 +95,7 @@ pub async fn apply(nginx: &Nginx, rendered: &Rendered) -> Result<Applied, ProxyE
     // Reload and confirm.
     let log = error_log(cfg).await;
     let offset = log.as_deref().map(log_len).unwrap_or(0);
+    let old_workers = workers(cfg).await;
     let reloaded = Instant::now();
     if let Err(reason) = reload(cfg).await {
         restore(cfg).await?;
@@ -106,6 +107,7 @@ pub async fn apply(nginx: &Nginx, rendered: &Rendered) -> Result<Applied, ProxyE
     }
     match confirm(&address, &rendered.hash, log.as_deref(), offset).await {
         Confirmed::Serving => {
+            old_workers_stopped(&old_workers).await;
             let timings = ApplyTimings {
                 test: test_time,
                 reload_to_serving: reloaded.elapsed(),
@@ -363,6 +365,61 @@ async fn confirm(address: &str, hash: &str, log: Option<&Path>, offset: u64) -> 
 }
 
 /// The main-level `error_log` file of the main configuration, if it names one.
+/// The worker processes of the running master (from the `pid` file of the main
+/// configuration, Debian's `/run/nginx.pid` by default), by reading `/proc`.
+async fn workers(cfg: &NginxConfig) -> Vec<u32> {
+    let text = tokio::fs::read_to_string(&cfg.nginx_conf)
+        .await
+        .unwrap_or_default();
+    let pid_file = top_level(&text, "pid").unwrap_or_else(|| "/run/nginx.pid".to_string());
+    let Some(master) = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+    else {
+        return Vec::new();
+    };
+    children(master)
+}
+
+fn children(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // `pid (comm) state ppid ...`; comm may hold spaces.
+                    let after = stat.rsplit_once(')')?.1;
+                    after.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
+}
+
+/// Waits (bounded) until none of `old` still takes new connections: each has exited or
+/// is "shutting down". A probe answered by a new worker does not prove that an old one
+/// stopped accepting; until it has, a new connection may still get the old
+/// configuration.
+async fn old_workers_stopped(old: &[u32]) {
+    let deadline = Instant::now() + CONFIRM_TIMEOUT;
+    loop {
+        let accepting = old.iter().any(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| !String::from_utf8_lossy(&c).contains("shutting down"))
+                .unwrap_or(false)
+        });
+        if !accepting || Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 async fn error_log(cfg: &NginxConfig) -> Option<PathBuf> {
     let text = tokio::fs::read_to_string(&cfg.nginx_conf).await.ok()?;
     let path = error_log_in(&text)?;
@@ -376,12 +433,17 @@ async fn error_log(cfg: &NginxConfig) -> Option<PathBuf> {
 
 /// The file of the first `error_log` outside any block in `conf`.
 fn error_log_in(conf: &str) -> Option<String> {
+    top_level(conf, "error_log")
+}
+
+/// The first argument of the first `directive` outside any block in `conf`.
+fn top_level(conf: &str, directive: &str) -> Option<String> {
     let mut depth = 0usize;
     for line in conf.lines() {
         let line = line.split('#').next().unwrap_or("");
         let trimmed = line.trim();
         if depth == 0
-            && let Some(rest) = trimmed.strip_prefix("error_log")
+            && let Some(rest) = trimmed.strip_prefix(directive)
             && rest.starts_with(char::is_whitespace)
         {
             let file = rest
