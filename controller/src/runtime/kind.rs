@@ -249,6 +249,8 @@ pub struct Report {
     /// The reason of the event that reports drift (`DriftDetected`; routes say
     /// `ProxyDrift`).
     pub drift_reason: &'static str,
+    /// The status message of a Ready object (`running`; routes say `serving`).
+    pub ready_message: &'static str,
 }
 
 impl Report {
@@ -268,6 +270,7 @@ impl Report {
             published: BTreeMap::new(),
             diff: None,
             drift_reason: "DriftDetected",
+            ready_message: "running",
         }
     }
 }

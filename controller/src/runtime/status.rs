@@ -202,7 +202,7 @@ impl Controller {
                 } else {
                     Phase::Ready
                 };
-                status.message = "running".into();
+                status.message = report.ready_message.into();
                 status.applied_hash = report.spec_hash.clone();
                 status.revision = desired.revision.clone();
             }

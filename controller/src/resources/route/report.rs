@@ -104,6 +104,7 @@ pub fn report(
         },
     );
     out.drift_reason = PROXY_DRIFT;
+    out.ready_message = "serving";
     if let Some(d) = drift {
         out.drift.push(FieldDrift {
             field: format!("{engine} config"),
