@@ -74,6 +74,17 @@ struct Args {
     baseline_bin: Option<PathBuf>,
 }
 
+/// Rewrites docs/benchmarks.md with `splice` (one section replaced) and says so.
+fn splice_docs(root: &Path, what: &str, splice: impl FnOnce(&str) -> String) -> Result<()> {
+    let path = root.join("docs").join("benchmarks.md");
+    let doc = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    std::fs::write(&path, splice(&doc))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!("updated {what} of {}", path.display());
+    Ok(())
+}
+
 /// How much to measure.
 #[derive(Debug, Clone, Copy)]
 struct Plan {
@@ -200,12 +211,7 @@ fn bench(args: &Args) -> Result<()> {
         )?;
         println!("\n{section}");
         if !args.no_docs {
-            let path = root.join("docs").join("benchmarks.md");
-            let doc = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            std::fs::write(&path, routes::splice(&doc, &section))
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            println!("updated section 8 of {}", path.display());
+            splice_docs(&root, "section 8", |doc| routes::splice(doc, &section))?;
         }
         return Ok(());
     }
@@ -266,12 +272,7 @@ fn bench(args: &Args) -> Result<()> {
             println!("- {note}");
         }
         if !args.no_docs {
-            let path = root.join("docs").join("benchmarks.md");
-            let doc = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            std::fs::write(&path, calls::splice(&doc, &section))
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            println!("updated sections 5-7 of {}", path.display());
+            splice_docs(&root, "sections 5-7", |doc| calls::splice(doc, &section))?;
         }
         return Ok(());
     }

@@ -359,3 +359,45 @@ fn a_route_the_proxy_refuses_is_degraded_and_the_others_still_answer() {
         "{describe}"
     );
 }
+
+/// `tls: auto` under `holdfast run`, against Pebble: the route is Progressing until
+/// Caddy serves the certificate, then Ready with its expiry and issuer.
+#[test]
+fn an_acme_route_shows_the_certificate_the_proxy_serves() {
+    busybox_image();
+    let p = TestProject::new("routes-acme");
+    let pebble = holdfast_testkit::engines::pebble::Pebble::start(&p.dir.join("pebble"));
+    let caddy = CaddyProcess::start(&p.dir.join("caddy"));
+    let (http, https) = (free_port(), free_port());
+    p.write(&format!(
+        "name: {{{{project}}}}\nproxy:\n  engine: caddy\n  admin: {}\n  listen: {{http: \"127.0.0.1:{http}\", https: \"127.0.0.1:{https}\"}}\n  acme: {{email: ops@shop.test, ca: \"{}\", ca_root: {}}}\nservices:\n{}routes:\n  shop:\n    hosts: [shop.test]\n    tls: auto\n    paths: [{{service: web, port: 8080}}]\n",
+        caddy.admin_address(),
+        pebble.directory,
+        pebble.tls_root.display(),
+        service("web", false)
+    ));
+    let _c = start_controller(&p, &["--resync", "2s"]);
+    let root = pebble.issuing_root(&p.dir.join("pebble-root.pem"));
+    wait_for_body(
+        "shop.test",
+        https,
+        "/",
+        "web\n",
+        &["--cacert", root.to_str().unwrap()],
+    );
+    let mut get = String::new();
+    let shown = wait_until(Duration::from_secs(30), || {
+        get = stdout(&cli(&p, &["get", "routes"]));
+        get.contains("auto, ") && get.contains("Ready") && !get.contains("not served")
+    });
+    assert!(shown.is_some(), "{get}");
+    let describe = stdout(&cli(&p, &["describe", "route/shop"]));
+    assert!(
+        describe.to_lowercase().contains("pebble"),
+        "the issuer: {describe}"
+    );
+    assert!(
+        metric(&p, "holdfast_cert_expiry_seconds", Some(("route", "shop"))) > 3600.0,
+        "expiry metric"
+    );
+}

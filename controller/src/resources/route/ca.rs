@@ -205,7 +205,12 @@ fn write_with_mode(path: &Path, text: &str, mode: u32) -> Result<(), CaError> {
 pub fn cert_info(path: &Path) -> Option<CertInfo> {
     let text = std::fs::read(path).ok()?;
     let (_, pem) = x509_parser::pem::parse_x509_pem(&text).ok()?;
-    let cert = pem.parse_x509().ok()?;
+    cert_info_der(&pem.contents)
+}
+
+/// Reads one DER certificate: issuer, expiry, names.
+pub fn cert_info_der(der: &[u8]) -> Option<CertInfo> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let issuer = cert
         .issuer()
         .iter_common_name()

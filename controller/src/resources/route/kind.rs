@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use holdfast_proxy::converge::ConvergeOutcome;
 use holdfast_proxy::driver::{DEBOUNCE, Driver};
-use holdfast_proxy::model::route_section;
-use holdfast_spec::{DesiredState, DriftMode, Proxy};
+use holdfast_proxy::model::{TlsModel, route_section};
+use holdfast_spec::{DesiredState, DriftMode, Proxy, ProxyEngine};
 
 use super::ca::LocalCa;
 use super::desired::{self, ModelError};
@@ -56,6 +56,7 @@ pub struct Route {
     /// The driver of the proxy in force, by its spec: a changed `proxy:` gets a new one.
     driver: Mutex<Option<(String, Arc<Driver>)>>,
     metrics: RouteMetrics,
+    served: super::served::ServedCache,
 }
 
 impl Route {
@@ -66,6 +67,7 @@ impl Route {
             debounce: DEBOUNCE,
             driver: Mutex::new(None),
             metrics: RouteMetrics::default(),
+            served: Default::default(),
         }
     }
 
@@ -171,16 +173,36 @@ impl Kind for Route {
             driver.apply(model.clone(), held.clone()).await
         };
         let engine = driver.engine().name();
-        if let Some(route) = model.routes.get(name) {
-            self.metrics.observe_route(name, route, &self.ca);
-        } else {
-            self.metrics.forget_route(name);
-        }
         let changed = if plan_only {
             None
         } else {
             driver.take_changed(&route_section(name))
         };
+        // An ACME certificate is the proxy's: ask the listener what it serves.
+        let mut asked = false;
+        let served = match model.routes.get(name) {
+            Some(route) if route.tls == TlsModel::Acme && proxy.service.is_none() => {
+                let address = match proxy.engine {
+                    ProxyEngine::Traefik => {
+                        Some(format!("127.0.0.1:{}", proxy.https_port.unwrap_or(443)))
+                    }
+                    _ => super::served::loopback(&model.listen.https),
+                };
+                match (address, route.hosts.first()) {
+                    (Some(a), Some(host)) => {
+                        asked = true;
+                        self.served.get(name, &a, host, changed.is_some()).await
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        if let Some(route) = model.routes.get(name) {
+            self.metrics.observe_route(name, route, served.as_ref());
+        } else {
+            self.metrics.forget_route(name);
+        }
         report::report(
             name,
             engine,
@@ -191,8 +213,10 @@ impl Kind for Route {
                 plan_only,
                 report_only: held.contains(&route_section(name)),
                 removal_allowed: cx.removal_allowed,
+                awaiting_certificate: asked && served.is_none(),
+                served: served.as_ref(),
+                warnings: &driver.engine().warnings(),
             },
-            &driver.engine().warnings(),
         )
     }
 

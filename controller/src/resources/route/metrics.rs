@@ -11,7 +11,7 @@ use prometheus_client::registry::{Registry, Unit};
 use holdfast_proxy::converge::ConvergeOutcome;
 use holdfast_proxy::model::{RouteModel, TlsModel};
 
-use super::ca::{LocalCa, cert_info};
+use super::ca::{CertInfo, cert_info};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EngineLabels {
@@ -63,7 +63,7 @@ impl RouteMetrics {
         );
         registry.register_with_unit(
             "holdfast_cert_expiry",
-            "Seconds until the certificate a route serves expires (file and internal certificates)",
+            "Seconds until the certificate a route serves expires (read from its file, or from the proxy for tls: auto)",
             Unit::Seconds,
             self.cert_expiry.clone(),
         );
@@ -91,21 +91,25 @@ impl RouteMetrics {
         }
     }
 
-    /// Sets the certificate expiry of `route`, where holdfast can read its certificate.
-    pub fn observe_route(&self, route: &str, model: &RouteModel, _ca: &LocalCa) {
+    /// Sets the certificate expiry of `route`: from its file, or from what the proxy
+    /// `served` for an ACME route.
+    pub fn observe_route(&self, route: &str, model: &RouteModel, served: Option<&CertInfo>) {
         let labels = RouteLabels {
             route: route.to_string(),
         };
-        let TlsModel::Files { cert, .. } = &model.tls else {
-            self.cert_expiry.remove(&labels);
-            return;
+        let info = match &model.tls {
+            TlsModel::Files { cert, .. } => cert_info(cert),
+            TlsModel::Acme => served.cloned(),
+            TlsModel::Off => None,
         };
-        if let Some(info) = cert_info(cert) {
+        if let Some(info) = info {
             let left = match info.not_after.duration_since(std::time::SystemTime::now()) {
                 Ok(d) => d.as_secs() as i64,
                 Err(e) => -(e.duration().as_secs() as i64),
             };
             self.cert_expiry.get_or_create(&labels).set(left);
+        } else {
+            self.cert_expiry.remove(&labels);
         }
     }
 

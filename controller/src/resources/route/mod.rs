@@ -12,6 +12,7 @@
 //! - [`engine`]: the engine `proxy.engine` names;
 //! - [`report`]: one route's status, drift, actions and columns from the pass;
 //! - [`metrics`]: proxy apply time and errors, certificate expiry;
+//! - [`served`]: the certificate a host is served with, by a TLS handshake (`tls: auto`);
 //! - [`kind`]: the [`Kind`](crate::runtime::kind::Kind) implementation.
 
 pub mod ca;
@@ -21,5 +22,6 @@ pub mod kind;
 pub mod metrics;
 pub mod ports;
 pub mod report;
+pub mod served;
 
 pub use kind::{KIND, Route, RouteError};

@@ -4,19 +4,25 @@ use holdfast_proxy::converge::{ConvergeOutcome, DriftWhat, RouteResult};
 use holdfast_proxy::driver::Changed;
 use holdfast_proxy::model::{ProxyModel, RouteModel, TlsModel, route_section};
 
-use super::ca::cert_info;
+use super::ca::{CertInfo, cert_info};
 use super::kind::RouteError;
 use crate::runtime::kind::{Action, FieldDrift, Outcome, Report};
 
-/// How the pass ran.
+/// How the pass ran, and what else it learned.
 #[derive(Debug, Clone, Copy)]
-pub struct Mode {
+pub struct Mode<'a> {
     /// Plan only (`plan`, `diff`, suspended): nothing was sent.
     pub plan_only: bool,
     /// The route is report-only: its drift alone is never corrected.
     pub report_only: bool,
     /// Routes gone from the file may be removed.
     pub removal_allowed: bool,
+    /// A `tls: auto` route whose certificate the proxy does not serve yet.
+    pub awaiting_certificate: bool,
+    /// The certificate the proxy serves for a `tls: auto` route, if it was asked.
+    pub served: Option<&'a CertInfo>,
+    /// What the engine says is off (an old Caddy).
+    pub warnings: &'a [String],
 }
 
 /// The event reason of proxy drift.
@@ -31,8 +37,7 @@ pub fn report(
     model: &ProxyModel,
     outcome: &ConvergeOutcome,
     changed: Option<Changed>,
-    mode: Mode,
-    warnings: &[String],
+    mode: Mode<'_>,
 ) -> Result<Report, RouteError> {
     let section = route_section(name);
     let live = outcome
@@ -87,6 +92,14 @@ pub fn report(
     let mut out = Report::new(
         if result == RouteResult::Differs && mode.report_only && !mode.plan_only {
             Outcome::Drifted
+        } else if mode.awaiting_certificate && !mode.plan_only {
+            Outcome::Progressing {
+                reason: format!(
+                    "waiting for the proxy to obtain the ACME certificate of {}",
+                    route.hosts.first().map(String::as_str).unwrap_or("?")
+                ),
+                retry_after: std::time::Duration::from_secs(2),
+            }
         } else if !waiting.is_empty() {
             Outcome::Progressing {
                 reason: format!(
@@ -135,7 +148,14 @@ pub fn report(
         ));
     }
     out.spec_hash = Some(outcome.rendered.hash.clone());
-    out.columns = columns(engine, route, outcome, drift.is_some(), warnings);
+    out.columns = columns(
+        engine,
+        route,
+        outcome,
+        drift.is_some(),
+        mode.served,
+        mode.warnings,
+    );
     // What differed (and, in apply mode, was put back), for `describe`.
     let config_diff = drift.and_then(|_| {
         crate::runtime::planning::unified(
@@ -156,7 +176,7 @@ fn removed(
     engine: &'static str,
     outcome: &ConvergeOutcome,
     still_live: bool,
-    mode: Mode,
+    mode: Mode<'_>,
 ) -> Result<Report, RouteError> {
     if let Some(e) = &outcome.error {
         return Err(RouteError::Proxy(e.to_string()));
@@ -181,11 +201,12 @@ fn columns(
     route: &RouteModel,
     outcome: &ConvergeOutcome,
     differs: bool,
+    served: Option<&CertInfo>,
     warnings: &[String],
 ) -> std::collections::BTreeMap<String, String> {
     let mut c = std::collections::BTreeMap::new();
     c.insert("HOSTS".into(), route.hosts.join(","));
-    let (tls, issuer) = tls_column(route);
+    let (tls, issuer) = tls_column(route, served);
     c.insert("TLS".into(), tls);
     c.insert("ISSUER".into(), issuer);
     c.insert(
@@ -240,28 +261,30 @@ fn columns(
     c
 }
 
-/// `mode, expiry` and the issuer, from the certificate file where there is one.
-fn tls_column(route: &RouteModel) -> (String, String) {
+/// `mode, expiry` and the issuer: from the certificate file where there is one, from
+/// what the proxy serves for `auto`.
+fn tls_column(route: &RouteModel, served: Option<&CertInfo>) -> (String, String) {
+    let with = |mode: &str, info: Option<CertInfo>, missing: &str| match info {
+        Some(info) => {
+            let left = info
+                .not_after
+                .duration_since(std::time::SystemTime::now())
+                .map(|d| format!("{}d", d.as_secs() / 86_400))
+                .unwrap_or_else(|_| "expired".into());
+            (format!("{mode}, {left}"), info.issuer)
+        }
+        None => (format!("{mode}, {missing}"), "<unknown>".into()),
+    };
     match &route.tls {
         TlsModel::Off => ("off".into(), "<none>".into()),
-        TlsModel::Acme => ("auto".into(), "ACME (see the proxy)".into()),
+        TlsModel::Acme => with("auto", served.cloned(), "not served yet"),
         TlsModel::Files { cert, .. } => {
             let mode = if cert.to_string_lossy().contains("/routes/certs/") {
                 "internal"
             } else {
                 "files"
             };
-            match cert_info(cert) {
-                Some(info) => {
-                    let left = info
-                        .not_after
-                        .duration_since(std::time::SystemTime::now())
-                        .map(|d| format!("{}d", d.as_secs() / 86_400))
-                        .unwrap_or_else(|_| "expired".into());
-                    (format!("{mode}, {left}"), info.issuer)
-                }
-                None => (format!("{mode}, unreadable"), "<unknown>".into()),
-            }
+            with(mode, cert_info(cert), "unreadable")
         }
     }
 }
