@@ -22,7 +22,7 @@ use std::fmt;
 use holdfast_spec::MountKind;
 use serde::{Serialize, Serializer};
 
-use super::container::{MountSpec, PortBinding};
+use super::container::{MountSpec, PortBinding, RuntimeOptions};
 use super::desired::DesiredContainer;
 use super::labels;
 use super::live::{ImageDefaults, LiveContainer};
@@ -63,13 +63,16 @@ pub enum Field {
     Networks,
     /// Labels.
     Labels,
+    /// Hostname, capabilities, DNS, sysctls, ulimits, tmpfs and the other runtime
+    /// options; the account names each option that differs.
+    Options,
     /// Whether the container runs.
     Running,
 }
 
 impl Field {
     /// Every field, in the order drift reports them.
-    pub const ALL: [Field; 11] = [
+    pub const ALL: [Field; 12] = [
         Field::Image,
         Field::Command,
         Field::Entrypoint,
@@ -80,11 +83,12 @@ impl Field {
         Field::RestartPolicy,
         Field::Networks,
         Field::Labels,
+        Field::Options,
         Field::Running,
     ];
 
     /// The lowercase name: `image`, `command`, `entrypoint`, `env`, `ports`, `mounts`,
-    /// `limits`, `restart`, `networks`, `labels`, `running`.
+    /// `limits`, `restart`, `networks`, `labels`, `options`, `running`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Field::Image => "image",
@@ -97,6 +101,7 @@ impl Field {
             Field::RestartPolicy => "restart",
             Field::Networks => "networks",
             Field::Labels => "labels",
+            Field::Options => "options",
             Field::Running => "running",
         }
     }
@@ -195,6 +200,7 @@ pub fn drift(
             // the container came from; here they would only be noise.
             &[labels::SPEC_HASH, labels::REVISION],
         ),
+        options_drift(desired, live),
         running_drift(live),
     ]
     .into_iter()
@@ -222,6 +228,14 @@ fn compare<T: PartialEq + fmt::Display>(field: Field, desired: T, live: T) -> Op
         return None;
     }
     differs(field, vec![desired.to_string()], vec![live.to_string()])
+}
+
+fn options_drift(desired: &DesiredContainer, live: &LiveContainer) -> Option<FieldDrift> {
+    let (want, have) = RuntimeOptions::differences(&desired.options, &live.options);
+    if want.is_empty() {
+        return None;
+    }
+    differs(Field::Options, want, have)
 }
 
 fn short_id(id: &str) -> &str {
@@ -744,6 +758,7 @@ mod tests {
                 "restart",
                 "networks",
                 "labels",
+                "options",
                 "running"
             ]
         );
