@@ -435,6 +435,81 @@ mod tests {
         assert_eq!(drift(&db, &live_db, &image), vec![]);
     }
 
+    const TUNED: &str = "name: shop\nservices:\n  t:\n    image: busybox\n    hostname: web\n    stop_signal: SIGINT\n    tty: true\n    cap_add: [NET_ADMIN]\n    cap_drop: [ALL]\n    extra_hosts: [\"db:10.0.0.5\"]\n    dns: 1.1.1.1\n    group_add: [\"1\", \"2\"]\n    shm_size: 128M\n    pids_limit: -1\n    sysctls: {net.core.somaxconn: 1024}\n    ulimits: {nofile: 1024}\n    tmpfs: [\"/run:size=1m\"]\n";
+
+    #[test]
+    fn docker_defaults_of_options_the_file_leaves_out_are_not_drift() {
+        let (desired, image, mut live) = fixtures::web();
+        live.options.hostname = Some("0123456789ab".into());
+        live.options.working_dir = Some("/app".into());
+        live.options.tty = Some(false);
+        live.options.shm_size_bytes = Some(64 * 1024 * 1024);
+        live.options.pids_limit = Some(0);
+        live.options.cap_add = vec!["CAP_AUDIT_WRITE".into()];
+        assert_eq!(drift(&desired, &live, &image), vec![]);
+    }
+
+    #[test]
+    fn options_as_docker_reports_them_are_not_drift() {
+        let desired = fixtures::desired(TUNED, "t");
+        let image = fixtures::image_defaults();
+        let mut live = fixtures::live_of(&desired);
+        live.options.stop_signal = Some("INT".into());
+        live.options.cap_add = vec!["CAP_NET_ADMIN".into()];
+        live.options.group_add = vec!["2".into(), "1".into()];
+        live.options.pids_limit = Some(0);
+        assert_eq!(drift(&desired, &live, &image), vec![]);
+    }
+
+    #[test]
+    fn a_changed_option_is_drift_that_names_it() {
+        let desired = fixtures::desired(TUNED, "t");
+        let image = fixtures::image_defaults();
+        for (change, want, have) in [
+            (
+                (|l: &mut LiveContainer| l.options.hostname = Some("other".into()))
+                    as fn(&mut LiveContainer),
+                "hostname=web",
+                "hostname=other",
+            ),
+            (|l| l.options.tty = None, "tty=true", "tty=false"),
+            (
+                |l| l.options.cap_drop = vec![],
+                "cap_drop=[ALL]",
+                "cap_drop=[]",
+            ),
+            (
+                |l| l.options.pids_limit = Some(10),
+                "pids_limit=-1",
+                "pids_limit=10",
+            ),
+            (
+                |l| l.options.shm_size_bytes = Some(64 * 1024 * 1024),
+                "shm_size=128M",
+                "shm_size=64M",
+            ),
+            (
+                |l| {
+                    l.options.ulimits.insert("nofile".into(), (1, 2));
+                },
+                "ulimits={\"nofile\": (1024, 1024)}",
+                "ulimits={\"nofile\": (1, 2)}",
+            ),
+            (
+                |l| l.options.tmpfs.clear(),
+                "tmpfs={\"/run\": \"size=1m\"}",
+                "tmpfs={}",
+            ),
+        ] {
+            let mut live = fixtures::live_of(&desired);
+            change(&mut live);
+            let d = drift(&desired, &live, &image);
+            let options = only(&d, Field::Options);
+            assert_eq!(options.desired, want);
+            assert_eq!(options.live, have);
+        }
+    }
+
     #[test]
     fn image_env_and_labels_are_not_drift() {
         let (desired, image, live) = fixtures::web();
