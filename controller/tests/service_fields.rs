@@ -10,7 +10,7 @@ use common::{
     apply_ok, assert_apply_changes_nothing, assert_exit, containers_and_starts, id_of, inspect,
     plan,
 };
-use holdfast_testkit::{TestProject, busybox_image, docker};
+use holdfast_testkit::{TestProject, busybox_image, docker, docker_ok};
 use serde_json::{Value, json};
 
 /// `tuned` sets every field; `other` sets none. `{{hostname}}` is the knob.
@@ -153,8 +153,31 @@ fn every_field_reaches_the_container_and_one_change_recreates_one_service() {
     let before = containers_and_starts(&p);
     assert_apply_changes_nothing(&p, &before);
 
-    // One field changes: only that service is recreated.
+    // A change by hand (`docker update` can change the pids limit in place) is drift
+    // of that field, and apply puts it back.
     let other_before = id_of(&p, "other");
+    let other_started = p.started_at("other");
+    docker_ok(&["update", "--pids-limit", "50", &id]);
+    let out = plan(&p);
+    assert_exit(&out, 0, "holdfast plan");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("recreate service/tuned"), "{stdout}");
+    assert!(
+        stdout.contains("recreate service/tuned: options changed"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("service/other"), "{stdout}");
+    apply_ok(&p);
+    let id = id_of(&p, "tuned");
+    assert_eq!(inspect(&p, "tuned")["HostConfig"]["PidsLimit"], 100);
+    assert_eq!(id_of(&p, "other"), other_before, "`other` was recreated");
+    assert_eq!(
+        p.started_at("other"),
+        other_started,
+        "`other` was restarted"
+    );
+
+    // One field of the file changes: only that service is recreated.
     let other_started = p.started_at("other");
     write(&p, "tuned-two");
     let out = plan(&p);
