@@ -163,7 +163,7 @@ fn every_field_reaches_the_container_and_one_change_recreates_one_service() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("recreate service/tuned"), "{stdout}");
     assert!(
-        stdout.contains("recreate service/tuned: options changed"),
+        stdout.contains("recreate service/tuned: pids_limit changed"),
         "{stdout}"
     );
     assert!(!stdout.contains("service/other"), "{stdout}");

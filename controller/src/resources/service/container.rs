@@ -500,9 +500,9 @@ impl RuntimeOptions {
         }
     }
 
-    /// `name=value` for each field `desired` sets and `live` has differently: the
-    /// desired side and the live side.
-    pub fn differences(desired: &Self, live: &Self) -> (Vec<String>, Vec<String>) {
+    /// `(field, desired value, live value)` for each field `desired` sets and `live`
+    /// has differently, by its Compose name.
+    pub fn differences(desired: &Self, live: &Self) -> Vec<(&'static str, String, String)> {
         fn cap(c: &str) -> String {
             let upper = c.to_ascii_uppercase();
             upper.strip_prefix("CAP_").unwrap_or(&upper).to_string()
@@ -529,11 +529,8 @@ impl RuntimeOptions {
         fn map<V: fmt::Debug>(m: &BTreeMap<String, V>) -> String {
             format!("{m:?}")
         }
-        let (mut want, mut have) = (Vec::new(), Vec::new());
-        let mut note = |name: &str, w: String, h: String| {
-            want.push(format!("{name}={w}"));
-            have.push(format!("{name}={h}"));
-        };
+        let mut out = Vec::new();
+        let mut note = |name: &'static str, w: String, h: String| out.push((name, w, h));
         let text = |o: &Option<String>| o.clone().unwrap_or_default();
         for (name, d, l) in [
             ("hostname", &desired.hostname, &live.hostname),
@@ -619,6 +616,6 @@ impl RuntimeOptions {
         if !desired.tmpfs.is_empty() && desired.tmpfs != live.tmpfs {
             note("tmpfs", map(&desired.tmpfs), map(&live.tmpfs));
         }
-        (want, have)
+        out
     }
 }

@@ -291,7 +291,7 @@ fn pair(d: &DesiredContainer, l: &LiveContainer, image: &ImageDefaults) -> (View
             Field::Labels => lv.labels = dv.labels.clone(),
             Field::Running => lv.state = dv.state.clone(),
             // Not in the text; a change shows through the spec hash below.
-            Field::Options => {}
+            _ => {}
         }
     }
 

@@ -63,16 +63,55 @@ pub enum Field {
     Networks,
     /// Labels.
     Labels,
-    /// Hostname, capabilities, DNS, sysctls, ulimits, tmpfs and the other runtime
-    /// options; the account names each option that differs.
-    Options,
+    /// `hostname`.
+    Hostname,
+    /// `domainname`.
+    Domainname,
+    /// `working_dir`.
+    WorkingDir,
+    /// `stop_signal`.
+    StopSignal,
+    /// `tty`.
+    Tty,
+    /// `stdin_open`.
+    StdinOpen,
+    /// `read_only`.
+    ReadOnly,
+    /// `privileged`.
+    Privileged,
+    /// `cap_add`.
+    CapAdd,
+    /// `cap_drop`.
+    CapDrop,
+    /// `extra_hosts`.
+    ExtraHosts,
+    /// `dns`.
+    Dns,
+    /// `dns_search`.
+    DnsSearch,
+    /// `dns_opt`.
+    DnsOpt,
+    /// `group_add`.
+    GroupAdd,
+    /// `security_opt`.
+    SecurityOpt,
+    /// `shm_size`.
+    ShmSize,
+    /// `pids_limit`.
+    PidsLimit,
+    /// `sysctls`.
+    Sysctls,
+    /// `ulimits`.
+    Ulimits,
+    /// `tmpfs`.
+    Tmpfs,
     /// Whether the container runs.
     Running,
 }
 
 impl Field {
     /// Every field, in the order drift reports them.
-    pub const ALL: [Field; 12] = [
+    pub const ALL: [Field; 32] = [
         Field::Image,
         Field::Command,
         Field::Entrypoint,
@@ -83,12 +122,33 @@ impl Field {
         Field::RestartPolicy,
         Field::Networks,
         Field::Labels,
-        Field::Options,
+        Field::Hostname,
+        Field::Domainname,
+        Field::WorkingDir,
+        Field::StopSignal,
+        Field::Tty,
+        Field::StdinOpen,
+        Field::ReadOnly,
+        Field::Privileged,
+        Field::CapAdd,
+        Field::CapDrop,
+        Field::ExtraHosts,
+        Field::Dns,
+        Field::DnsSearch,
+        Field::DnsOpt,
+        Field::GroupAdd,
+        Field::SecurityOpt,
+        Field::ShmSize,
+        Field::PidsLimit,
+        Field::Sysctls,
+        Field::Ulimits,
+        Field::Tmpfs,
         Field::Running,
     ];
 
     /// The lowercase name: `image`, `command`, `entrypoint`, `env`, `ports`, `mounts`,
-    /// `limits`, `restart`, `networks`, `labels`, `options`, `running`.
+    /// `limits`, `restart`, `networks`, `labels`, then the Compose names of the runtime
+    /// options (`hostname` … `tmpfs`), and `running`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Field::Image => "image",
@@ -101,7 +161,27 @@ impl Field {
             Field::RestartPolicy => "restart",
             Field::Networks => "networks",
             Field::Labels => "labels",
-            Field::Options => "options",
+            Field::Hostname => "hostname",
+            Field::Domainname => "domainname",
+            Field::WorkingDir => "working_dir",
+            Field::StopSignal => "stop_signal",
+            Field::Tty => "tty",
+            Field::StdinOpen => "stdin_open",
+            Field::ReadOnly => "read_only",
+            Field::Privileged => "privileged",
+            Field::CapAdd => "cap_add",
+            Field::CapDrop => "cap_drop",
+            Field::ExtraHosts => "extra_hosts",
+            Field::Dns => "dns",
+            Field::DnsSearch => "dns_search",
+            Field::DnsOpt => "dns_opt",
+            Field::GroupAdd => "group_add",
+            Field::SecurityOpt => "security_opt",
+            Field::ShmSize => "shm_size",
+            Field::PidsLimit => "pids_limit",
+            Field::Sysctls => "sysctls",
+            Field::Ulimits => "ulimits",
+            Field::Tmpfs => "tmpfs",
             Field::Running => "running",
         }
     }
@@ -200,11 +280,11 @@ pub fn drift(
             // the container came from; here they would only be noise.
             &[labels::SPEC_HASH, labels::REVISION],
         ),
-        options_drift(desired, live),
-        running_drift(live),
     ]
     .into_iter()
     .flatten()
+    .chain(options_drift(desired, live))
+    .chain(running_drift(live))
     .collect()
 }
 
@@ -230,12 +310,14 @@ fn compare<T: PartialEq + fmt::Display>(field: Field, desired: T, live: T) -> Op
     differs(field, vec![desired.to_string()], vec![live.to_string()])
 }
 
-fn options_drift(desired: &DesiredContainer, live: &LiveContainer) -> Option<FieldDrift> {
-    let (want, have) = RuntimeOptions::differences(&desired.options, &live.options);
-    if want.is_empty() {
-        return None;
-    }
-    differs(Field::Options, want, have)
+fn options_drift(desired: &DesiredContainer, live: &LiveContainer) -> Vec<FieldDrift> {
+    RuntimeOptions::differences(&desired.options, &live.options)
+        .into_iter()
+        .filter_map(|(name, want, have)| {
+            let field = Field::ALL.into_iter().find(|f| f.as_str() == name)?;
+            differs(field, vec![want], vec![have])
+        })
+        .collect()
 }
 
 fn short_id(id: &str) -> &str {
@@ -465,46 +547,52 @@ mod tests {
     fn a_changed_option_is_drift_that_names_it() {
         let desired = fixtures::desired(TUNED, "t");
         let image = fixtures::image_defaults();
-        for (change, want, have) in [
+        for (change, field, want, have) in [
             (
                 (|l: &mut LiveContainer| l.options.hostname = Some("other".into()))
                     as fn(&mut LiveContainer),
-                "hostname=web",
-                "hostname=other",
+                Field::Hostname,
+                "web",
+                "other",
             ),
-            (|l| l.options.tty = None, "tty=true", "tty=false"),
+            (|l| l.options.tty = None, Field::Tty, "true", "false"),
             (
                 |l| l.options.cap_drop = vec![],
-                "cap_drop=[ALL]",
-                "cap_drop=[]",
+                Field::CapDrop,
+                "[ALL]",
+                "[]",
             ),
             (
                 |l| l.options.pids_limit = Some(10),
-                "pids_limit=-1",
-                "pids_limit=10",
+                Field::PidsLimit,
+                "-1",
+                "10",
             ),
             (
                 |l| l.options.shm_size_bytes = Some(64 * 1024 * 1024),
-                "shm_size=128M",
-                "shm_size=64M",
+                Field::ShmSize,
+                "128M",
+                "64M",
             ),
             (
                 |l| {
                     l.options.ulimits.insert("nofile".into(), (1, 2));
                 },
-                "ulimits={\"nofile\": (1024, 1024)}",
-                "ulimits={\"nofile\": (1, 2)}",
+                Field::Ulimits,
+                "{\"nofile\": (1024, 1024)}",
+                "{\"nofile\": (1, 2)}",
             ),
             (
                 |l| l.options.tmpfs.clear(),
-                "tmpfs={\"/run\": \"size=1m\"}",
-                "tmpfs={}",
+                Field::Tmpfs,
+                "{\"/run\": \"size=1m\"}",
+                "{}",
             ),
         ] {
             let mut live = fixtures::live_of(&desired);
             change(&mut live);
             let d = drift(&desired, &live, &image);
-            let options = only(&d, Field::Options);
+            let options = only(&d, field);
             assert_eq!(options.desired, want);
             assert_eq!(options.live, have);
         }
@@ -833,7 +921,27 @@ mod tests {
                 "restart",
                 "networks",
                 "labels",
-                "options",
+                "hostname",
+                "domainname",
+                "working_dir",
+                "stop_signal",
+                "tty",
+                "stdin_open",
+                "read_only",
+                "privileged",
+                "cap_add",
+                "cap_drop",
+                "extra_hosts",
+                "dns",
+                "dns_search",
+                "dns_opt",
+                "group_add",
+                "security_opt",
+                "shm_size",
+                "pids_limit",
+                "sysctls",
+                "ulimits",
+                "tmpfs",
                 "running"
             ]
         );
