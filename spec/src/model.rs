@@ -128,6 +128,77 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Duration")]
     pub stop_grace_period: Option<Duration>,
+    /// Host name inside the container. Docker's default is the short container ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// NIS domain name inside the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domainname: Option<String>,
+    /// Working directory of the process; overrides the image's `WORKDIR`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// The signal that stops the container, such as `SIGINT`. Docker's default is
+    /// the image's `STOPSIGNAL`, else `SIGTERM`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    /// Allocate a pseudo-TTY.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tty: Option<bool>,
+    /// Keep stdin open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin_open: Option<bool>,
+    /// Mount the container's root filesystem read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// Give the container all capabilities and devices of the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privileged: Option<bool>,
+    /// Linux capabilities to add, such as `NET_ADMIN`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    /// Linux capabilities to drop, such as `ALL`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
+    /// Extra `/etc/hosts` entries: host name → IP address.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::extra_hosts")]
+    pub extra_hosts: BTreeMap<String, String>,
+    /// DNS servers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::string_or_list")]
+    pub dns: Vec<String>,
+    /// DNS search domains.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::string_or_list")]
+    pub dns_search: Vec<String>,
+    /// Resolver options, such as `ndots:2`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_opt: Vec<String>,
+    /// Extra groups the process belongs to, by name or id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
+    /// Security options, such as `no-new-privileges:true`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_opt: Vec<String>,
+    /// Size of `/dev/shm`, such as `256M`. Docker's default is 64M.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "ByteSize")]
+    pub shm_size: Option<ByteSize>,
+    /// Most processes the container may run; `-1` for no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<i64>,
+    /// Kernel parameters, such as `net.core.somaxconn: 1024`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::string_map_or_list")]
+    pub sysctls: BTreeMap<String, String>,
+    /// Resource limits by name (`nofile`, `nproc`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::ulimits")]
+    pub ulimits: BTreeMap<String, Ulimit>,
+    /// tmpfs mounts: `/path` or `/path:options`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::string_or_list")]
+    pub tmpfs: Vec<String>,
     /// Labels on the container. Keys under `io.holdfast.` are reserved.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "schema::string_map_or_list")]
@@ -144,6 +215,16 @@ pub struct Service {
         skip_serializing_if = "HoldfastOptions::is_default"
     )]
     pub holdfast: HoldfastOptions,
+}
+
+/// One `ulimits` entry. `nofile: 1024` sets both to 1024.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ulimit {
+    /// The soft limit.
+    pub soft: i64,
+    /// The hard limit.
+    pub hard: i64,
 }
 
 /// holdfast's own settings for one service (`x-holdfast:`).

@@ -81,6 +81,44 @@ pub(crate) fn string_map_or_list(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// A string, or a list of strings.
+pub(crate) fn string_or_list(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "oneOf": [
+            {"type": "string"},
+            {"type": "array", "items": {"type": "string"}}
+        ]
+    })
+}
+
+/// `{host: ip}` or `["host:ip"]` / `["host=ip"]`.
+pub(crate) fn extra_hosts(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "oneOf": [
+            {"type": "object", "additionalProperties": {"type": "string"}},
+            {"type": "array", "items": {"type": "string"}}
+        ]
+    })
+}
+
+/// `{nofile: 1024}` or `{nofile: {soft: 1024, hard: 2048}}`.
+pub(crate) fn ulimits(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "additionalProperties": {
+            "oneOf": [
+                {"type": "integer"},
+                {
+                    "type": "object",
+                    "properties": {"soft": {"type": "integer"}, "hard": {"type": "integer"}},
+                    "required": ["soft", "hard"],
+                    "additionalProperties": false
+                }
+            ]
+        }
+    })
+}
+
 /// A command as a list, or as a string split like a shell would.
 pub(crate) fn shell_command(_: &mut SchemaGenerator) -> Schema {
     json_schema!({

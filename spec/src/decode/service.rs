@@ -9,16 +9,13 @@ use crate::diagnostic::Diagnostic;
 use crate::model::{
     Build, Dependency, DependencyCondition, Deploy, DriftMode, EnvFile, Healthcheck, Logging,
     PullPolicy, ResourceAmounts, Resources, RestartPolicy, Service, ServiceNetwork, ServiceSecret,
+    Ulimit,
 };
 use crate::suggest::closest;
 use crate::yaml::{Node, Value};
 
 /// Compose service fields that holdfast does not support yet, with what to do instead.
 const SERVICE_UNSUPPORTED: &[Unsupported] = &[
-    Unsupported {
-        field: "dns_opt",
-        help: "remove it for now",
-    },
     Unsupported {
         field: "cpu_quota",
         help: "use `deploy: {resources: {limits: {cpus: ...}}}`",
@@ -132,80 +129,12 @@ const SERVICE_UNSUPPORTED: &[Unsupported] = &[
         help: "use `networks:`",
     },
     Unsupported {
-        field: "hostname",
-        help: "use a network alias (`networks: {NET: {aliases: [NAME]}}`)",
-    },
-    Unsupported {
-        field: "working_dir",
-        help: "set WORKDIR in the image's Dockerfile",
-    },
-    Unsupported {
         field: "configs",
         help: "mount the file with a bind mount under `volumes:` (`./app.conf:/etc/app.conf:ro`)",
     },
     Unsupported {
-        field: "tmpfs",
-        help: "remove it for now",
-    },
-    Unsupported {
-        field: "cap_add",
-        help: "remove it for now",
-    },
-    Unsupported {
-        field: "cap_drop",
-        help: "remove it for now",
-    },
-    Unsupported {
-        field: "privileged",
-        help: "remove it for now",
-    },
-    Unsupported {
-        field: "security_opt",
-        help: "remove it for now",
-    },
-    Unsupported {
-        field: "read_only",
-        help: "remove it for now",
-    },
-    Unsupported {
         field: "devices",
         help: "remove it for now",
-    },
-    Unsupported {
-        field: "extra_hosts",
-        help: "remove it for now",
-    },
-    Unsupported {
-        field: "dns",
-        help: "remove it for now",
-    },
-    Unsupported {
-        field: "dns_search",
-        help: "remove it for now",
-    },
-    Unsupported {
-        field: "sysctls",
-        help: "remove it for now",
-    },
-    Unsupported {
-        field: "ulimits",
-        help: "remove it for now",
-    },
-    Unsupported {
-        field: "shm_size",
-        help: "remove it for now",
-    },
-    Unsupported {
-        field: "stop_signal",
-        help: "handle SIGTERM in the program, or set STOPSIGNAL in the Dockerfile",
-    },
-    Unsupported {
-        field: "tty",
-        help: "remove it: a service does not need a terminal",
-    },
-    Unsupported {
-        field: "stdin_open",
-        help: "remove it: a service does not read standard input",
     },
     Unsupported {
         field: "pid",
@@ -248,10 +177,6 @@ const SERVICE_UNSUPPORTED: &[Unsupported] = &[
         help: "remove it for now",
     },
     Unsupported {
-        field: "group_add",
-        help: "remove it for now",
-    },
-    Unsupported {
         field: "userns_mode",
         help: "remove it for now",
     },
@@ -261,10 +186,6 @@ const SERVICE_UNSUPPORTED: &[Unsupported] = &[
     },
     Unsupported {
         field: "oom_kill_disable",
-        help: "remove it for now",
-    },
-    Unsupported {
-        field: "pids_limit",
         help: "remove it for now",
     },
     Unsupported {
@@ -282,10 +203,6 @@ const SERVICE_UNSUPPORTED: &[Unsupported] = &[
     Unsupported {
         field: "pre_stop",
         help: "handle SIGTERM in the program",
-    },
-    Unsupported {
-        field: "domainname",
-        help: "remove it for now",
     },
     Unsupported {
         field: "cpu_shares",
@@ -416,6 +333,96 @@ pub(crate) fn decode_service(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option
     s.stop_grace_period = f
         .get("stop_grace_period")
         .and_then(|n| cx.parsed(n, "a duration"));
+    s.hostname = f.get("hostname").and_then(|n| host_name(cx, n, "hostname"));
+    s.domainname = f
+        .get("domainname")
+        .and_then(|n| host_name(cx, n, "domainname"));
+    if let Some(n) = f.get("working_dir")
+        && let Some(dir) = cx.opt_string(Some(n), "an absolute path")
+    {
+        if dir.starts_with('/') {
+            s.working_dir = Some(dir);
+        } else {
+            cx.error(
+                Diagnostic::error(
+                    n.span,
+                    format!("`working_dir: {dir}` is not an absolute path"),
+                )
+                .with_label("relative path")
+                .with_help("write a path inside the container that starts with `/`"),
+            );
+        }
+    }
+    s.stop_signal = f.get("stop_signal").and_then(|n| stop_signal(cx, n));
+    s.tty = f.get("tty").and_then(|n| cx.bool(n));
+    s.stdin_open = f.get("stdin_open").and_then(|n| cx.bool(n));
+    s.read_only = f.get("read_only").and_then(|n| cx.bool(n));
+    s.privileged = f.get("privileged").and_then(|n| cx.bool(n));
+    s.cap_add = f
+        .get("cap_add")
+        .and_then(|n| capabilities(cx, n))
+        .unwrap_or_default();
+    s.cap_drop = f
+        .get("cap_drop")
+        .and_then(|n| capabilities(cx, n))
+        .unwrap_or_default();
+    s.extra_hosts = f
+        .get("extra_hosts")
+        .and_then(|n| decode_extra_hosts(cx, n))
+        .unwrap_or_default();
+    s.dns = f
+        .get("dns")
+        .and_then(|n| non_empty_list(cx, n, "a DNS server address", true))
+        .unwrap_or_default();
+    for (i, server) in s.dns.iter().enumerate() {
+        if server.parse::<std::net::IpAddr>().is_err() {
+            let span = f
+                .get("dns")
+                .map(|n| match &n.value {
+                    Value::Seq(items) => items.get(i).map_or(n.span, |item| item.span),
+                    _ => n.span,
+                })
+                .unwrap_or(node.span);
+            cx.error(
+                Diagnostic::error(span, format!("`{server}` is not an IP address"))
+                    .with_label("expected an IP address")
+                    .with_help("write the address of a DNS server, such as `1.1.1.1`"),
+            );
+        }
+    }
+    s.dns_search = f
+        .get("dns_search")
+        .and_then(|n| non_empty_list(cx, n, "a search domain", true))
+        .unwrap_or_default();
+    s.dns_opt = f
+        .get("dns_opt")
+        .and_then(|n| non_empty_list(cx, n, "a resolver option", false))
+        .unwrap_or_default();
+    s.group_add = f
+        .get("group_add")
+        .and_then(|n| non_empty_list(cx, n, "a group name or id", false))
+        .unwrap_or_default();
+    s.security_opt = f
+        .get("security_opt")
+        .and_then(|n| non_empty_list(cx, n, "a security option", false))
+        .unwrap_or_default();
+    s.shm_size = f
+        .get("shm_size")
+        .and_then(|n| cx.parsed(n, "a size such as `256M`"));
+    if let Some(n) = f.get("pids_limit") {
+        s.pids_limit = pids_limit(cx, n);
+    }
+    if let Some(n) = f.get("sysctls") {
+        s.sysctls = cx.string_map(n, "sysctls").unwrap_or_default();
+    }
+    s.ulimits = f
+        .get("ulimits")
+        .map(|n| decode_ulimits(cx, n))
+        .unwrap_or_default();
+    s.tmpfs = f
+        .get("tmpfs")
+        .and_then(|n| decode_tmpfs(cx, n))
+        .unwrap_or_default();
     if let Some(n) = f.get("labels") {
         s.labels = cx.labels(n).unwrap_or_default();
     }
@@ -1104,4 +1111,299 @@ fn decode_depends_on(cx: &mut Cx<'_>, service: &str, node: &Node) -> BTreeMap<St
         ),
     }
     out
+}
+
+/// A host or domain name: letters, digits, `-` and `.`.
+fn host_name(cx: &mut Cx<'_>, node: &Node, field: &str) -> Option<String> {
+    let name = cx.opt_string(Some(node), "a host name")?;
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part.len() <= 63
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if ok {
+        Some(name)
+    } else {
+        cx.error(
+            Diagnostic::error(node.span, format!("`{name}` is not a valid {field}"))
+                .with_label("not a host name")
+                .with_help("use letters, digits and `-`, in parts separated by `.`"),
+        );
+        None
+    }
+}
+
+/// `SIGINT`, `INT` or a signal number.
+fn stop_signal(cx: &mut Cx<'_>, node: &Node) -> Option<String> {
+    const SIGNALS: &[&str] = &[
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+        "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+        "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+    ];
+    let text = cx.opt_string(Some(node), "a signal name")?;
+    let upper = text.to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let rt = bare
+        .strip_prefix("RTMIN")
+        .or_else(|| bare.strip_prefix("RTMAX"))
+        .is_some_and(|rest| rest.is_empty() || rest[1..].parse::<u8>().is_ok());
+    if SIGNALS.contains(&bare) || rt || text.parse::<u8>().is_ok_and(|n| (1..=64).contains(&n)) {
+        return Some(text);
+    }
+    let mut d = Diagnostic::error(node.span, format!("`{text}` is not a signal"))
+        .with_label("unknown signal");
+    d = match closest(bare, SIGNALS.iter().copied()) {
+        Some(near) => d.with_help(format!("did you mean `SIG{near}`?")),
+        None => d.with_help("write a signal name such as `SIGTERM` or `SIGINT`"),
+    };
+    cx.error(d);
+    None
+}
+
+/// A list of strings (or one string, when `single_ok`), none of them empty.
+fn non_empty_list(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    what: &str,
+    single_ok: bool,
+) -> Option<Vec<String>> {
+    if node.value == Value::Null {
+        return None;
+    }
+    let list = cx.string_list(node, what, single_ok)?;
+    if list.iter().any(String::is_empty) {
+        cx.error(
+            Diagnostic::error(
+                node.span,
+                format!("an entry is empty where {what} is expected"),
+            )
+            .with_help("remove the empty entry"),
+        );
+        return None;
+    }
+    Some(list)
+}
+
+/// Capability names, as Docker takes them: `NET_ADMIN` or `CAP_NET_ADMIN`, or `ALL`.
+fn capabilities(cx: &mut Cx<'_>, node: &Node) -> Option<Vec<String>> {
+    let list = non_empty_list(cx, node, "a capability name", false)?;
+    let mut ok = true;
+    for (i, cap) in list.iter().enumerate() {
+        let bare = cap.strip_prefix("CAP_").unwrap_or(cap);
+        if !bare
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        {
+            let span = match &node.value {
+                Value::Seq(items) => items.get(i).map_or(node.span, |item| item.span),
+                _ => node.span,
+            };
+            cx.error(
+                Diagnostic::error(span, format!("`{cap}` is not a capability name"))
+                    .with_label("expected a capability")
+                    .with_help(format!(
+                        "write it in capitals, such as `{}`",
+                        bare.to_ascii_uppercase()
+                    )),
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(list)
+}
+
+/// `["host:ip"]`, `["host=ip"]` or `{host: ip}`.
+fn decode_extra_hosts(cx: &mut Cx<'_>, node: &Node) -> Option<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let mut entries: Vec<(String, String, crate::diagnostic::Span)> = Vec::new();
+    match &node.value {
+        Value::Null => return None,
+        Value::Map(map) => {
+            for (k, v) in map {
+                if let (Some(host), Some(ip)) =
+                    (cx.string(k, "a host name"), cx.string(v, "an IP address"))
+                {
+                    entries.push((host, ip, v.span));
+                }
+            }
+        }
+        Value::Seq(items) => {
+            for item in items {
+                let Some(text) = cx.string(item, "`host:ip`") else {
+                    continue;
+                };
+                // `host=ip` first: an IPv6 address has colons.
+                let split = text.split_once('=').or_else(|| text.split_once(':'));
+                match split {
+                    Some((host, ip)) if !host.is_empty() => {
+                        entries.push((host.to_string(), ip.to_string(), item.span));
+                    }
+                    _ => cx.error(
+                        Diagnostic::error(item.span, format!("`{text}` is not `host:ip`"))
+                            .with_label("expected `host:ip`")
+                            .with_help(
+                                "write `name:10.0.0.5`, `name=10.0.0.5` or `name: 10.0.0.5`",
+                            ),
+                    ),
+                }
+            }
+        }
+        Value::Scalar { .. } => {
+            cx.expected(
+                node,
+                "a list of `host:ip`, or a mapping",
+                Some("write `- name:10.0.0.5` entries, or `name: 10.0.0.5`"),
+            );
+            return None;
+        }
+    }
+    for (host, ip, span) in entries {
+        let bare = ip.trim_start_matches('[').trim_end_matches(']');
+        if ip != "host-gateway" && bare.parse::<std::net::IpAddr>().is_err() {
+            cx.error(
+                Diagnostic::error(span, format!("`{ip}` is not an IP address (for `{host}`)"))
+                    .with_label("expected an IP address")
+                    .with_help("write an address such as `10.0.0.5`, or `host-gateway`"),
+            );
+            continue;
+        }
+        if out.insert(host.clone(), bare.to_string()).is_some() {
+            cx.error(
+                Diagnostic::error(span, format!("`{host}` is set twice in extra_hosts"))
+                    .with_help("remove one of the two"),
+            );
+        }
+    }
+    Some(out)
+}
+
+/// A whole number, `-1` or more.
+fn pids_limit(cx: &mut Cx<'_>, node: &Node) -> Option<i64> {
+    let text = cx.opt_string(Some(node), "a number of processes")?;
+    match text.trim().parse::<i64>() {
+        Ok(n) if n >= -1 && n != 0 => Some(n),
+        _ => {
+            cx.error(
+                Diagnostic::error(node.span, format!("`{text}` is not a valid pids_limit"))
+                    .with_label("expected a positive whole number or -1")
+                    .with_help(
+                        "write the most processes the container may run, or `-1` for no limit",
+                    ),
+            );
+            None
+        }
+    }
+}
+
+fn ulimit_value(cx: &mut Cx<'_>, node: &Node) -> Option<i64> {
+    let text = cx.string(node, "a whole number")?;
+    match text.trim().parse::<i64>() {
+        Ok(n) if n >= -1 => Some(n),
+        _ => {
+            cx.error(
+                Diagnostic::error(node.span, format!("`{text}` is not a valid limit"))
+                    .with_label("expected a whole number")
+                    .with_help("write a whole number, or `-1` for unlimited"),
+            );
+            None
+        }
+    }
+}
+
+/// `{nofile: 1024}` or `{nofile: {soft: 1024, hard: 2048}}`.
+fn decode_ulimits(cx: &mut Cx<'_>, node: &Node) -> BTreeMap<String, Ulimit> {
+    let mut out = BTreeMap::new();
+    let entries = match &node.value {
+        Value::Null => return out,
+        Value::Map(entries) => entries,
+        _ => {
+            cx.expected(
+                node,
+                "a mapping of limits",
+                Some("write `nofile: 1024` or `nofile: {soft: 1024, hard: 2048}`"),
+            );
+            return out;
+        }
+    };
+    for (k, v) in entries {
+        let Some(name) = cx.string(k, "a limit name") else {
+            continue;
+        };
+        let limit = match &v.value {
+            Value::Scalar { .. } => ulimit_value(cx, v).map(|n| Ulimit { soft: n, hard: n }),
+            Value::Map(_) => {
+                let Some(mut lf) = Fields::new(cx, v, format!("ulimit `{name}`")) else {
+                    continue;
+                };
+                let soft = lf.entry("soft");
+                let hard = lf.entry("hard");
+                lf.finish(cx, &[]);
+                match (soft, hard) {
+                    (Some((_, s)), Some((_, h))) => {
+                        match (ulimit_value(cx, s), ulimit_value(cx, h)) {
+                            (Some(soft), Some(hard)) if soft <= hard || hard == -1 => {
+                                Some(Ulimit { soft, hard })
+                            }
+                            (Some(soft), Some(hard)) => {
+                                cx.error(
+                                    Diagnostic::error(
+                                        v.span,
+                                        format!("the soft limit {soft} of `{name}` is above its hard limit {hard}"),
+                                    )
+                                    .with_help("make `soft` at most `hard`"),
+                                );
+                                None
+                            }
+                            _ => None,
+                        }
+                    }
+                    _ => {
+                        cx.error(
+                            Diagnostic::error(v.span, format!("ulimit `{name}` needs both `soft` and `hard`"))
+                                .with_help(format!("write `{name}: {{soft: 1024, hard: 2048}}`, or `{name}: 1024` for both")),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => {
+                cx.expected(
+                    v,
+                    "a number or `{soft, hard}`",
+                    Some("write `nofile: 1024` or `nofile: {soft: 1024, hard: 2048}`"),
+                );
+                None
+            }
+        };
+        if let Some(limit) = limit {
+            out.insert(name, limit);
+        }
+    }
+    out
+}
+
+/// `/path` or a list of `/path[:options]`.
+fn decode_tmpfs(cx: &mut Cx<'_>, node: &Node) -> Option<Vec<String>> {
+    let list = non_empty_list(cx, node, "a tmpfs path", true)?;
+    let mut ok = true;
+    for (i, entry) in list.iter().enumerate() {
+        let path = entry.split_once(':').map_or(entry.as_str(), |(p, _)| p);
+        if !path.starts_with('/') {
+            let span = match &node.value {
+                Value::Seq(items) => items.get(i).map_or(node.span, |item| item.span),
+                _ => node.span,
+            };
+            cx.error(
+                Diagnostic::error(span, format!("tmpfs `{path}` is not an absolute path"))
+                    .with_label("relative path")
+                    .with_help("write a path inside the container that starts with `/`, such as `/tmp:size=64m`"),
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(list)
 }

@@ -6,7 +6,7 @@ use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, Mount,
     MountType, NetworkConnectRequest, NetworkingConfig, PortBinding as DockerPortBinding,
-    RestartPolicy, RestartPolicyNameEnum,
+    ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RestartContainerOptionsBuilder,
@@ -71,6 +71,10 @@ fn restart_policy(desired: &DesiredContainer) -> RestartPolicy {
     }
 }
 
+fn some_list(list: &[String]) -> Option<Vec<String>> {
+    (!list.is_empty()).then(|| list.to_vec())
+}
+
 fn signed(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -79,6 +83,7 @@ fn signed(n: u64) -> i64 {
 /// (engines before API 1.44 accept one network at create; the rest are connected
 /// before the container starts).
 pub fn create_body(desired: &DesiredContainer) -> ContainerCreateBody {
+    let o = &desired.options;
     let mut port_bindings: HashMap<String, Option<Vec<DockerPortBinding>>> = HashMap::new();
     for p in &desired.ports {
         port_bindings
@@ -132,6 +137,45 @@ pub fn create_body(desired: &DesiredContainer) -> ContainerCreateBody {
             })
         }),
         network_mode: desired.networks.keys().next().cloned(),
+        readonly_rootfs: o.read_only,
+        privileged: o.privileged,
+        cap_add: some_list(&o.cap_add),
+        cap_drop: some_list(&o.cap_drop),
+        extra_hosts: (!o.extra_hosts.is_empty()).then(|| {
+            o.extra_hosts
+                .iter()
+                .map(|(host, ip)| format!("{host}:{ip}"))
+                .collect()
+        }),
+        dns: some_list(&o.dns),
+        dns_search: some_list(&o.dns_search),
+        dns_options: some_list(&o.dns_opt),
+        group_add: some_list(&o.group_add),
+        security_opt: some_list(&o.security_opt),
+        shm_size: o.shm_size_bytes.map(signed),
+        pids_limit: o.pids_limit,
+        sysctls: (!o.sysctls.is_empty()).then(|| {
+            o.sysctls
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }),
+        ulimits: (!o.ulimits.is_empty()).then(|| {
+            o.ulimits
+                .iter()
+                .map(|(name, (soft, hard))| ResourcesUlimits {
+                    name: Some(name.clone()),
+                    soft: Some(*soft),
+                    hard: Some(*hard),
+                })
+                .collect()
+        }),
+        tmpfs: (!o.tmpfs.is_empty()).then(|| {
+            o.tmpfs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }),
         ..Default::default()
     };
     let networking_config =
@@ -167,6 +211,12 @@ pub fn create_body(desired: &DesiredContainer) -> ContainerCreateBody {
                 .collect(),
         ),
         user: desired.user.clone(),
+        hostname: o.hostname.clone(),
+        domainname: o.domainname.clone(),
+        working_dir: o.working_dir.clone(),
+        stop_signal: o.stop_signal.clone(),
+        tty: o.tty,
+        open_stdin: o.stdin_open,
         exposed_ports: Some(exposed),
         stop_timeout: desired.stop_grace_seconds.map(signed),
         healthcheck: desired

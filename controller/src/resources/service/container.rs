@@ -4,6 +4,7 @@
 //! Each type documents how observe fills it from `docker inspect`, and how two values
 //! that Docker treats as the same are [normalised](Limits::normalized) before comparing.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use holdfast_spec::{ByteSize, MountKind, Protocol};
@@ -383,5 +384,238 @@ mod tests {
             ignored_bound.normalized(),
             RestartSpec::from(RestartPolicy::Always)
         );
+    }
+}
+
+/// How to run the process and its sandbox: the Compose fields `hostname` … `tmpfs`.
+///
+/// Each field is left out of the spec hash when the file does not set it, so files
+/// without them keep their hashes. Observe fills every field from `docker inspect`
+/// (`Config` for the first five, `HostConfig` for the rest); drift compares only the
+/// fields the file sets, since Docker fills in the others (a hostname from the
+/// container ID, a 64M `/dev/shm`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct RuntimeOptions {
+    /// `Config.Hostname`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// `Config.Domainname`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domainname: Option<String>,
+    /// `Config.WorkingDir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// `Config.StopSignal`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    /// `Config.Tty`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tty: Option<bool>,
+    /// `Config.OpenStdin`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdin_open: Option<bool>,
+    /// `HostConfig.ReadonlyRootfs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// `HostConfig.Privileged`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privileged: Option<bool>,
+    /// `HostConfig.CapAdd`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    /// `HostConfig.CapDrop`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
+    /// `HostConfig.ExtraHosts`, host → IP.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra_hosts: BTreeMap<String, String>,
+    /// `HostConfig.Dns`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    /// `HostConfig.DnsSearch`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    /// `HostConfig.DnsOptions`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_opt: Vec<String>,
+    /// `HostConfig.GroupAdd`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
+    /// `HostConfig.SecurityOpt`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub security_opt: Vec<String>,
+    /// `HostConfig.ShmSize`, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shm_size_bytes: Option<u64>,
+    /// `HostConfig.PidsLimit`; `-1` is no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<i64>,
+    /// `HostConfig.Sysctls`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
+    /// `HostConfig.Ulimits`, name → (soft, hard).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub ulimits: BTreeMap<String, (i64, i64)>,
+    /// `HostConfig.Tmpfs`, path → mount options (`""` for none).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tmpfs: BTreeMap<String, String>,
+}
+
+impl RuntimeOptions {
+    /// The options of a service of the spec.
+    pub fn from_spec(s: &holdfast_spec::Service) -> Self {
+        RuntimeOptions {
+            hostname: s.hostname.clone(),
+            domainname: s.domainname.clone(),
+            working_dir: s.working_dir.clone(),
+            stop_signal: s.stop_signal.clone(),
+            tty: s.tty,
+            stdin_open: s.stdin_open,
+            read_only: s.read_only,
+            privileged: s.privileged,
+            cap_add: s.cap_add.clone(),
+            cap_drop: s.cap_drop.clone(),
+            extra_hosts: s.extra_hosts.clone(),
+            dns: s.dns.clone(),
+            dns_search: s.dns_search.clone(),
+            dns_opt: s.dns_opt.clone(),
+            group_add: s.group_add.clone(),
+            security_opt: s.security_opt.clone(),
+            shm_size_bytes: s.shm_size.map(|b| b.bytes()),
+            pids_limit: s.pids_limit,
+            sysctls: s.sysctls.clone(),
+            ulimits: s
+                .ulimits
+                .iter()
+                .map(|(k, u)| (k.clone(), (u.soft, u.hard)))
+                .collect(),
+            tmpfs: s
+                .tmpfs
+                .iter()
+                .map(|t| match t.split_once(':') {
+                    Some((path, opts)) => (path.to_string(), opts.to_string()),
+                    None => (t.clone(), String::new()),
+                })
+                .collect(),
+        }
+    }
+
+    /// `(field, desired value, live value)` for each field `desired` sets and `live`
+    /// has differently, by its Compose name.
+    pub fn differences(desired: &Self, live: &Self) -> Vec<(&'static str, String, String)> {
+        fn cap(c: &str) -> String {
+            let upper = c.to_ascii_uppercase();
+            upper.strip_prefix("CAP_").unwrap_or(&upper).to_string()
+        }
+        fn caps(list: &[String]) -> std::collections::BTreeSet<String> {
+            list.iter().map(|c| cap(c)).collect()
+        }
+        fn signal(s: &str) -> String {
+            let upper = s.to_ascii_uppercase();
+            upper.strip_prefix("SIG").unwrap_or(&upper).to_string()
+        }
+        fn set(list: &[String]) -> std::collections::BTreeSet<&str> {
+            list.iter().map(String::as_str).collect()
+        }
+        fn pids(n: Option<i64>) -> i64 {
+            match n {
+                Some(n) if n > 0 => n,
+                _ => -1,
+            }
+        }
+        fn list(l: &[String]) -> String {
+            format!("[{}]", l.join(","))
+        }
+        fn map<V: fmt::Debug>(m: &BTreeMap<String, V>) -> String {
+            format!("{m:?}")
+        }
+        let mut out = Vec::new();
+        let mut note = |name: &'static str, w: String, h: String| out.push((name, w, h));
+        let text = |o: &Option<String>| o.clone().unwrap_or_default();
+        for (name, d, l) in [
+            ("hostname", &desired.hostname, &live.hostname),
+            ("domainname", &desired.domainname, &live.domainname),
+            ("working_dir", &desired.working_dir, &live.working_dir),
+        ] {
+            if d.is_some() && text(d) != text(l) {
+                note(name, text(d), text(l));
+            }
+        }
+        if let Some(d) = &desired.stop_signal
+            && live.stop_signal.as_deref().map(signal) != Some(signal(d))
+        {
+            note("stop_signal", d.clone(), text(&live.stop_signal));
+        }
+        for (name, d, l) in [
+            ("tty", desired.tty, live.tty),
+            ("stdin_open", desired.stdin_open, live.stdin_open),
+            ("read_only", desired.read_only, live.read_only),
+            ("privileged", desired.privileged, live.privileged),
+        ] {
+            if let Some(d) = d
+                && d != l.unwrap_or(false)
+            {
+                note(name, d.to_string(), l.unwrap_or(false).to_string());
+            }
+        }
+        for (name, d, l) in [
+            ("cap_add", &desired.cap_add, &live.cap_add),
+            ("cap_drop", &desired.cap_drop, &live.cap_drop),
+        ] {
+            if !d.is_empty() && caps(d) != caps(l) {
+                note(name, list(d), list(l));
+            }
+        }
+        if !desired.extra_hosts.is_empty() && desired.extra_hosts != live.extra_hosts {
+            note(
+                "extra_hosts",
+                map(&desired.extra_hosts),
+                map(&live.extra_hosts),
+            );
+        }
+        for (name, d, l) in [
+            ("dns", &desired.dns, &live.dns),
+            ("dns_search", &desired.dns_search, &live.dns_search),
+            ("dns_opt", &desired.dns_opt, &live.dns_opt),
+        ] {
+            if !d.is_empty() && d != l {
+                note(name, list(d), list(l));
+            }
+        }
+        for (name, d, l) in [
+            ("group_add", &desired.group_add, &live.group_add),
+            ("security_opt", &desired.security_opt, &live.security_opt),
+        ] {
+            if !d.is_empty() && set(d) != set(l) {
+                note(name, list(d), list(l));
+            }
+        }
+        if let Some(d) = desired.shm_size_bytes
+            && Some(d) != live.shm_size_bytes
+        {
+            note(
+                "shm_size",
+                ByteSize::from_bytes(d).to_string(),
+                live.shm_size_bytes
+                    .map_or_else(|| "0".to_string(), |b| ByteSize::from_bytes(b).to_string()),
+            );
+        }
+        if desired.pids_limit.is_some() && pids(desired.pids_limit) != pids(live.pids_limit) {
+            note(
+                "pids_limit",
+                pids(desired.pids_limit).to_string(),
+                pids(live.pids_limit).to_string(),
+            );
+        }
+        if !desired.sysctls.is_empty() && desired.sysctls != live.sysctls {
+            note("sysctls", map(&desired.sysctls), map(&live.sysctls));
+        }
+        if !desired.ulimits.is_empty() && desired.ulimits != live.ulimits {
+            note("ulimits", map(&desired.ulimits), map(&live.ulimits));
+        }
+        if !desired.tmpfs.is_empty() && desired.tmpfs != live.tmpfs {
+            note("tmpfs", map(&desired.tmpfs), map(&live.tmpfs));
+        }
+        out
     }
 }

@@ -15,7 +15,7 @@ use holdfast_spec::hash::content_hash;
 use holdfast_spec::{MountKind, Service, parse_env_lines};
 use serde::Serialize;
 
-use super::container::{Limits, MountSpec, PortBinding, RestartSpec};
+use super::container::{Limits, MountSpec, PortBinding, RestartSpec, RuntimeOptions};
 use super::labels;
 
 /// Where secrets are mounted when their target is not an absolute path.
@@ -163,6 +163,10 @@ pub struct DesiredContainer {
     pub stop_grace_seconds: Option<u64>,
     /// Log driver and options.
     pub logging: Option<LogSpec>,
+    /// Hostname, capabilities, DNS, sysctls, ulimits, tmpfs and the rest; only the
+    /// fields the file sets are in the spec hash.
+    #[serde(flatten)]
+    pub options: RuntimeOptions,
     /// Secret name → digest of the content, for the secrets this container mounts.
     /// Not given to Docker; here so that the spec hash changes with the content.
     pub secret_digests: BTreeMap<String, String>,
@@ -276,6 +280,7 @@ impl DesiredContainer {
                 driver: l.driver.clone(),
                 options: l.options.clone(),
             }),
+            options: RuntimeOptions::from_spec(service),
             secret_digests,
             spec_hash: String::new(),
         };

@@ -290,6 +290,8 @@ fn pair(d: &DesiredContainer, l: &LiveContainer, image: &ImageDefaults) -> (View
             Field::Networks => lv.networks = dv.networks.clone(),
             Field::Labels => lv.labels = dv.labels.clone(),
             Field::Running => lv.state = dv.state.clone(),
+            // Not in the text; a change shows through the spec hash below.
+            _ => {}
         }
     }
 

@@ -22,7 +22,7 @@ use std::fmt;
 use holdfast_spec::MountKind;
 use serde::{Serialize, Serializer};
 
-use super::container::{MountSpec, PortBinding};
+use super::container::{MountSpec, PortBinding, RuntimeOptions};
 use super::desired::DesiredContainer;
 use super::labels;
 use super::live::{ImageDefaults, LiveContainer};
@@ -63,13 +63,55 @@ pub enum Field {
     Networks,
     /// Labels.
     Labels,
+    /// `hostname`.
+    Hostname,
+    /// `domainname`.
+    Domainname,
+    /// `working_dir`.
+    WorkingDir,
+    /// `stop_signal`.
+    StopSignal,
+    /// `tty`.
+    Tty,
+    /// `stdin_open`.
+    StdinOpen,
+    /// `read_only`.
+    ReadOnly,
+    /// `privileged`.
+    Privileged,
+    /// `cap_add`.
+    CapAdd,
+    /// `cap_drop`.
+    CapDrop,
+    /// `extra_hosts`.
+    ExtraHosts,
+    /// `dns`.
+    Dns,
+    /// `dns_search`.
+    DnsSearch,
+    /// `dns_opt`.
+    DnsOpt,
+    /// `group_add`.
+    GroupAdd,
+    /// `security_opt`.
+    SecurityOpt,
+    /// `shm_size`.
+    ShmSize,
+    /// `pids_limit`.
+    PidsLimit,
+    /// `sysctls`.
+    Sysctls,
+    /// `ulimits`.
+    Ulimits,
+    /// `tmpfs`.
+    Tmpfs,
     /// Whether the container runs.
     Running,
 }
 
 impl Field {
     /// Every field, in the order drift reports them.
-    pub const ALL: [Field; 11] = [
+    pub const ALL: [Field; 32] = [
         Field::Image,
         Field::Command,
         Field::Entrypoint,
@@ -80,11 +122,33 @@ impl Field {
         Field::RestartPolicy,
         Field::Networks,
         Field::Labels,
+        Field::Hostname,
+        Field::Domainname,
+        Field::WorkingDir,
+        Field::StopSignal,
+        Field::Tty,
+        Field::StdinOpen,
+        Field::ReadOnly,
+        Field::Privileged,
+        Field::CapAdd,
+        Field::CapDrop,
+        Field::ExtraHosts,
+        Field::Dns,
+        Field::DnsSearch,
+        Field::DnsOpt,
+        Field::GroupAdd,
+        Field::SecurityOpt,
+        Field::ShmSize,
+        Field::PidsLimit,
+        Field::Sysctls,
+        Field::Ulimits,
+        Field::Tmpfs,
         Field::Running,
     ];
 
     /// The lowercase name: `image`, `command`, `entrypoint`, `env`, `ports`, `mounts`,
-    /// `limits`, `restart`, `networks`, `labels`, `running`.
+    /// `limits`, `restart`, `networks`, `labels`, then the Compose names of the runtime
+    /// options (`hostname` … `tmpfs`), and `running`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Field::Image => "image",
@@ -97,6 +161,27 @@ impl Field {
             Field::RestartPolicy => "restart",
             Field::Networks => "networks",
             Field::Labels => "labels",
+            Field::Hostname => "hostname",
+            Field::Domainname => "domainname",
+            Field::WorkingDir => "working_dir",
+            Field::StopSignal => "stop_signal",
+            Field::Tty => "tty",
+            Field::StdinOpen => "stdin_open",
+            Field::ReadOnly => "read_only",
+            Field::Privileged => "privileged",
+            Field::CapAdd => "cap_add",
+            Field::CapDrop => "cap_drop",
+            Field::ExtraHosts => "extra_hosts",
+            Field::Dns => "dns",
+            Field::DnsSearch => "dns_search",
+            Field::DnsOpt => "dns_opt",
+            Field::GroupAdd => "group_add",
+            Field::SecurityOpt => "security_opt",
+            Field::ShmSize => "shm_size",
+            Field::PidsLimit => "pids_limit",
+            Field::Sysctls => "sysctls",
+            Field::Ulimits => "ulimits",
+            Field::Tmpfs => "tmpfs",
             Field::Running => "running",
         }
     }
@@ -195,10 +280,11 @@ pub fn drift(
             // the container came from; here they would only be noise.
             &[labels::SPEC_HASH, labels::REVISION],
         ),
-        running_drift(live),
     ]
     .into_iter()
     .flatten()
+    .chain(options_drift(desired, live))
+    .chain(running_drift(live))
     .collect()
 }
 
@@ -222,6 +308,16 @@ fn compare<T: PartialEq + fmt::Display>(field: Field, desired: T, live: T) -> Op
         return None;
     }
     differs(field, vec![desired.to_string()], vec![live.to_string()])
+}
+
+fn options_drift(desired: &DesiredContainer, live: &LiveContainer) -> Vec<FieldDrift> {
+    RuntimeOptions::differences(&desired.options, &live.options)
+        .into_iter()
+        .filter_map(|(name, want, have)| {
+            let field = Field::ALL.into_iter().find(|f| f.as_str() == name)?;
+            differs(field, vec![want], vec![have])
+        })
+        .collect()
 }
 
 fn short_id(id: &str) -> &str {
@@ -419,6 +515,87 @@ mod tests {
         let db = fixtures::desired(SHOP, "db");
         let live_db = fixtures::live_of(&db);
         assert_eq!(drift(&db, &live_db, &image), vec![]);
+    }
+
+    const TUNED: &str = "name: shop\nservices:\n  t:\n    image: busybox\n    hostname: web\n    stop_signal: SIGINT\n    tty: true\n    cap_add: [NET_ADMIN]\n    cap_drop: [ALL]\n    extra_hosts: [\"db:10.0.0.5\"]\n    dns: 1.1.1.1\n    group_add: [\"1\", \"2\"]\n    shm_size: 128M\n    pids_limit: -1\n    sysctls: {net.core.somaxconn: 1024}\n    ulimits: {nofile: 1024}\n    tmpfs: [\"/run:size=1m\"]\n";
+
+    #[test]
+    fn docker_defaults_of_options_the_file_leaves_out_are_not_drift() {
+        let (desired, image, mut live) = fixtures::web();
+        live.options.hostname = Some("0123456789ab".into());
+        live.options.working_dir = Some("/app".into());
+        live.options.tty = Some(false);
+        live.options.shm_size_bytes = Some(64 * 1024 * 1024);
+        live.options.pids_limit = Some(0);
+        live.options.cap_add = vec!["CAP_AUDIT_WRITE".into()];
+        assert_eq!(drift(&desired, &live, &image), vec![]);
+    }
+
+    #[test]
+    fn options_as_docker_reports_them_are_not_drift() {
+        let desired = fixtures::desired(TUNED, "t");
+        let image = fixtures::image_defaults();
+        let mut live = fixtures::live_of(&desired);
+        live.options.stop_signal = Some("INT".into());
+        live.options.cap_add = vec!["CAP_NET_ADMIN".into()];
+        live.options.group_add = vec!["2".into(), "1".into()];
+        live.options.pids_limit = Some(0);
+        assert_eq!(drift(&desired, &live, &image), vec![]);
+    }
+
+    #[test]
+    fn a_changed_option_is_drift_that_names_it() {
+        let desired = fixtures::desired(TUNED, "t");
+        let image = fixtures::image_defaults();
+        for (change, field, want, have) in [
+            (
+                (|l: &mut LiveContainer| l.options.hostname = Some("other".into()))
+                    as fn(&mut LiveContainer),
+                Field::Hostname,
+                "web",
+                "other",
+            ),
+            (|l| l.options.tty = None, Field::Tty, "true", "false"),
+            (
+                |l| l.options.cap_drop = vec![],
+                Field::CapDrop,
+                "[ALL]",
+                "[]",
+            ),
+            (
+                |l| l.options.pids_limit = Some(10),
+                Field::PidsLimit,
+                "-1",
+                "10",
+            ),
+            (
+                |l| l.options.shm_size_bytes = Some(64 * 1024 * 1024),
+                Field::ShmSize,
+                "128M",
+                "64M",
+            ),
+            (
+                |l| {
+                    l.options.ulimits.insert("nofile".into(), (1, 2));
+                },
+                Field::Ulimits,
+                "{\"nofile\": (1024, 1024)}",
+                "{\"nofile\": (1, 2)}",
+            ),
+            (
+                |l| l.options.tmpfs.clear(),
+                Field::Tmpfs,
+                "{\"/run\": \"size=1m\"}",
+                "{}",
+            ),
+        ] {
+            let mut live = fixtures::live_of(&desired);
+            change(&mut live);
+            let d = drift(&desired, &live, &image);
+            let options = only(&d, field);
+            assert_eq!(options.desired, want);
+            assert_eq!(options.live, have);
+        }
     }
 
     #[test]
@@ -744,6 +921,27 @@ mod tests {
                 "restart",
                 "networks",
                 "labels",
+                "hostname",
+                "domainname",
+                "working_dir",
+                "stop_signal",
+                "tty",
+                "stdin_open",
+                "read_only",
+                "privileged",
+                "cap_add",
+                "cap_drop",
+                "extra_hosts",
+                "dns",
+                "dns_search",
+                "dns_opt",
+                "group_add",
+                "security_opt",
+                "shm_size",
+                "pids_limit",
+                "sysctls",
+                "ulimits",
+                "tmpfs",
                 "running"
             ]
         );

@@ -215,6 +215,7 @@ pub(crate) fn live_of(desired: &DesiredContainer) -> LiveContainer {
         networks,
         addresses: BTreeMap::new(),
         limits,
+        options: desired.options.clone(),
         restart: if desired.restart.name == "no" {
             RestartSpec {
                 name: String::new(),

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::container::{Limits, MountSpec, PortBinding, RestartSpec};
+use super::container::{Limits, MountSpec, PortBinding, RestartSpec, RuntimeOptions};
 use super::labels;
 
 /// A container's state, as `State.Status` reports it.
@@ -140,6 +140,9 @@ pub struct LiveContainer {
     pub limits: Limits,
     /// `HostConfig.RestartPolicy`.
     pub restart: RestartSpec,
+    /// Hostname, capabilities, DNS, sysctls, ulimits, tmpfs and the rest, from
+    /// `Config` and `HostConfig`.
+    pub options: RuntimeOptions,
     /// `State.Status`.
     pub state: ContainerState,
     /// `State.Health.Status`.

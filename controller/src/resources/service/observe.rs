@@ -8,7 +8,7 @@ use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use holdfast_spec::{MountKind, Protocol};
 
-use super::container::{Limits, MountSpec, PortBinding, RestartSpec};
+use super::container::{Limits, MountSpec, PortBinding, RestartSpec, RuntimeOptions};
 use super::labels;
 use super::live::{
     ContainerState, Health, ImageDefaults, LiveContainer, container_name, env_from_list,
@@ -297,6 +297,40 @@ pub fn live_from_inspect(c: ContainerInspectResponse) -> LiveContainer {
                 .maximum_retry_count
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(0),
+        },
+        options: RuntimeOptions {
+            hostname: config.hostname,
+            domainname: config.domainname,
+            working_dir: config.working_dir,
+            stop_signal: config.stop_signal,
+            tty: config.tty,
+            stdin_open: config.open_stdin,
+            read_only: host.readonly_rootfs,
+            privileged: host.privileged,
+            cap_add: host.cap_add.unwrap_or_default(),
+            cap_drop: host.cap_drop.unwrap_or_default(),
+            extra_hosts: host
+                .extra_hosts
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|e| e.split_once(':'))
+                .map(|(h, ip)| (h.to_string(), ip.to_string()))
+                .collect(),
+            dns: host.dns.unwrap_or_default(),
+            dns_search: host.dns_search.unwrap_or_default(),
+            dns_opt: host.dns_options.unwrap_or_default(),
+            group_add: host.group_add.unwrap_or_default(),
+            security_opt: host.security_opt.unwrap_or_default(),
+            shm_size_bytes: to_u64(host.shm_size),
+            pids_limit: host.pids_limit,
+            sysctls: host.sysctls.unwrap_or_default().into_iter().collect(),
+            ulimits: host
+                .ulimits
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|u| Some((u.name?, (u.soft.unwrap_or(0), u.hard.unwrap_or(0)))))
+                .collect(),
+            tmpfs: host.tmpfs.unwrap_or_default().into_iter().collect(),
         },
         state: ContainerState::from_docker(&status, state.exit_code.unwrap_or(0))
             .unwrap_or(ContainerState::Dead),
