@@ -156,7 +156,7 @@ fn backend(dir: &std::path::Path) -> Result<(Daemon, u16)> {
     std::fs::write(
         &conf,
         format!(
-            "daemon off;\nworker_processes 1;\npid {d}/backend.pid;\nerror_log {d}/backend.err;\n\
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/backend.pid;\nerror_log {d}/backend.err;\n\
              events {{ worker_connections 1024; }}\nhttp {{ access_log off; client_body_temp_path {d}/tmp;\n\
              server {{ listen 127.0.0.1:{port}; keepalive_requests 1000000; location / {{ return 200 \"ok\\n\"; }} }} }}\n"
         ),
