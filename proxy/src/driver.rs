@@ -66,25 +66,27 @@ struct Batch {
 impl Driver {
     /// A driver for `engine` that coalesces passes within `debounce`.
     pub fn new(engine: Arc<dyn Engine>, debounce: Duration) -> Arc<Self> {
+        Self::build(engine, debounce, None)
+    }
+
+    /// [`Driver::new`], calling `observer` after every applying pass (metrics).
+    pub fn with_observer(
+        engine: Arc<dyn Engine>,
+        debounce: Duration,
+        observer: impl Fn(&'static str, &ConvergeOutcome) + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Self::build(engine, debounce, Some(Box::new(observer)))
+    }
+
+    fn build(
+        engine: Arc<dyn Engine>,
+        debounce: Duration,
+        observer: Option<PassObserver>,
+    ) -> Arc<Self> {
         Arc::new(Driver {
             engine,
             debounce,
-            observer: None,
-            state: tokio::sync::Mutex::new(State::default()),
-            batch: Mutex::new(None),
-            changed: Mutex::new(BTreeMap::new()),
-        })
-    }
-
-    /// A driver like [`Driver::new`] that calls `observer` after every applying pass.
-    pub fn with_observer(
-        self: Arc<Self>,
-        observer: impl Fn(&'static str, &ConvergeOutcome) + Send + Sync + 'static,
-    ) -> Arc<Self> {
-        Arc::new(Driver {
-            engine: self.engine.clone(),
-            debounce: self.debounce,
-            observer: Some(Box::new(observer)),
+            observer,
             state: tokio::sync::Mutex::new(State::default()),
             batch: Mutex::new(None),
             changed: Mutex::new(BTreeMap::new()),

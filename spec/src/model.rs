@@ -15,6 +15,32 @@ use serde::Serialize;
 use crate::schema;
 use crate::units::{ByteSize, Cpus, Duration};
 
+/// The Compose fields of a service's runtime options (hostname … tmpfs), in the order
+/// the model, the docs and drift list them.
+pub const RUNTIME_OPTION_FIELDS: [&str; 21] = [
+    "hostname",
+    "domainname",
+    "working_dir",
+    "stop_signal",
+    "tty",
+    "stdin_open",
+    "read_only",
+    "privileged",
+    "cap_add",
+    "cap_drop",
+    "extra_hosts",
+    "dns",
+    "dns_search",
+    "dns_opt",
+    "group_add",
+    "security_opt",
+    "shm_size",
+    "pids_limit",
+    "sysctls",
+    "ulimits",
+    "tmpfs",
+];
+
 /// The whole desired-state file.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[schemars(title = "holdfast desired state", extend("patternProperties" = {"^x-": {}}))]

@@ -275,28 +275,10 @@ fn schema_describes_every_service_field() {
         "stop_grace_period",
         "labels",
         "depends_on",
-        "hostname",
-        "domainname",
-        "working_dir",
-        "stop_signal",
-        "tty",
-        "stdin_open",
-        "read_only",
-        "privileged",
-        "cap_add",
-        "cap_drop",
-        "extra_hosts",
-        "dns",
-        "dns_search",
-        "dns_opt",
-        "group_add",
-        "security_opt",
-        "shm_size",
-        "pids_limit",
-        "sysctls",
-        "ulimits",
-        "tmpfs",
-    ] {
+    ]
+    .into_iter()
+    .chain(holdfast_spec::RUNTIME_OPTION_FIELDS)
+    {
         assert!(
             schema["definitions"]["Service"]["properties"]
                 .get(field)

@@ -151,29 +151,7 @@ fn fields_round_trip_through_serialisation() {
 fn a_service_without_them_serialises_without_them() {
     let s = service("");
     let json = serde_json::to_value(&s).unwrap();
-    for field in [
-        "hostname",
-        "domainname",
-        "working_dir",
-        "stop_signal",
-        "tty",
-        "stdin_open",
-        "read_only",
-        "privileged",
-        "cap_add",
-        "cap_drop",
-        "extra_hosts",
-        "dns",
-        "dns_search",
-        "dns_opt",
-        "group_add",
-        "security_opt",
-        "shm_size",
-        "pids_limit",
-        "sysctls",
-        "ulimits",
-        "tmpfs",
-    ] {
+    for field in holdfast_spec::RUNTIME_OPTION_FIELDS {
         assert!(json.get(field).is_none(), "{field} in {json}");
     }
 }

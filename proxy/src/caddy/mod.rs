@@ -46,6 +46,9 @@ pub struct Caddy {
     admin_listen: String,
     /// Caddy refused `stream_close_delay`: it is older than 2.7.
     legacy: AtomicBool,
+    /// The admin object last read back: sent back as it is, so holdfast never moves or
+    /// changes the admin API (a pass always observes before it applies).
+    admin: std::sync::Mutex<Option<Value>>,
 }
 
 impl Caddy {
@@ -60,6 +63,7 @@ impl Caddy {
             endpoint,
             admin_listen,
             legacy: AtomicBool::new(false),
+            admin: std::sync::Mutex::new(None),
         }
     }
 
@@ -161,6 +165,9 @@ impl Engine for Caddy {
     fn observe(&self) -> BoxFuture<'_, Result<Observed, ProxyError>> {
         Box::pin(async move {
             let config = self.read_config().await?;
+            if let Some(admin) = config.get("admin") {
+                *self.admin.lock().unwrap_or_else(|p| p.into_inner()) = Some(admin.clone());
+            }
             let sections = if config.is_null() {
                 BTreeMap::new()
             } else {
@@ -182,9 +189,8 @@ impl Engine for Caddy {
             })?;
             // Keep the admin API as the operator set it up (a Caddy in a container
             // listens on 0.0.0.0 with allowed origins, say).
-            if let Some(admin) = self.read_config().await?.get("admin").cloned()
-                && let Some(map) = doc.as_object_mut()
-            {
+            let admin = self.admin.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if let (Some(admin), Some(map)) = (admin, doc.as_object_mut()) {
                 map.insert("admin".to_string(), admin);
             }
             let mut mutations = 1;

@@ -390,22 +390,23 @@ pub(crate) fn decode_service(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option
             );
         }
     }
-    s.dns_search = f
-        .get("dns_search")
-        .and_then(|n| non_empty_list(cx, n, "a search domain", true))
-        .unwrap_or_default();
-    s.dns_opt = f
-        .get("dns_opt")
-        .and_then(|n| non_empty_list(cx, n, "a resolver option", false))
-        .unwrap_or_default();
-    s.group_add = f
-        .get("group_add")
-        .and_then(|n| non_empty_list(cx, n, "a group name or id", false))
-        .unwrap_or_default();
-    s.security_opt = f
-        .get("security_opt")
-        .and_then(|n| non_empty_list(cx, n, "a security option", false))
-        .unwrap_or_default();
+    // Plain lists of strings (a single string allowed where Compose allows it).
+    for (key, what, single_ok, target) in [
+        ("dns_search", "a search domain", true, &mut s.dns_search),
+        ("dns_opt", "a resolver option", false, &mut s.dns_opt),
+        ("group_add", "a group name or id", false, &mut s.group_add),
+        (
+            "security_opt",
+            "a security option",
+            false,
+            &mut s.security_opt,
+        ),
+    ] {
+        *target = f
+            .get(key)
+            .and_then(|n| non_empty_list(cx, n, what, single_ok))
+            .unwrap_or_default();
+    }
     s.shm_size = f
         .get("shm_size")
         .and_then(|n| cx.parsed(n, "a size such as `256M`"));

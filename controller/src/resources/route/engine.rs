@@ -61,7 +61,12 @@ pub fn engine(proxy: &Proxy) -> Result<Arc<dyn Engine>, String> {
     })
 }
 
-/// A driver for `proxy` with the coalescing window `debounce`.
-pub fn driver(proxy: &Proxy, debounce: Duration) -> Result<Arc<Driver>, String> {
-    Ok(Driver::new(engine(proxy)?, debounce))
+/// A driver for `proxy` with the coalescing window `debounce`, reporting each applying
+/// pass to `observer`.
+pub fn driver(
+    proxy: &Proxy,
+    debounce: Duration,
+    observer: impl Fn(&'static str, &holdfast_proxy::ConvergeOutcome) + Send + Sync + 'static,
+) -> Result<Arc<Driver>, String> {
+    Ok(Driver::with_observer(engine(proxy)?, debounce, observer))
 }

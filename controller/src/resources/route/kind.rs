@@ -85,9 +85,10 @@ impl Route {
             return Ok(d.clone());
         }
         let metrics = self.metrics.clone();
-        let d = super::engine::driver(proxy, self.debounce)
-            .map_err(RouteError::Engine)?
-            .with_observer(move |engine, outcome| metrics.observe_pass(engine, outcome));
+        let d = super::engine::driver(proxy, self.debounce, move |engine, outcome| {
+            metrics.observe_pass(engine, outcome)
+        })
+        .map_err(RouteError::Engine)?;
         *slot = Some((key, d.clone()));
         Ok(d)
     }
@@ -215,6 +216,7 @@ impl Kind for Route {
                 removal_allowed: cx.removal_allowed,
                 awaiting_certificate: asked && served.is_none(),
                 served: served.as_ref(),
+                tls_mode: cx.state.routes.get(name).map_or("off", |r| r.tls.mode()),
                 warnings: &driver.engine().warnings(),
             },
         )

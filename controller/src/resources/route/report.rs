@@ -23,6 +23,9 @@ pub struct Mode<'a> {
     pub served: Option<&'a CertInfo>,
     /// What the engine says is off (an old Caddy).
     pub warnings: &'a [String],
+    /// The route's `tls` mode as the file says it (`internal` and files both render
+    /// as certificate files).
+    pub tls_mode: &'a str,
 }
 
 /// The event reason of proxy drift.
@@ -148,14 +151,7 @@ pub fn report(
         ));
     }
     out.spec_hash = Some(outcome.rendered.hash.clone());
-    out.columns = columns(
-        engine,
-        route,
-        outcome,
-        drift.is_some(),
-        mode.served,
-        mode.warnings,
-    );
+    out.columns = columns(engine, route, outcome, drift.is_some(), mode);
     // What differed (and, in apply mode, was put back), for `describe`.
     let config_diff = drift.and_then(|_| {
         crate::runtime::planning::unified(
@@ -201,12 +197,12 @@ fn columns(
     route: &RouteModel,
     outcome: &ConvergeOutcome,
     differs: bool,
-    served: Option<&CertInfo>,
-    warnings: &[String],
+    mode: Mode<'_>,
 ) -> std::collections::BTreeMap<String, String> {
+    let warnings = mode.warnings;
     let mut c = std::collections::BTreeMap::new();
     c.insert("HOSTS".into(), route.hosts.join(","));
-    let (tls, issuer) = tls_column(route, served);
+    let (tls, issuer) = tls_column(route, mode.tls_mode, mode.served);
     c.insert("TLS".into(), tls);
     c.insert("ISSUER".into(), issuer);
     c.insert(
@@ -263,7 +259,7 @@ fn columns(
 
 /// `mode, expiry` and the issuer: from the certificate file where there is one, from
 /// what the proxy serves for `auto`.
-fn tls_column(route: &RouteModel, served: Option<&CertInfo>) -> (String, String) {
+fn tls_column(route: &RouteModel, tls_mode: &str, served: Option<&CertInfo>) -> (String, String) {
     let with = |mode: &str, info: Option<CertInfo>, missing: &str| match info {
         Some(info) => {
             let left = info
@@ -278,14 +274,7 @@ fn tls_column(route: &RouteModel, served: Option<&CertInfo>) -> (String, String)
     match &route.tls {
         TlsModel::Off => ("off".into(), "<none>".into()),
         TlsModel::Acme => with("auto", served.cloned(), "not served yet"),
-        TlsModel::Files { cert, .. } => {
-            let mode = if cert.to_string_lossy().contains("/routes/certs/") {
-                "internal"
-            } else {
-                "files"
-            };
-            with(mode, cert_info(cert), "unreadable")
-        }
+        TlsModel::Files { cert, .. } => with(tls_mode, cert_info(cert), "unreadable"),
     }
 }
 

@@ -910,7 +910,7 @@ mod tests {
         let names: Vec<String> = Field::ALL.iter().map(ToString::to_string).collect();
         assert_eq!(
             names,
-            vec![
+            [
                 "image",
                 "command",
                 "entrypoint",
@@ -921,29 +921,11 @@ mod tests {
                 "restart",
                 "networks",
                 "labels",
-                "hostname",
-                "domainname",
-                "working_dir",
-                "stop_signal",
-                "tty",
-                "stdin_open",
-                "read_only",
-                "privileged",
-                "cap_add",
-                "cap_drop",
-                "extra_hosts",
-                "dns",
-                "dns_search",
-                "dns_opt",
-                "group_add",
-                "security_opt",
-                "shm_size",
-                "pids_limit",
-                "sysctls",
-                "ulimits",
-                "tmpfs",
-                "running"
             ]
+            .into_iter()
+            .chain(holdfast_spec::RUNTIME_OPTION_FIELDS)
+            .chain(["running"])
+            .collect::<Vec<_>>()
         );
         assert!(
             Field::ALL
