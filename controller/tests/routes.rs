@@ -298,11 +298,13 @@ fn a_proxy_that_is_a_service_reaches_containers_over_the_shared_network() {
     p.write(&file("blue"));
     let _c = start_controller(&p, &["--resync", "2s"]);
     wait_for_body("shop.test", http, "/", "web\n", &[]);
-    let get = stdout(&cli(&p, &["get", "routes"]));
-    assert!(
-        get.contains("/→172.") || get.contains("/→10.") || get.contains("/→192.168."),
-        "{get}"
-    );
+    // The status is written after the pass that made Caddy serve: wait for it too.
+    let mut get = String::new();
+    let shown = wait_until(Duration::from_secs(30), || {
+        get = stdout(&cli(&p, &["get", "routes"]));
+        get.contains("/→172.") || get.contains("/→10.") || get.contains("/→192.168.")
+    });
+    assert!(shown.is_some(), "{get}");
 
     // A change of the file recreates web; the route follows the new container.
     let before = id_of(&p, "web");
