@@ -69,7 +69,7 @@ async fn a_refused_route_is_degraded_with_caddys_message_and_the_others_serve() 
     let tmp = tempfile::tempdir().unwrap();
     let mut model = single(s.http, s.https, "shop", &["shop.test"], &web);
     let first = converge(&s.engine, &model, None, true).await;
-    assert!(first.error.is_none());
+    assert!(first.error.is_none(), "{:?}", first.error);
 
     let (cert, _) = certificate(tmp.path(), "bad.test");
     let (_, other_key) = certificate(tmp.path(), "other.test");
@@ -101,7 +101,7 @@ async fn drift_is_seen_by_section_and_restored() {
         .routes
         .insert("blog".into(), route_to(&["blog.test"], &blog));
     let first = converge(&s.engine, &model, None, true).await;
-    assert!(first.error.is_none());
+    assert!(first.error.is_none(), "{:?}", first.error);
 
     // Deleted through the admin API.
     let endpoint = Endpoint::parse(&s.caddy.admin_address());
@@ -165,7 +165,7 @@ async fn a_websocket_stays_open_while_an_unrelated_route_is_added() {
     let web = Backend::start("web");
     let mut model = single(s.http, s.https, "shop", &["shop.test"], &web);
     let first = converge(&s.engine, &model, None, true).await;
-    assert!(first.error.is_none());
+    assert!(first.error.is_none(), "{:?}", first.error);
     let mut socket = WebSocket::open(s.http, "shop.test");
     socket.echo(b"before");
     let blog = Backend::start("blog");

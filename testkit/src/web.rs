@@ -10,13 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread;
 use std::time::Duration;
 
-/// A loopback port nothing listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port on 127.0.0.1: {e}"))
-}
+pub use crate::scratch::free_port;
 
 /// An HTTP backend on 127.0.0.1 that answers every request with `NAME METHOD PATH`
 /// (and `Server: backend`, `X-Powered-By: test`, so header removal shows), and echoes
