@@ -61,6 +61,7 @@ async fn reconcile_once(
         cache: None,
         pulled: &holdfast::docker::image::Pulled::default(),
         creating: &tokio::sync::Mutex::new(()),
+        rollouts: None,
     };
     reconcile::reconcile(&cx, service).await
 }

@@ -28,6 +28,16 @@ pub trait Engine: Send + Sync {
     /// the proxy serves what it served before (the engine restores it if it must).
     fn apply<'a>(&'a self, rendered: &'a Rendered) -> BoxFuture<'a, Result<Applied, ProxyError>>;
 
+    /// What still holds the upstream `address` after a change moved traffic off it:
+    /// Caddy's count of in-flight requests to it (`/reverse_proxy/upstreams`; 0 once
+    /// Caddy lists it no more), nginx's count of old workers still shutting down (each
+    /// may hold requests to any old upstream). `None` when the engine cannot tell
+    /// (Traefik): the caller waits out its drain time.
+    fn in_flight<'a>(&'a self, address: &'a str) -> BoxFuture<'a, Result<Option<u64>, ProxyError>> {
+        let _ = address;
+        Box::pin(async { Ok(None) })
+    }
+
     /// Features of the running proxy that are off, one line each (an old Caddy
     /// without `stream_close_delay`, say). Empty when everything works.
     fn warnings(&self) -> Vec<String> {

@@ -361,7 +361,7 @@ pub struct Port {
 }
 
 /// A transport protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// TCP.
@@ -400,7 +400,7 @@ pub struct Mount {
 }
 
 /// The kind of a mount.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MountKind {
     /// A Docker volume.
@@ -508,7 +508,7 @@ impl JsonSchema for RestartPolicy {
     }
 }
 
-/// `deploy:` — only `resources` is supported.
+/// `deploy:` — `resources` and `update_config`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(transform = schema::deploy_extras)]
@@ -516,6 +516,81 @@ pub struct Deploy {
     /// Resource limits and reservations.
     #[serde(default)]
     pub resources: Resources,
+    /// How a container is replaced when it must be.
+    #[serde(default, skip_serializing_if = "UpdateConfig::is_default")]
+    pub update_config: UpdateConfig,
+}
+
+/// `deploy.update_config`: how a service's container is replaced.
+///
+/// With `order: start-first` and a route to the service, the new container starts
+/// beside the old one, is probed through the route's `health`, takes the route's
+/// traffic in one proxy change, and the old one is drained and only then stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConfig {
+    /// `stop-first` (the default: stop the old container, then start the new one) or
+    /// `start-first` (zero-downtime, for a service behind a route).
+    #[serde(default)]
+    pub order: UpdateOrder,
+    /// How many containers are replaced at once. Default 1.
+    #[serde(default = "one")]
+    #[schemars(range(min = 1))]
+    pub parallelism: u32,
+    /// How long the new container is watched after the old one is gone; if it turns
+    /// unhealthy or exits in that time, `failure_action` applies. Default 0s.
+    #[serde(default)]
+    pub monitor: Duration,
+    /// What a failed update does: `pause` (the default: keep what runs, report
+    /// Failed), `rollback` (go back to the previous image and spec) or `continue`.
+    #[serde(default)]
+    pub failure_action: FailureAction,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Default for UpdateConfig {
+    fn default() -> Self {
+        UpdateConfig {
+            order: UpdateOrder::StopFirst,
+            parallelism: 1,
+            monitor: Duration::default(),
+            failure_action: FailureAction::Pause,
+        }
+    }
+}
+
+impl UpdateConfig {
+    /// Whether nothing is set.
+    pub fn is_default(&self) -> bool {
+        self == &UpdateConfig::default()
+    }
+}
+
+/// `update_config.order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateOrder {
+    /// Stop the old container, then start the new one.
+    #[default]
+    StopFirst,
+    /// Start the new container first; the old one stops once the new one serves.
+    StartFirst,
+}
+
+/// `update_config.failure_action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureAction {
+    /// Keep what runs and report the service Failed.
+    #[default]
+    Pause,
+    /// Go back to the previous image and spec.
+    Rollback,
+    /// Carry on as if the update had succeeded.
+    Continue,
 }
 
 impl Deploy {

@@ -196,10 +196,60 @@ pub struct Route {
     /// What the controller does when the proxy's live config differs from this route.
     #[serde(default)]
     pub drift: DriftMode,
+    /// How a new container of a `start-first` service behind this route is probed
+    /// before it takes traffic.
+    #[serde(default, skip_serializing_if = "RouteHealth::is_default")]
+    pub health: RouteHealth,
+    /// How long an old container keeps its in-flight requests after the route moved
+    /// off it, at most. Default 30s.
+    #[serde(default = "default_drain")]
+    pub drain: Duration,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn default_drain() -> Duration {
+    Duration::from_millis(30_000)
+}
+
+/// `routes.NAME.health`: the probe a new container must pass, on the address the proxy
+/// will use, before the route switches to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteHealth {
+    /// The path requested (GET, with the route's first host). Default `/`.
+    pub path: String,
+    /// Time between probes. Default 250ms.
+    pub interval: Duration,
+    /// How long one probe may take. Default 2s.
+    pub timeout: Duration,
+    /// Consecutive 2xx answers needed; at least 2. Default 2.
+    #[schemars(range(min = 2))]
+    pub passes: u32,
+    /// How long the new container has to pass; past it, the update fails and the old
+    /// container keeps serving. Default 60s.
+    pub deadline: Duration,
+}
+
+impl Default for RouteHealth {
+    fn default() -> Self {
+        RouteHealth {
+            path: "/".into(),
+            interval: Duration::from_millis(250),
+            timeout: Duration::from_millis(2_000),
+            passes: 2,
+            deadline: Duration::from_millis(60_000),
+        }
+    }
+}
+
+impl RouteHealth {
+    /// Whether every field has its default.
+    pub fn is_default(&self) -> bool {
+        self == &RouteHealth::default()
+    }
 }
 
 /// How a route gets its certificate.

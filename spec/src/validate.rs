@@ -100,6 +100,7 @@ pub(crate) fn validate(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic>
 
     out.extend(port_clashes(map));
     out.extend(container_name_clashes(map));
+    out.extend(start_first_conflicts(state, map));
     out.extend(default_name_clashes(state, map));
     out.extend(dependency_cycles(state, map));
     out.extend(routes::validate_routes(state, map));
@@ -138,6 +139,58 @@ fn port_clashes(map: &SourceMap) -> Vec<Diagnostic> {
                 .with_related(*other_span, "first published here")
                 .with_help("publish a different host port"),
             );
+        }
+    }
+    out
+}
+
+/// `order: start-first` runs the old and the new container at once, so neither may
+/// hold something only one container can: a fixed host port or a container name.
+fn start_first_conflicts(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, service) in &state.services {
+        if service.deploy.update_config.order != crate::model::UpdateOrder::StartFirst {
+            continue;
+        }
+        let span = map.start_first.get(name).copied().unwrap_or_default();
+        let fixed = service.ports.iter().find_map(|p| p.published);
+        if let Some(port) = fixed {
+            let related = map
+                .ports
+                .iter()
+                .find(|(s, p, _)| s == name && p.published == Some(port))
+                .map(|(_, _, span)| *span);
+            let mut d = Diagnostic::error(
+                span,
+                format!(
+                    "service `{name}` updates start-first but publishes the fixed host port {port}"
+                ),
+            )
+            .with_label("the old and the new container would both need the port")
+            .with_help(
+                "remove the host port (a route reaches the service on its own 127.0.0.1 port), or use `order: stop-first`",
+            );
+            if let Some(r) = related {
+                d = d.with_related(r, "published here");
+            }
+            out.push(d);
+        }
+        if service.container_name.is_some() {
+            let related = map
+                .container_names
+                .iter()
+                .find(|(s, _, _)| s == name)
+                .map(|(_, _, span)| *span);
+            let mut d = Diagnostic::error(
+                span,
+                format!("service `{name}` updates start-first but sets a container_name"),
+            )
+            .with_label("the old and the new container cannot share one name")
+            .with_help("remove `container_name`, or use `order: stop-first`");
+            if let Some(r) = related {
+                d = d.with_related(r, "named here");
+            }
+            out.push(d);
         }
     }
     out

@@ -29,8 +29,17 @@ use crate::runtime::registry::Registry;
 
 /// Every kind holdfast drives, in the order `holdfast get` lists them. `state_dir`
 /// holds what kinds keep on the host (the routes' local CA).
+///
+/// Services and routes share one proxy driver: a start-first update asks the proxy
+/// which container it routes to and what still holds the old one.
 pub fn kinds(host: &Arc<Host>, state_dir: &Path) -> Registry {
+    let metrics = route::metrics::RouteMetrics::default();
+    let proxies = Arc::new(route::proxies::Proxies::new(
+        holdfast_proxy::driver::DEBOUNCE,
+        metrics.clone(),
+    ));
+    let rollouts = service::rollout::Rollouts::new(state_dir, proxies.clone());
     Registry::new()
-        .with(service::Service::new(host.clone()))
-        .with(route::Route::new(state_dir))
+        .with(service::Service::with_rollouts(host.clone(), rollouts))
+        .with(route::Route::with_proxies(state_dir, proxies, metrics))
 }

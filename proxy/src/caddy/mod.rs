@@ -226,6 +226,30 @@ impl Engine for Caddy {
         })
     }
 
+    fn in_flight<'a>(&'a self, address: &'a str) -> BoxFuture<'a, Result<Option<u64>, ProxyError>> {
+        Box::pin(async move {
+            let r = self
+                .call(Method::GET, "/reverse_proxy/upstreams", None)
+                .await?;
+            if !r.ok() {
+                return Err(ProxyError::Other {
+                    engine: "caddy",
+                    message: format!(
+                        "GET /reverse_proxy/upstreams answered {}: {}",
+                        r.status,
+                        r.text().trim()
+                    ),
+                });
+            }
+            let list: Vec<Value> =
+                serde_json::from_slice(&r.body).map_err(|e| ProxyError::Other {
+                    engine: "caddy",
+                    message: format!("GET /reverse_proxy/upstreams is not a JSON list: {e}"),
+                })?;
+            Ok(Some(upstream_requests(&list, address)))
+        })
+    }
+
     fn warnings(&self) -> Vec<String> {
         if self.legacy.load(Ordering::Relaxed) {
             vec![
@@ -237,6 +261,14 @@ impl Engine for Caddy {
             Vec::new()
         }
     }
+}
+
+/// The in-flight requests to `address` in Caddy's upstream list (absent: 0).
+fn upstream_requests(list: &[Value], address: &str) -> u64 {
+    list.iter()
+        .filter(|u| u.get("address").and_then(Value::as_str) == Some(address))
+        .filter_map(|u| u.get("num_requests").and_then(Value::as_u64))
+        .sum()
 }
 
 fn strip_key(v: &mut Value, key: &str) {

@@ -381,6 +381,19 @@ async fn workers(cfg: &NginxConfig) -> Vec<u32> {
     children(master)
 }
 
+/// How many workers of the running master are still shutting down after a reload:
+/// each may hold requests to the upstreams of the configuration before it.
+pub(super) async fn shutting_down(cfg: &NginxConfig) -> u64 {
+    workers(cfg)
+        .await
+        .iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("shutting down"))
+        })
+        .count() as u64
+}
+
 fn children(parent: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();

@@ -172,6 +172,11 @@ impl Engine for Nginx {
         Box::pin(observe::observe(self))
     }
 
+    fn in_flight<'a>(&'a self, address: &'a str) -> BoxFuture<'a, Result<Option<u64>, ProxyError>> {
+        let _ = address;
+        Box::pin(async move { Ok(Some(apply::shutting_down(&self.config).await)) })
+    }
+
     fn apply<'a>(&'a self, rendered: &'a Rendered) -> BoxFuture<'a, Result<Applied, ProxyError>> {
         Box::pin(apply::apply(self, rendered))
     }

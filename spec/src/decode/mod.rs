@@ -46,6 +46,8 @@ pub(crate) struct SourceMap {
     pub references: Vec<Reference>,
     pub ports: Vec<(String, crate::model::Port, Span)>,
     pub container_names: Vec<(String, String, Span)>,
+    /// Where each service's `deploy.update_config.order` was written.
+    pub start_first: BTreeMap<String, Span>,
     /// Top-level definitions (`"secrets"`, name) that had errors of their own.
     pub invalid_definitions: Vec<(String, String)>,
     /// The `proxy` key, when the file has one (even when it did not decode).

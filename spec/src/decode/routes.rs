@@ -14,9 +14,10 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::model::DriftMode;
 use crate::routes::{
     Acme, BasicAuth, HEADER_PRESETS, HeaderPreset, Listen, Proxy, ProxyEngine, Route, RouteHeaders,
-    RoutePath, RouteTls,
+    RouteHealth, RoutePath, RouteTls,
 };
 use crate::suggest::closest;
+use crate::units::Duration;
 use crate::yaml::{Node, Value};
 
 /// htpasswd files larger than this are refused: they are read on every load.
@@ -422,9 +423,19 @@ pub(crate) fn decode_route(
         },
         None => DriftMode::Correct,
     };
+    let health = f
+        .get("health")
+        .and_then(|n| decode_health(cx, name, n))
+        .unwrap_or_default();
+    let drain = f
+        .get("drain")
+        .and_then(|n| cx.parsed(n, "a duration"))
+        .unwrap_or_else(|| Duration::from_millis(30_000));
     f.finish(cx, &[]);
     cx.map.routes.push((name.to_string(), spans));
     Some(Route {
+        health,
+        drain,
         hosts,
         canonical_host,
         tls,
@@ -984,6 +995,53 @@ fn decode_allow_ips(cx: &mut Cx<'_>, node: &Node) -> Vec<String> {
         }
     }
     out
+}
+
+fn decode_health(cx: &mut Cx<'_>, route: &str, node: &Node) -> Option<RouteHealth> {
+    let mut f = Fields::new(cx, node, format!("health of route `{route}`"))?;
+    let mut h = RouteHealth::default();
+    if let Some(n) = f.get("path")
+        && let Some(path) = cx.string(n, "a path")
+    {
+        if path.starts_with('/') {
+            h.path = path;
+        } else {
+            cx.error(
+                Diagnostic::error(
+                    n.span,
+                    format!("health path `{path}` does not start with `/`"),
+                )
+                .with_label("not a path")
+                .with_help(format!("write `/{path}`")),
+            );
+        }
+    }
+    for (key, slot) in [
+        ("interval", &mut h.interval),
+        ("timeout", &mut h.timeout),
+        ("deadline", &mut h.deadline),
+    ] {
+        if let Some(n) = f.get(key)
+            && let Some(d) = cx.parsed::<Duration>(n, "a duration")
+        {
+            if d.std().is_zero() {
+                cx.error(
+                    Diagnostic::error(n.span, format!("`{key}: 0s` cannot work"))
+                        .with_label("must be longer than 0")
+                        .with_help("write a duration such as `250ms` or `30s`"),
+                );
+            } else {
+                *slot = d;
+            }
+        }
+    }
+    if let Some(n) = f.get("passes")
+        && let Some(p) = cx.number::<u32>(n, "a number of passes", 2, 100)
+    {
+        h.passes = p;
+    }
+    f.finish(cx, &[]);
+    Some(h)
 }
 
 #[cfg(test)]

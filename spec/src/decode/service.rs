@@ -7,9 +7,9 @@ use super::ports::{decode_expose, decode_ports};
 use super::{Cx, Fields, RefKind, Unsupported, choice};
 use crate::diagnostic::Diagnostic;
 use crate::model::{
-    Build, Dependency, DependencyCondition, Deploy, DriftMode, EnvFile, Healthcheck, Logging,
-    PullPolicy, ResourceAmounts, Resources, RestartPolicy, Service, ServiceNetwork, ServiceSecret,
-    Ulimit,
+    Build, Dependency, DependencyCondition, Deploy, DriftMode, EnvFile, FailureAction, Healthcheck,
+    Logging, PullPolicy, ResourceAmounts, Resources, RestartPolicy, Service, ServiceNetwork,
+    ServiceSecret, Ulimit, UpdateConfig, UpdateOrder,
 };
 use crate::suggest::closest;
 use crate::yaml::{Node, Value};
@@ -927,6 +927,10 @@ fn decode_deploy(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Deploy> 
             .with_help("remove `replicas`, or define a second service for a second container"),
         );
     }
+    let update_config = f
+        .get("update_config")
+        .and_then(|n| decode_update_config(cx, service, n))
+        .unwrap_or_default();
     let mut resources = Resources::default();
     if let Some(n) = f.get("resources")
         && let Some(mut r) = Fields::new(cx, n, format!("deploy.resources of service `{service}`"))
@@ -963,10 +967,6 @@ fn decode_deploy(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Deploy> 
         cx,
         &[
             Unsupported {
-                field: "update_config",
-                help: "remove it for now; holdfast replaces a container stop-first",
-            },
-            Unsupported {
                 field: "rollback_config",
                 help: "remove it for now",
             },
@@ -992,7 +992,56 @@ fn decode_deploy(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Deploy> 
             },
         ],
     );
-    Some(Deploy { resources })
+    Some(Deploy {
+        resources,
+        update_config,
+    })
+}
+
+fn decode_update_config(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<UpdateConfig> {
+    let mut f = Fields::new(
+        cx,
+        node,
+        format!("deploy.update_config of service `{service}`"),
+    )?;
+    let mut u = UpdateConfig::default();
+    if let Some(n) = f.get("order") {
+        cx.map.start_first.insert(service.to_string(), n.span);
+        u.order = match choice(cx, n, "update order", &["stop-first", "start-first"]) {
+            Some("start-first") => UpdateOrder::StartFirst,
+            _ => UpdateOrder::StopFirst,
+        };
+    }
+    if let Some(n) = f.get("parallelism")
+        && let Some(p) = cx.number::<u32>(n, "a number of containers", 1, 1000)
+    {
+        u.parallelism = p;
+    }
+    if let Some(d) = f.get("monitor").and_then(|n| cx.parsed(n, "a duration")) {
+        u.monitor = d;
+    }
+    if let Some(n) = f.get("failure_action") {
+        u.failure_action = match choice(cx, n, "failure action", &["pause", "rollback", "continue"])
+        {
+            Some("rollback") => FailureAction::Rollback,
+            Some("continue") => FailureAction::Continue,
+            _ => FailureAction::Pause,
+        };
+    }
+    f.finish(
+        cx,
+        &[
+            Unsupported {
+                field: "delay",
+                help: "remove it: holdfast replaces the next container as soon as the last one serves",
+            },
+            Unsupported {
+                field: "max_failure_ratio",
+                help: "remove it: one failed container fails the update",
+            },
+        ],
+    );
+    Some(u)
 }
 
 fn amounts(cx: &mut Cx<'_>, node: &Node, what: &str) -> Option<ResourceAmounts> {

@@ -2,8 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use holdfast_proxy::converge::ConvergeOutcome;
 use holdfast_proxy::driver::{DEBOUNCE, Driver};
@@ -13,11 +12,11 @@ use holdfast_spec::{DesiredState, DriftMode, Proxy, ProxyEngine};
 use super::ca::LocalCa;
 use super::desired::{self, ModelError};
 use super::metrics::RouteMetrics;
+use super::proxies::Proxies;
 use super::report;
 use crate::runtime::kind::{
     self, Column, Cx, DesiredObject, ErrorAction, Kind, Mode, Outcome, Owned, Show,
 };
-use crate::runtime::lock;
 
 /// The kind's name.
 pub const KIND: &str = "route";
@@ -52,21 +51,26 @@ pub enum RouteError {
 /// Routes, kept true in the proxy the file names.
 pub struct Route {
     ca: LocalCa,
-    debounce: Duration,
-    /// The driver of the proxy in force, by its spec: a changed `proxy:` gets a new one.
-    driver: Mutex<Option<(String, Arc<Driver>)>>,
+    /// The driver of the proxy in force, shared with the service kind.
+    proxies: Arc<Proxies>,
     metrics: RouteMetrics,
     served: super::served::ServedCache,
 }
 
 impl Route {
-    /// The route kind, with its local CA under `state_dir`.
+    /// The route kind, with its local CA under `state_dir` and its own proxies.
     pub fn new(state_dir: &Path) -> Self {
+        let metrics = RouteMetrics::default();
+        let proxies = Arc::new(Proxies::new(DEBOUNCE, metrics.clone()));
+        Route::with_proxies(state_dir, proxies, metrics)
+    }
+
+    /// The route kind on `proxies`, which other kinds share, reporting to `metrics`.
+    pub fn with_proxies(state_dir: &Path, proxies: Arc<Proxies>, metrics: RouteMetrics) -> Self {
         Route {
             ca: LocalCa::new(state_dir),
-            debounce: DEBOUNCE,
-            driver: Mutex::new(None),
-            metrics: RouteMetrics::default(),
+            proxies,
+            metrics,
             served: Default::default(),
         }
     }
@@ -77,24 +81,11 @@ impl Route {
     }
 
     fn driver_for(&self, proxy: &Proxy) -> Result<Arc<Driver>, RouteError> {
-        let key = serde_json::to_string(proxy).unwrap_or_default();
-        let mut slot = lock(&self.driver);
-        if let Some((k, d)) = slot.as_ref()
-            && *k == key
-        {
-            return Ok(d.clone());
-        }
-        let metrics = self.metrics.clone();
-        let d = super::engine::driver(proxy, self.debounce, move |engine, outcome| {
-            metrics.observe_pass(engine, outcome)
-        })
-        .map_err(RouteError::Engine)?;
-        *slot = Some((key, d.clone()));
-        Ok(d)
+        self.proxies.driver_for(proxy).map_err(RouteError::Engine)
     }
 
     fn current_driver(&self) -> Option<Arc<Driver>> {
-        lock(&self.driver).as_ref().map(|(_, d)| d.clone())
+        self.proxies.current()
     }
 }
 

@@ -10,6 +10,7 @@
 //! - [`ports`]: the 127.0.0.1 ports routed services are published on;
 //! - [`ca`]: holdfast's local CA for `tls: internal`;
 //! - [`engine`]: the engine `proxy.engine` names;
+//! - [`proxies`]: the driver of the proxy in force, shared with start-first services;
 //! - [`report`]: one route's status, drift, actions and columns from the pass;
 //! - [`metrics`]: proxy apply time and errors, certificate expiry;
 //! - [`served`]: the certificate a host is served with, by a TLS handshake (`tls: auto`);
@@ -21,6 +22,7 @@ pub mod engine;
 pub mod kind;
 pub mod metrics;
 pub mod ports;
+pub mod proxies;
 pub mod report;
 pub mod served;
 

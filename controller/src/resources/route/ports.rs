@@ -21,12 +21,28 @@ pub const RANGE: Range<u16> = 20000..30000;
 /// Every routed `(service, container port)` and its host port. Empty when there is no
 /// proxy, or when the proxy is itself a service (routes then use a shared network).
 pub fn allocate(state: &DesiredState) -> BTreeMap<(String, u16), u16> {
-    let mut out = BTreeMap::new();
+    allocate_all(state).0
+}
+
+/// The second port of each routed `(service, container port)` of a service updated
+/// start-first: the new container of an update listens there while the old one
+/// still holds the first (see
+/// [`rollout`](crate::resources::service::rollout)), so no address is reused while
+/// anything may still reach it. Distinct from every port of [`allocate`].
+pub fn allocate_green(state: &DesiredState) -> BTreeMap<(String, u16), u16> {
+    allocate_all(state).1
+}
+
+/// Host ports by `(service, container port)`.
+type Ports = BTreeMap<(String, u16), u16>;
+
+fn allocate_all(state: &DesiredState) -> (Ports, Ports) {
+    let (mut blue, mut green) = (BTreeMap::new(), BTreeMap::new());
     let Some(proxy) = &state.proxy else {
-        return out;
+        return (blue, green);
     };
     if proxy.service.is_some() {
-        return out;
+        return (blue, green);
     }
     let wanted: BTreeSet<(String, u16)> = state
         .routes
@@ -39,21 +55,30 @@ pub fn allocate(state: &DesiredState) -> BTreeMap<(String, u16), u16> {
         .values()
         .flat_map(|s| s.ports.iter().filter_map(|p| p.published))
         .collect();
-    let size = u32::from(RANGE.end - RANGE.start);
-    for (service, port) in wanted {
-        let mut h = Sha256::new();
-        h.update(format!("{}/{service}/{port}", state.name).as_bytes());
-        let digest = h.finalize();
+    let mut pick = |key: String| -> Option<u16> {
+        let size = u32::from(RANGE.end - RANGE.start);
+        let digest = Sha256::digest(key.as_bytes());
         let start = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % size;
         let free = (0..size)
             .map(|i| RANGE.start + ((start + i) % size) as u16)
-            .find(|p| !taken.contains(p));
-        if let Some(p) = free {
-            taken.insert(p);
-            out.insert((service, port), p);
+            .find(|p| !taken.contains(p))?;
+        taken.insert(free);
+        Some(free)
+    };
+    for (service, port) in &wanted {
+        if let Some(p) = pick(format!("{}/{service}/{port}", state.name)) {
+            blue.insert((service.clone(), *port), p);
         }
     }
-    out
+    for (service, port) in wanted {
+        let start_first = state.services.get(&service).is_some_and(|s| {
+            s.deploy.update_config.order == holdfast_spec::UpdateOrder::StartFirst
+        });
+        if start_first && let Some(p) = pick(format!("{}/{service}/{port}/green", state.name)) {
+            green.insert((service, port), p);
+        }
+    }
+    (blue, green)
 }
 
 /// `service` with the 127.0.0.1 ports its routes need added to `ports`.

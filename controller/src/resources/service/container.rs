@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use holdfast_spec::{ByteSize, MountKind, Protocol};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A published port.
 ///
 /// Observe fills it from `HostConfig.PortBindings` (what the container was created
 /// with), not from `NetworkSettings.Ports` (what Docker picked): an empty `HostPort`
 /// becomes `None`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortBinding {
     /// Host address to listen on. `""` and `0.0.0.0` both mean every IPv4 interface.
     pub host_ip: String,
@@ -85,7 +85,7 @@ impl fmt::Display for PortBinding {
 ///
 /// Observe fills `source` from the inspect `Mounts` entry's `Name` for a volume and its
 /// `Source` for a bind, and `read_only` from `!RW`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountSpec {
     /// `volume` or `bind`.
     pub kind: MountKind,
@@ -132,7 +132,7 @@ impl fmt::Display for MountSpec {
 ///
 /// Docker reports an unset limit as `0`; observe may pass `Some(0)` or `None`, and
 /// [`Limits::normalized`] makes them the same.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Limits {
     /// Hard memory limit in bytes (`HostConfig.Memory`).
     pub memory_bytes: Option<u64>,
@@ -188,7 +188,7 @@ fn format_cpus(nano: u64) -> String {
 }
 
 /// Docker's restart policy as the engine stores it (`HostConfig.RestartPolicy`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestartSpec {
     /// `no`, `always`, `unless-stopped` or `on-failure`. Docker may report `""` for
     /// `no`.
@@ -394,7 +394,8 @@ mod tests {
 /// (`Config` for the first five, `HostConfig` for the rest); drift compares only the
 /// fields the file sets, since Docker fills in the others (a hostname from the
 /// container ID, a 64M `/dev/shm`, …).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RuntimeOptions {
     /// `Config.Hostname`.
     #[serde(skip_serializing_if = "Option::is_none")]

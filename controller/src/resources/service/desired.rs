@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use holdfast_spec::hash::content_hash;
 use holdfast_spec::{MountKind, Service, parse_env_lines};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::container::{Limits, MountSpec, PortBinding, RestartSpec, RuntimeOptions};
 use super::labels;
@@ -91,7 +91,7 @@ impl fmt::Display for DesiredError {
 impl std::error::Error for DesiredError {}
 
 /// How Docker checks the container's health, in the engine's units.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthSpec {
     /// `["CMD", …]`, `["CMD-SHELL", "…"]` or `["NONE"]`.
     pub test: Vec<String>,
@@ -108,7 +108,7 @@ pub struct HealthSpec {
 }
 
 /// The log driver and its options.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogSpec {
     /// Driver name; `None` is the engine's default.
     pub driver: Option<String>,
@@ -121,7 +121,7 @@ pub struct LogSpec {
 /// Everything apply passes to `docker create` is here, already resolved: full volume
 /// and network names, merged environment, secret mounts, limits in bytes and nano-CPUs.
 /// Ports and mounts are sorted so that reordering them in the file changes nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredContainer {
     /// Project that owns the container.
     pub project: String,

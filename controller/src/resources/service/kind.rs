@@ -18,6 +18,7 @@ use super::labels;
 use super::observe;
 use super::plan::{Action, SPEC_CHANGED};
 use super::reconcile::{self, Context, Outcome, ReconcileError, RestartLimiter};
+use super::rollout::Rollouts;
 use super::{ContainerState, Health, KIND, LiveContainer, diff};
 use crate::runtime::kind::{
     self, Column, Cx, DesiredObject, ErrorAction, HostEvent, Kind, Need, ObjectRef, Owned, Show,
@@ -46,6 +47,10 @@ const COLUMNS: &[Column] = &[
         name: "CONTAINER",
         show: Show::Describe,
     },
+    Column {
+        name: "ROLLOUT",
+        show: Show::Describe,
+    },
 ];
 
 /// The service kind: one container per Compose service.
@@ -55,17 +60,32 @@ pub struct Service {
     crashes: Mutex<CrashLoop>,
     restarts: Mutex<RestartLimiter>,
     pulled: crate::docker::image::Pulled,
+    rollouts: Option<Rollouts>,
 }
 
 impl Service {
-    /// The service kind, on `host`.
+    /// The service kind, on `host`, replacing every container stop-first.
     pub fn new(host: Arc<Host>) -> Self {
         Service {
             host,
             crashes: Mutex::new(CrashLoop::default()),
             restarts: Mutex::new(RestartLimiter::default()),
             pulled: crate::docker::image::Pulled::default(),
+            rollouts: None,
         }
+    }
+
+    /// The service kind, updating start-first services through `rollouts`.
+    pub fn with_rollouts(host: Arc<Host>, rollouts: Rollouts) -> Self {
+        Service {
+            rollouts: Some(rollouts),
+            ..Service::new(host)
+        }
+    }
+
+    /// The start-first update records, when the kind updates start-first.
+    pub fn rollouts(&self) -> Option<&Rollouts> {
+        self.rollouts.as_ref()
     }
 }
 
@@ -200,6 +220,9 @@ fn convert(
             report.ports.join(",")
         },
     );
+    if let Some(rollout) = &report.rollout {
+        out.columns.insert("ROLLOUT".into(), rollout.clone());
+    }
     if let Some(container) = &report.container {
         out.columns.insert(
             "CONTAINER".into(),
@@ -286,6 +309,7 @@ impl Kind for Service {
             cache: cache.as_deref(),
             pulled: &self.pulled,
             creating: self.host.creating(),
+            rollouts: self.rollouts.as_ref(),
         };
         let report = reconcile::reconcile(&scx, name).await?;
         if report.applied
@@ -334,6 +358,12 @@ impl Kind for Service {
 
     fn columns(&self) -> &'static [Column] {
         COLUMNS
+    }
+
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        if let Some(r) = &self.rollouts {
+            r.metrics().register(registry);
+        }
     }
 
     fn report_only(&self, state: &DesiredState, name: &str) -> bool {

@@ -10,7 +10,8 @@
 //! - [`live`]: what observe reads back from Docker ([`LiveContainer`]) and the image's
 //!   own defaults ([`ImageDefaults`]);
 //! - [`drift`](mod@drift): how the live container differs from the desired one, field by field;
-//! - [`plan`](mod@plan): the actions that bring the live container to the desired one.
+//! - [`plan`](mod@plan): the actions that bring the live container to the desired one;
+//! - [`rollout`]: zero-downtime (start-first) updates of a service behind a route.
 //!
 //! ```
 //! use holdfast::resources::service::{
@@ -44,6 +45,7 @@ pub mod live;
 pub mod observe;
 pub mod plan;
 pub mod reconcile;
+pub mod rollout;
 
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -64,6 +64,9 @@ pub struct Context<'a> {
     pub pulled: &'a image::Pulled,
     /// The engine's network-creation lock ([`Host::creating`](crate::docker::Host::creating)).
     pub creating: &'a tokio::sync::Mutex<()>,
+    /// Start-first updates ([`rollout`](super::rollout)); `None` replaces every
+    /// container stop-first.
+    pub rollouts: Option<&'a super::rollout::Rollouts>,
 }
 
 /// Where a service stands after a reconcile: the runtime's outcomes, which a service
@@ -112,6 +115,8 @@ pub struct Report {
     /// Whether the service is suspended or report-only, so that this pass changed
     /// nothing whatever the mode: its `steps` say what would be done, not what was.
     pub held: bool,
+    /// Where a start-first update stands: the phase and each phase's time.
+    pub rollout: Option<String>,
 }
 
 /// Why a reconcile failed.
@@ -132,6 +137,9 @@ pub enum ReconcileError {
     /// A network or volume could not be observed or brought to the file.
     #[error(transparent)]
     Object(#[from] ObjectError),
+    /// A start-first update failed; the old container keeps serving.
+    #[error("{0}")]
+    Rollout(String),
     /// The engine refused or could not be reached.
     #[error("Docker: {op}: {source}")]
     Docker {
@@ -155,6 +163,7 @@ impl ReconcileError {
             ReconcileError::Apply(e) => e.is_permanent(),
             ReconcileError::Desired(_) => true,
             ReconcileError::Input(_)
+            | ReconcileError::Rollout(_)
             | ReconcileError::Object(_)
             | ReconcileError::Docker { .. } => false,
         }
@@ -279,6 +288,26 @@ async fn reconcile_with(
             .insert(super::labels::REVISION.to_string(), revision.to_string());
     }
 
+    let image_defaults = observe::image_defaults(&image_info);
+    if act
+        && let Some(rollouts) = cx.rollouts
+        && super::rollout::applies(cx.state, name)
+    {
+        return super::rollout::reconcile(
+            cx,
+            observer,
+            rollouts,
+            name,
+            super::rollout::Observed {
+                desired,
+                lives,
+                image_defaults,
+                steps,
+            },
+        )
+        .await;
+    }
+
     // Observe: one container per service; extras (a crash between create and remove,
     // or a copy made by hand with our labels) go.
     lives.sort_by_key(|l| {
@@ -305,7 +334,6 @@ async fn reconcile_with(
         }
     }
 
-    let image_defaults = observe::image_defaults(&image_info);
     let mut the_plan = plan(&desired, live.as_ref(), &image_defaults, &policy);
     // Drift is a live container that left the spec it was made from (stopped, killed,
     // edited by hand). A container made from an older spec is a change of the file,
@@ -334,6 +362,7 @@ async fn reconcile_with(
         image_defaults,
         after: live.as_ref().map(|l| (l.state, l.health)),
         held,
+        rollout: None,
     };
 
     if held {
@@ -683,6 +712,7 @@ async fn remove(
         image_defaults: ImageDefaults::default(),
         after: None,
         held: cx.suspended,
+        rollout: None,
     };
     if owned.is_empty() {
         return Ok(report);

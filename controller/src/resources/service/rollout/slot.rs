@@ -1,0 +1,87 @@
+//! The two places a start-first service's containers take turns in: `blue` (the
+//! service's ordinary name and routed ports) and `green` (`<name>-green`, its second
+//! routed ports). An update starts the new container in the slot the old one does not
+//! hold, so the old address is never reused while anything may still reach it.
+
+use holdfast_spec::DesiredState;
+use serde::{Deserialize, Serialize};
+
+use crate::resources::route::ports;
+use crate::resources::service::{DesiredContainer, LiveContainer};
+
+/// The label that says which slot a container is in; a container without it is in
+/// [`Slot::Blue`] (every container made before start-first updates).
+pub const SLOT_LABEL: &str = "io.holdfast.slot";
+
+/// One of the two slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Slot {
+    /// The service's ordinary name and ports.
+    Blue,
+    /// `<name>-green` and the second ports.
+    Green,
+}
+
+impl Slot {
+    /// The other slot.
+    pub fn other(self) -> Slot {
+        match self {
+            Slot::Blue => Slot::Green,
+            Slot::Green => Slot::Blue,
+        }
+    }
+
+    /// `blue` or `green`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Slot::Blue => "blue",
+            Slot::Green => "green",
+        }
+    }
+
+    /// The slot `live` is in.
+    pub fn of(live: &LiveContainer) -> Slot {
+        match live.labels.get(SLOT_LABEL).map(String::as_str) {
+            Some("green") => Slot::Green,
+            _ => Slot::Blue,
+        }
+    }
+}
+
+/// `desired` (as [`DesiredContainer::new`] makes it: blue) moved to `slot`: for green,
+/// its name gets `-green`, its routed ports become the second ports and it carries the
+/// slot label. The spec hash stays the same: the slot is where a container runs, not
+/// what it is.
+pub fn in_slot(state: &DesiredState, desired: &DesiredContainer, slot: Slot) -> DesiredContainer {
+    let mut out = desired.clone();
+    if slot == Slot::Blue {
+        return out;
+    }
+    out.name = format!("{}-green", desired.name);
+    let blue = ports::allocate(state);
+    let green = ports::allocate_green(state);
+    for p in &mut out.ports {
+        let key = (desired.service.clone(), p.container_port);
+        if p.host_ip == "127.0.0.1"
+            && p.host_port.is_some()
+            && blue.get(&key).copied() == p.host_port
+            && let Some(port) = green.get(&key)
+        {
+            p.host_port = Some(*port);
+        }
+    }
+    out.ports.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    out.labels
+        .insert(SLOT_LABEL.to_string(), slot.as_str().to_string());
+    out
+}
+
+/// The 127.0.0.1 address `live` serves container port `port` on, if it publishes it.
+pub fn address(live: &LiveContainer, port: u16) -> Option<String> {
+    live.ports
+        .iter()
+        .find(|p| p.container_port == port && p.host_ip == "127.0.0.1")
+        .and_then(|p| p.host_port)
+        .map(|h| format!("127.0.0.1:{h}"))
+}
