@@ -17,7 +17,10 @@
 //! 5. the Docker API calls of a no-op `holdfast apply` and of a resync pass, counted by a
 //!    proxy on the Docker socket;
 //! 6. the wall time of a no-op pass over 500 containers;
-//! 7. reconvergence after the Docker engine restarts (a second engine of its own).
+//! 7. reconvergence after the Docker engine restarts (a second engine of its own);
+//! 8. requests through Caddy, nginx and Traefik, and applying routes (`--routes-only`);
+//! 9. updates of a service under load, through nginx: `docker-compose up -d` and a
+//!    hand-written blue-green script (`--updates-only`, [`updates`]).
 //!
 //! Sections 5 to 7 measure the current build and, with `--baseline-rev REV`, the build
 //! of commit REV too, side by side ([`calls`]).
@@ -31,6 +34,7 @@ mod measure;
 mod report;
 mod routes;
 mod stats;
+mod updates;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -64,6 +68,11 @@ struct Args {
     /// it in docs/benchmarks.md (unless --no-docs). Needs no Docker.
     #[arg(long)]
     routes_only: bool,
+    /// Measure only section 9 (five updates of a service under a load of 400 req/s that
+    /// never retries, through nginx: `docker-compose up -d` and a hand-written
+    /// blue-green script) and replace it in docs/benchmarks.md (unless --no-docs).
+    #[arg(long)]
+    updates_only: bool,
     /// Also measure sections 5 to 7 with the holdfast of this git commit (built from
     /// `git archive REV` in a temporary folder), as the baseline.
     #[arg(long, value_name = "REV", conflicts_with = "baseline_bin")]
@@ -212,6 +221,24 @@ fn bench(args: &Args) -> Result<()> {
         println!("\n{section}");
         if !args.no_docs {
             splice_docs(&root, "section 8", |doc| routes::splice(doc, &section))?;
+        }
+        return Ok(());
+    }
+    if args.updates_only {
+        eprintln!("building the busybox test image");
+        holdfast_testkit::busybox_image();
+        let machine = report::Machine::detect();
+        let context = format!(
+            "Measured by `--updates-only` on {}, commit {}, {} CPUs, Docker {}; load average {} at the start",
+            machine.date, machine.commit, machine.nproc, machine.docker, machine.load_start
+        );
+        let section = updates::measure(args.quick, &context)?;
+        println!("\n{section}");
+        for note in engine::leftovers() {
+            println!("- {note}");
+        }
+        if !args.no_docs {
+            splice_docs(&root, "section 9", |doc| updates::splice(doc, &section))?;
         }
         return Ok(());
     }
