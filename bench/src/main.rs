@@ -94,6 +94,14 @@ fn splice_docs(root: &Path, what: &str, splice: impl FnOnce(&str) -> String) -> 
     Ok(())
 }
 
+/// The part of `doc` from `begin` to `end` (marks included, with the line end after
+/// `end`), if both are there in that order.
+fn marked(doc: &str, begin: &str, end: &str) -> Option<String> {
+    let b = doc.find(begin)?;
+    let e = doc[b..].find(end)? + b + end.len();
+    Some(format!("{}\n", &doc[b..e]))
+}
+
 /// How much to measure.
 #[derive(Debug, Clone, Copy)]
 struct Plan {
@@ -349,9 +357,42 @@ fn bench(args: &Args) -> Result<()> {
     println!("\n{}", report.results());
     if !args.no_docs {
         let path = root.join("docs").join("benchmarks.md");
-        std::fs::write(&path, report.markdown())
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        // Sections 8 and 9 are measured by their own flags only: keep them as they are.
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut doc = report.markdown();
+        for (begin, end) in [(routes::BEGIN, routes::END), (updates::BEGIN, updates::END)] {
+            if let Some(kept) = marked(&old, begin, end) {
+                doc = calls::splice_marked(&doc, begin, end, &kept);
+            }
+        }
+        std::fs::write(&path, doc).with_context(|| format!("cannot write {}", path.display()))?;
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marked_sections_are_kept_across_a_full_rewrite() {
+        let old = "# B\n\n<!-- updates:begin -->\n### 9. x\n<!-- updates:end -->\n\n### Odd things seen in this run\n";
+        let kept = marked(old, updates::BEGIN, updates::END).unwrap();
+        assert_eq!(
+            kept,
+            "<!-- updates:begin -->\n### 9. x\n<!-- updates:end -->\n"
+        );
+        let new = calls::splice_marked(
+            "# New\n\n### Odd things seen in this run\n",
+            updates::BEGIN,
+            updates::END,
+            &kept,
+        );
+        assert!(
+            new.contains("### 9. x\n<!-- updates:end -->\n\n### Odd things"),
+            "{new}"
+        );
+        assert!(marked("no marks", updates::BEGIN, updates::END).is_none());
+    }
 }

@@ -677,3 +677,50 @@ pub fn section(arms: &[Arm], plan: &Plan, compose: &str, context: &str) -> Strin
 pub fn splice(doc: &str, section: &str) -> String {
     crate::calls::splice_marked(doc, BEGIN, END, section)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use holdfast_testkit::load::{Failure, LoadConfig, Method, Record};
+
+    fn record(ms: u64, outcome: Outcome) -> Record {
+        Record {
+            start: Duration::from_millis(ms),
+            latency: Duration::from_millis(20),
+            method: Method::Get,
+            outcome,
+        }
+    }
+
+    #[test]
+    fn error_windows_are_split_by_update_and_the_section_is_marked() {
+        let s = |ms| Duration::from_millis(ms);
+        let report = Report {
+            config: LoadConfig::new(1, HOST),
+            records: vec![
+                record(100, Outcome::Status(200)),
+                record(1100, Outcome::Status(502)),
+                record(1400, Outcome::Error(Failure::Closed)),
+                record(2500, Outcome::Status(200)),
+                record(3200, Outcome::Status(502)),
+            ],
+            elapsed: s(4000),
+        };
+        let arm = Arm {
+            name: "x".into(),
+            report,
+            windows: vec![s(1000)..s(1500), s(3000)..s(3300)],
+            reloads: vec![1, 1],
+        };
+        let w = arm.error_windows_per_update();
+        assert!((w[0] - 0.3).abs() < 1e-9 && w[1] == 0.0, "{w:?}");
+        assert_eq!(arm.update_ms(), vec![500.0, 300.0]);
+        let text = section(&[arm], &Plan::new(true), "compose", "here.");
+        assert!(text.starts_with(BEGIN) && text.ends_with(&format!("{END}\n")));
+        assert!(
+            text.contains("| x | 5 | **3** | 2 | 1 | 0 | 2.10 s |"),
+            "{text}"
+        );
+        assert!(text.contains("502 ×2, closed ×1"), "{text}");
+    }
+}
