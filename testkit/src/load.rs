@@ -451,21 +451,29 @@ fn failure_of(e: &std::io::Error) -> Failure {
     }
 }
 
+/// The buffered bytes, reading more first (before `deadline`) if there are none. EOF
+/// is [`Failure::Closed`].
+fn fill(reader: &mut BufReader<TcpStream>, deadline: Instant) -> Result<&[u8], Failure> {
+    loop {
+        let left = remaining(deadline).ok_or(Failure::Timeout)?;
+        let _ = reader.get_ref().set_read_timeout(Some(left));
+        match reader.fill_buf() {
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(failure_of(&e)),
+            Ok([]) => return Err(Failure::Closed),
+            Ok(_) => break,
+        }
+    }
+    // The buffer holds data now: this returns it without reading.
+    reader.fill_buf().map_err(|e| failure_of(&e))
+}
+
 /// Reads one line (CRLF or LF) before `deadline`, without the line end. EOF before
 /// the end of the line is [`Failure::Closed`].
 fn read_line(reader: &mut BufReader<TcpStream>, deadline: Instant) -> Result<String, Failure> {
     let mut line = Vec::new();
     loop {
-        let left = remaining(deadline).ok_or(Failure::Timeout)?;
-        let _ = reader.get_ref().set_read_timeout(Some(left));
-        let buf = match reader.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(failure_of(&e)),
-        };
-        if buf.is_empty() {
-            return Err(Failure::Closed);
-        }
+        let buf = fill(reader, deadline)?;
         let (used, done) = match buf.iter().position(|&b| b == b'\n') {
             Some(i) => {
                 line.extend_from_slice(&buf[..i]);
@@ -492,16 +500,7 @@ fn read_line(reader: &mut BufReader<TcpStream>, deadline: Instant) -> Result<Str
 /// Reads and discards exactly `n` bytes before `deadline`.
 fn skip(reader: &mut BufReader<TcpStream>, mut n: u64, deadline: Instant) -> Result<(), Failure> {
     while n > 0 {
-        let left = remaining(deadline).ok_or(Failure::Timeout)?;
-        let _ = reader.get_ref().set_read_timeout(Some(left));
-        let buf = match reader.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(failure_of(&e)),
-        };
-        if buf.is_empty() {
-            return Err(Failure::Closed);
-        }
+        let buf = fill(reader, deadline)?;
         let take = buf.len().min(usize::try_from(n).unwrap_or(usize::MAX));
         reader.consume(take);
         n -= take as u64;
@@ -511,15 +510,14 @@ fn skip(reader: &mut BufReader<TcpStream>, mut n: u64, deadline: Instant) -> Res
 
 /// Reads the rest of the stream until EOF before `deadline` (a body without length).
 fn skip_to_end(reader: &mut BufReader<TcpStream>, deadline: Instant) -> Result<(), Failure> {
-    let mut buf = [0u8; 8192];
     loop {
-        let left = remaining(deadline).ok_or(Failure::Timeout)?;
-        let _ = reader.get_ref().set_read_timeout(Some(left));
-        match reader.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(failure_of(&e)),
+        match fill(reader, deadline) {
+            Ok(buf) => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+            Err(Failure::Closed) => return Ok(()),
+            Err(f) => return Err(f),
         }
     }
 }
