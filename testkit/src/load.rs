@@ -33,7 +33,7 @@
 //!
 //! Only `127.0.0.1` is ever connected to.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::ops::Range;
 use std::sync::Arc;
@@ -743,6 +743,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::web::Backend;
+    use std::io::Read;
     use std::net::TcpListener;
     use std::sync::atomic::AtomicU32;
 
