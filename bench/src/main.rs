@@ -17,7 +17,10 @@
 //! 5. the Docker API calls of a no-op `holdfast apply` and of a resync pass, counted by a
 //!    proxy on the Docker socket;
 //! 6. the wall time of a no-op pass over 500 containers;
-//! 7. reconvergence after the Docker engine restarts (a second engine of its own).
+//! 7. reconvergence after the Docker engine restarts (a second engine of its own);
+//! 8. requests through Caddy, nginx and Traefik, and applying routes (`--routes-only`);
+//! 9. updates of a service under load, through nginx: `docker-compose up -d` and a
+//!    hand-written blue-green script (`--updates-only`, [`updates`]).
 //!
 //! Sections 5 to 7 measure the current build and, with `--baseline-rev REV`, the build
 //! of commit REV too, side by side ([`calls`]).
@@ -31,6 +34,7 @@ mod measure;
 mod report;
 mod routes;
 mod stats;
+mod updates;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -64,6 +68,11 @@ struct Args {
     /// it in docs/benchmarks.md (unless --no-docs). Needs no Docker.
     #[arg(long)]
     routes_only: bool,
+    /// Measure only section 9 (five updates of a service under a load of 400 req/s that
+    /// never retries, through nginx: `docker-compose up -d` and a hand-written
+    /// blue-green script) and replace it in docs/benchmarks.md (unless --no-docs).
+    #[arg(long)]
+    updates_only: bool,
     /// Also measure sections 5 to 7 with the holdfast of this git commit (built from
     /// `git archive REV` in a temporary folder), as the baseline.
     #[arg(long, value_name = "REV", conflicts_with = "baseline_bin")]
@@ -83,6 +92,14 @@ fn splice_docs(root: &Path, what: &str, splice: impl FnOnce(&str) -> String) -> 
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!("updated {what} of {}", path.display());
     Ok(())
+}
+
+/// The part of `doc` from `begin` to `end` (marks included, with the line end after
+/// `end`), if both are there in that order.
+fn marked(doc: &str, begin: &str, end: &str) -> Option<String> {
+    let b = doc.find(begin)?;
+    let e = doc[b..].find(end)? + b + end.len();
+    Some(format!("{}\n", &doc[b..e]))
 }
 
 /// How much to measure.
@@ -215,6 +232,24 @@ fn bench(args: &Args) -> Result<()> {
         }
         return Ok(());
     }
+    if args.updates_only {
+        eprintln!("building the busybox test image");
+        holdfast_testkit::busybox_image();
+        let machine = report::Machine::detect();
+        let context = format!(
+            "Measured by `--updates-only` on {}, commit {}, {} CPUs, Docker {}; load average {} at the start",
+            machine.date, machine.commit, machine.nproc, machine.docker, machine.load_start
+        );
+        let section = updates::measure(args.quick, &context)?;
+        println!("\n{section}");
+        for note in engine::leftovers() {
+            println!("- {note}");
+        }
+        if !args.no_docs {
+            splice_docs(&root, "section 9", |doc| updates::splice(doc, &section))?;
+        }
+        return Ok(());
+    }
     let baseline_dir = tempfile::Builder::new()
         .prefix("hfbench-baseline-")
         .tempdir()
@@ -322,9 +357,42 @@ fn bench(args: &Args) -> Result<()> {
     println!("\n{}", report.results());
     if !args.no_docs {
         let path = root.join("docs").join("benchmarks.md");
-        std::fs::write(&path, report.markdown())
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        // Sections 8 and 9 are measured by their own flags only: keep them as they are.
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut doc = report.markdown();
+        for (begin, end) in [(routes::BEGIN, routes::END), (updates::BEGIN, updates::END)] {
+            if let Some(kept) = marked(&old, begin, end) {
+                doc = calls::splice_marked(&doc, begin, end, &kept);
+            }
+        }
+        std::fs::write(&path, doc).with_context(|| format!("cannot write {}", path.display()))?;
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marked_sections_are_kept_across_a_full_rewrite() {
+        let old = "# B\n\n<!-- updates:begin -->\n### 9. x\n<!-- updates:end -->\n\n### Odd things seen in this run\n";
+        let kept = marked(old, updates::BEGIN, updates::END).unwrap();
+        assert_eq!(
+            kept,
+            "<!-- updates:begin -->\n### 9. x\n<!-- updates:end -->\n"
+        );
+        let new = calls::splice_marked(
+            "# New\n\n### Odd things seen in this run\n",
+            updates::BEGIN,
+            updates::END,
+            &kept,
+        );
+        assert!(
+            new.contains("### 9. x\n<!-- updates:end -->\n\n### Odd things"),
+            "{new}"
+        );
+        assert!(marked("no marks", updates::BEGIN, updates::END).is_none());
+    }
 }

@@ -450,6 +450,8 @@ impl Report {
              cargo run --release -p holdfast-bench -- --no-docs   # do not rewrite this file\n\
              cargo run --release -p holdfast-bench -- --push-only # only section 4, printed\n\
              cargo run --release -p holdfast-bench -- --calls-only --baseline-rev 6fc9d10 # sections 5-7, updated here\n\
+             cargo run --release -p holdfast-bench -- --routes-only # only section 8, updated here\n\
+             cargo run --release -p holdfast-bench -- --updates-only # only section 9, updated here\n\
              ```\n\n\
              It needs what `.ci/run` installs: a running Docker engine, Debian's `docker-compose` \
              (1.29) on PATH, `busybox-static`, and git with its `git daemon`. It builds the release `holdfast` binary and the \

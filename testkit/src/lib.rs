@@ -15,6 +15,9 @@
 //! - [`engines::nginx::TestNginx`] runs an nginx of the test's own on loopback ports.
 //! - [`proxy::DockerProxy`] sits in front of an engine's socket, counts the API
 //!   requests by method and path, and can cut connections.
+//! - [`load::Load`] sends HTTP/1.1 requests at a fixed rate on keep-alive connections
+//!   and never retries, so that every failed request shows (Go clients such as `hey`
+//!   resend them).
 //! - [`parse_docker_time`] reads the timestamps `docker inspect` prints, so that tests
 //!   can order events (a container's creation after a health check passed).
 //!
@@ -26,6 +29,7 @@
 pub mod engine;
 pub mod engines;
 pub mod git;
+pub mod load;
 pub mod proxy;
 mod scratch;
 pub mod sshd;
