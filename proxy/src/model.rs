@@ -116,8 +116,27 @@ pub struct PathModel {
     /// The service's name (for the 503 page and the status).
     pub service: String,
     /// The live addresses; empty while the service is not Ready, and then the path
-    /// answers 503 with holdfast's page.
+    /// answers 503 with holdfast's page (unless `switch` is set).
     pub upstreams: Vec<Upstream>,
+    /// For a service updated start-first: its two slot addresses and the file that
+    /// picks one, instead of `upstreams`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub switch: Option<SlotSwitch>,
+}
+
+/// The two addresses a start-first service's containers take turns on, and the file
+/// that says which one takes traffic: while `marker` exists, `green`; otherwise
+/// `blue`. The proxy looks at the file on every request, so moving traffic from one
+/// container to the other is an atomic rename or unlink with no reload, which would
+/// close the proxy's idle client connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SlotSwitch {
+    /// The address while the marker is absent.
+    pub blue: Upstream,
+    /// The address while the marker exists.
+    pub green: Upstream,
+    /// The marker file (absolute).
+    pub marker: std::path::PathBuf,
 }
 
 /// One live address of a service's container: `127.0.0.1:PORT` on the host, or
@@ -214,6 +233,7 @@ pub mod fixtures {
     /// `prefix` (stripped or not) to `service` at `upstreams` (none: the service is down).
     pub fn path(prefix: &str, strip: bool, service: &str, upstreams: &[&str]) -> PathModel {
         PathModel {
+            switch: None,
             prefix: prefix.into(),
             strip_prefix: strip,
             service: service.into(),

@@ -5,7 +5,9 @@
 //! zero-downtime update must not have. This client sends every request once: a request
 //! that fails (connect error, write or read error, reset, timeout, a response that ends
 //! early, a non-2xx status) is recorded as failed and its connection is dropped; the
-//! next request opens a new one.
+//! next request opens a new one. Like browsers, curl and Go's transport, it checks that
+//! an idle kept connection is still open before it sends on it, and opens a new one
+//! when the server has closed it: that is not a retry, since nothing was sent.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -387,6 +389,21 @@ fn request_bytes(config: &LoadConfig, method: Method) -> Vec<u8> {
     bytes
 }
 
+/// Whether the server has left an idle kept connection open: nothing to read yet (any
+/// byte, or the end of the stream, means it answered out of turn or closed).
+fn still_open(conn: &BufReader<TcpStream>) -> bool {
+    if !conn.buffer().is_empty() {
+        return false;
+    }
+    let stream = conn.get_ref();
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    let open = matches!(stream.peek(&mut byte), Err(e) if e.kind() == ErrorKind::WouldBlock);
+    stream.set_nonblocking(false).is_ok() && open
+}
+
 /// Sends `request` on `conn` (opening it first if there is none) and reads the
 /// response, all before `deadline`. Returns the outcome and whether the connection may
 /// carry the next request.
@@ -396,6 +413,12 @@ fn exchange(
     request: &[u8],
     deadline: Instant,
 ) -> (Outcome, bool) {
+    // A kept connection the server has closed since (a proxy reloading closes its idle
+    // connections) is dropped before anything is sent on it, as browsers, curl and
+    // Go's transport do. Nothing is resent: no request has been written yet.
+    if conn.as_ref().is_some_and(|c| !still_open(c)) {
+        *conn = None;
+    }
     if conn.is_none() {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, config.port));
         let timeout = remaining(deadline).unwrap_or(Duration::from_millis(1));

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::model::{Listen, PathModel, ProxyModel, RouteModel, SHARED_SECTION, TlsModel};
+use crate::model::{Listen, PathModel, ProxyModel, RouteModel, SHARED_SECTION, TlsModel, Upstream};
 use crate::page;
 
 /// The `@id` prefix of everything a route owns.
@@ -251,6 +251,30 @@ fn site(
     })
 }
 
+/// A `reverse_proxy` handler to `upstreams`, in turn.
+fn reverse_proxy(
+    upstreams: &[&Upstream],
+    route: &RouteModel,
+    model: &ProxyModel,
+    options: &RenderOptions,
+) -> Value {
+    let upstreams: Vec<Value> = upstreams.iter().map(|u| json!({"dial": u.0})).collect();
+    let mut proxy = Map::new();
+    proxy.insert("handler".into(), json!("reverse_proxy"));
+    proxy.insert("upstreams".into(), Value::Array(upstreams));
+    proxy.insert(
+        "load_balancing".into(),
+        json!({"selection_policy": {"policy": "round_robin"}, "try_duration": TRY_DURATION_NS}),
+    );
+    if route.websockets && options.stream_close_delay {
+        proxy.insert(
+            "stream_close_delay".into(),
+            json!(model.stream_close_delay.as_nanos() as u64),
+        );
+    }
+    Value::Object(proxy)
+}
+
 fn path_route(
     path: &PathModel,
     route: &RouteModel,
@@ -262,7 +286,20 @@ fn path_route(
     if path.strip_prefix && !prefix.is_empty() {
         handle.push(json!({"handler": "rewrite", "strip_path_prefix": prefix}));
     }
-    if path.upstreams.is_empty() {
+    if let Some(switch) = &path.switch {
+        // Picked per request by whether the marker exists: no reload moves traffic.
+        let marker = switch.marker.display().to_string();
+        handle.push(json!({
+            "handler": "subroute",
+            "routes": [
+                {
+                    "match": [{"file": {"root": "/", "try_files": [marker]}}],
+                    "handle": [reverse_proxy(&[&switch.green], route, model, options)],
+                },
+                {"handle": [reverse_proxy(&[&switch.blue], route, model, options)]},
+            ],
+        }));
+    } else if path.upstreams.is_empty() {
         handle.push(json!({
             "handler": "static_response",
             "status_code": page::STATUS,
@@ -273,25 +310,8 @@ fn path_route(
             "body": page::unavailable(&path.service),
         }));
     } else {
-        let upstreams: Vec<Value> = path
-            .upstreams
-            .iter()
-            .map(|u| json!({"dial": u.0}))
-            .collect();
-        let mut proxy = Map::new();
-        proxy.insert("handler".into(), json!("reverse_proxy"));
-        proxy.insert("upstreams".into(), Value::Array(upstreams));
-        proxy.insert(
-            "load_balancing".into(),
-            json!({"selection_policy": {"policy": "round_robin"}, "try_duration": TRY_DURATION_NS}),
-        );
-        if route.websockets && options.stream_close_delay {
-            proxy.insert(
-                "stream_close_delay".into(),
-                json!(model.stream_close_delay.as_nanos() as u64),
-            );
-        }
-        handle.push(Value::Object(proxy));
+        let upstreams: Vec<&Upstream> = path.upstreams.iter().collect();
+        handle.push(reverse_proxy(&upstreams, route, model, options));
     }
     let mut out = Map::new();
     if prefix.is_empty() {

@@ -173,8 +173,14 @@ impl Engine for Nginx {
     }
 
     fn in_flight<'a>(&'a self, address: &'a str) -> BoxFuture<'a, Result<Option<u64>, ProxyError>> {
-        let _ = address;
-        Box::pin(async move { Ok(Some(apply::shutting_down(&self.config).await)) })
+        Box::pin(async move {
+            // Old workers after a reload may hold requests to any old upstream; a
+            // slot's upstream has no keepalive, so its open connections are its
+            // requests in flight.
+            let old_workers = apply::shutting_down(&self.config).await;
+            let connections = established_to(address).unwrap_or(0);
+            Ok(Some(old_workers + connections))
+        })
     }
 
     fn apply<'a>(&'a self, rendered: &'a Rendered) -> BoxFuture<'a, Result<Applied, ProxyError>> {
@@ -183,6 +189,26 @@ impl Engine for Nginx {
 }
 
 /// Runs `f` on the blocking pool.
+/// Open TCP connections (ESTABLISHED) to `address` (`127.0.0.1:PORT`) in this
+/// network namespace, from `/proc/net/tcp`; `None` when it cannot tell.
+pub fn established_to(address: &str) -> Option<u64> {
+    let addr: std::net::SocketAddrV4 = address.parse().ok()?;
+    let ip = u32::from_ne_bytes(addr.ip().octets());
+    let want = format!("{ip:08X}:{:04X}", addr.port());
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    Some(
+        table
+            .lines()
+            .skip(1)
+            .filter(|l| {
+                let mut f = l.split_whitespace();
+                let (_, _, remote, state) = (f.next(), f.next(), f.next(), f.next());
+                remote == Some(want.as_str()) && state == Some("01")
+            })
+            .count() as u64,
+    )
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> std::io::Result<T> {

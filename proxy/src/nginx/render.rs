@@ -161,6 +161,19 @@ fn route_text(name: &str, route: &RouteModel, listen: &Listen) -> String {
     };
     let stem = file_stem(name);
     for (i, path) in route.paths.iter().enumerate() {
+        if let Some(switch) = &path.switch {
+            // No keepalive: each request has its own connection, so the connections
+            // to a slot are its requests in flight (what a drain waits on).
+            for (name, u) in [
+                (upstream_name(&stem, i), &switch.blue),
+                (green_name(&stem, i), &switch.green),
+            ] {
+                o.open(&format!("upstream {name}"));
+                o.line(&format!("server {}", quote(&u.0)));
+                o.close();
+            }
+            continue;
+        }
         if path.upstreams.is_empty() {
             continue;
         }
@@ -275,7 +288,7 @@ fn route_text(name: &str, route: &RouteModel, listen: &Listen) -> String {
             body(&mut o);
             o.close();
         }
-        if path.upstreams.is_empty() {
+        if path.upstreams.is_empty() && path.switch.is_none() {
             o.open(&format!("location @{}", unavailable_name(i)));
             o.line("default_type \"text/html; charset=utf-8\"");
             o.line(&format!(
@@ -296,7 +309,7 @@ fn route_text(name: &str, route: &RouteModel, listen: &Listen) -> String {
 }
 
 fn location_body(o: &mut Out, route: &RouteModel, path: &PathModel, stem: &str, i: usize) {
-    if path.upstreams.is_empty() {
+    if path.upstreams.is_empty() && path.switch.is_none() {
         // `try_files` runs after the access phase (allow/deny, basic auth), a
         // `return` here would run before it.
         o.line(&format!(
@@ -310,11 +323,32 @@ fn location_body(o: &mut Out, route: &RouteModel, path: &PathModel, stem: &str, 
         ));
         return;
     }
-    let uri = if path.strip_prefix { "/" } else { "" };
-    o.line(&format!(
-        "proxy_pass http://{}{uri}",
-        upstream_name(stem, i)
-    ));
+    if let Some(switch) = &path.switch {
+        // Picked per request by whether the marker exists: no reload moves traffic.
+        let var = format!("$holdfast_slot_{i}");
+        o.line(&format!("set {var} {}", upstream_name(stem, i)));
+        o.open(&format!(
+            "if (-f {})",
+            quote(&switch.marker.display().to_string())
+        ));
+        o.line(&format!("set {var} {}", green_name(stem, i)));
+        o.close();
+        let prefix = path.prefix.trim_end_matches('/');
+        if path.strip_prefix && !prefix.is_empty() {
+            // A proxy_pass with a variable passes the URI as it is: strip it here.
+            o.line(&format!(
+                "rewrite {} /$1 break",
+                quote(&format!("^{}/?(.*)$", regex_escape(prefix)))
+            ));
+        }
+        o.line(&format!("proxy_pass http://{var}"));
+    } else {
+        let uri = if path.strip_prefix { "/" } else { "" };
+        o.line(&format!(
+            "proxy_pass http://{}{uri}",
+            upstream_name(stem, i)
+        ));
+    }
     o.line("proxy_http_version 1.1");
     o.line("proxy_set_header Host $http_host");
     o.line("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for");
@@ -368,6 +402,22 @@ fn max_body(max: Option<u64>) -> String {
 
 fn upstream_name(stem: &str, i: usize) -> String {
     format!("holdfast_{}_{i}", stem.replace('-', "_"))
+}
+
+fn green_name(stem: &str, i: usize) -> String {
+    format!("{}_green", upstream_name(stem, i))
+}
+
+/// `text` with the characters of a PCRE pattern escaped.
+fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn unavailable_name(i: usize) -> String {

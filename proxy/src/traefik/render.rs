@@ -320,6 +320,7 @@ mod tests {
         r.paths.insert(
             0,
             PathModel {
+                switch: None,
                 prefix: "/api".into(),
                 strip_prefix: true,
                 service: "api".into(),

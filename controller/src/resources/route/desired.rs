@@ -114,19 +114,30 @@ fn shared_network(state: &DesiredState, service: &str) -> Option<String> {
     networks(service).into_iter().find(|n| theirs.contains(n))
 }
 
-/// The whole model: every route of `state`, upstreams from `published`.
+/// The whole model: every route of `state`, upstreams from `published`; the slot
+/// markers of start-first services under `state_dir`.
 pub fn model(
     state: &DesiredState,
     proxy: &Proxy,
     published: &BTreeMap<ObjectRef, BTreeMap<String, String>>,
     ca: &LocalCa,
+    state_dir: &std::path::Path,
 ) -> Result<ProxyModel, ModelError> {
     let mut routes = BTreeMap::new();
     for (name, route) in &state.routes {
-        routes.insert(
-            name.clone(),
-            route_model(state, name, route, published, ca)?,
-        );
+        let mut r = route_model(state, name, route, published, ca)?;
+        for path in &mut r.paths {
+            path.switch = slot_switch(
+                state,
+                proxy,
+                published,
+                &path.service,
+                state_dir,
+                route,
+                &path.prefix,
+            );
+        }
+        routes.insert(name.clone(), r);
     }
     Ok(ProxyModel {
         listen: listen(proxy),
@@ -174,6 +185,7 @@ fn route_model(
         .paths
         .iter()
         .map(|p| PathModel {
+            switch: None,
             prefix: p.prefix.clone(),
             strip_prefix: p.strip_prefix,
             service: p.service.clone(),
@@ -218,6 +230,36 @@ fn upstream(
     Some(match shared_network(state, service) {
         Some(_) => Upstream(format!("{value}:{port}")),
         None => Upstream(value.clone()),
+    })
+}
+
+/// The slot switch of a healthy start-first service's path (see
+/// [`rollout`](crate::resources::service::rollout)): both slot addresses, picked by
+/// the marker. `None` for other services, and while the service is not healthy.
+fn slot_switch(
+    state: &DesiredState,
+    proxy: &Proxy,
+    published: &BTreeMap<ObjectRef, BTreeMap<String, String>>,
+    service: &str,
+    state_dir: &std::path::Path,
+    route: &Route,
+    prefix: &str,
+) -> Option<holdfast_proxy::model::SlotSwitch> {
+    use crate::resources::service::rollout::{self, slot};
+    if !rollout::applies(state, service) || !slot::switches_by_marker(proxy) {
+        return None;
+    }
+    published
+        .get(&ObjectRef::new(crate::resources::service::KIND, service))?
+        .get(HEALTHY)?;
+    let port = route.paths.iter().find(|p| p.prefix == prefix)?.port;
+    let key = (service.to_string(), port);
+    let blue = super::ports::allocate(state).get(&key).copied()?;
+    let green = super::ports::allocate_green(state).get(&key).copied()?;
+    Some(holdfast_proxy::model::SlotSwitch {
+        blue: Upstream(format!("127.0.0.1:{blue}")),
+        green: Upstream(format!("127.0.0.1:{green}")),
+        marker: slot::marker(state_dir, &state.name, service),
     })
 }
 

@@ -51,6 +51,7 @@ pub enum RouteError {
 /// Routes, kept true in the proxy the file names.
 pub struct Route {
     ca: LocalCa,
+    state_dir: std::path::PathBuf,
     /// The driver of the proxy in force, shared with the service kind.
     proxies: Arc<Proxies>,
     metrics: RouteMetrics,
@@ -69,6 +70,7 @@ impl Route {
     pub fn with_proxies(state_dir: &Path, proxies: Arc<Proxies>, metrics: RouteMetrics) -> Self {
         Route {
             ca: LocalCa::new(state_dir),
+            state_dir: state_dir.to_path_buf(),
             proxies,
             metrics,
             served: Default::default(),
@@ -142,7 +144,7 @@ impl Kind for Route {
             return Ok(kind::Report::new(Outcome::Removed));
         };
         let driver = self.driver_for(proxy)?;
-        let mut model = desired::model(cx.state, proxy, cx.published, &self.ca)?;
+        let mut model = desired::model(cx.state, proxy, cx.published, &self.ca, &self.state_dir)?;
         if !cx.removal_allowed
             && let Some(good) = driver.last_good().await
         {

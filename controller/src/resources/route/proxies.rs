@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use holdfast_proxy::driver::Driver;
 use holdfast_proxy::engine::ProxyError;
+use holdfast_proxy::model::SlotSwitch;
 use holdfast_spec::Proxy;
 
 use super::metrics::RouteMetrics;
@@ -61,12 +62,15 @@ impl Proxies {
 
     /// Which of `addresses` the live configuration of route section `route/NAME`
     /// for any of `routes` sends traffic to, read back from the proxy (never from
-    /// memory, so that a restarted controller sees what the proxy really does).
+    /// memory, so that a restarted controller sees what the proxy really does). A
+    /// route whose live configuration switches by `switch`'s marker sends traffic to
+    /// the slot the marker picks.
     pub async fn routed(
         &self,
         proxy: &Proxy,
         routes: &[String],
         addresses: &[String],
+        switch: Option<&SlotSwitch>,
     ) -> Result<Vec<String>, ProxyError> {
         let driver = self
             .driver_for(proxy)
@@ -83,6 +87,19 @@ impl Proxies {
             else {
                 continue;
             };
+            if let Some(sw) = switch
+                && text.contains(&sw.marker.display().to_string())
+            {
+                let picked = if sw.marker.exists() {
+                    &sw.green
+                } else {
+                    &sw.blue
+                };
+                if !out.contains(&picked.0) {
+                    out.push(picked.0.clone());
+                }
+                continue;
+            }
             for a in addresses {
                 if mentions(text, a) && !out.contains(a) {
                     out.push(a.clone());

@@ -55,6 +55,7 @@ const LOG_LINES: usize = 15;
 /// What start-first updates share across services: the records, the proxy, metrics.
 #[derive(Debug)]
 pub struct Rollouts {
+    state_dir: std::path::PathBuf,
     records: Records,
     proxies: Arc<Proxies>,
     metrics: RolloutMetrics,
@@ -64,6 +65,7 @@ impl Rollouts {
     /// Records under `state_dir`, asking `proxies`.
     pub fn new(state_dir: &std::path::Path, proxies: Arc<Proxies>) -> Self {
         Rollouts {
+            state_dir: state_dir.to_path_buf(),
             records: Records::new(state_dir),
             proxies,
             metrics: RolloutMetrics::default(),
@@ -203,6 +205,49 @@ impl Pass<'_, '_> {
             .map_err(|e| ReconcileError::Rollout(format!("cannot save the update record: {e}")))
     }
 
+    /// The marker that picks the routed slot, when the engine switches by marker.
+    fn marker(&self) -> Option<std::path::PathBuf> {
+        slot::switches_by_marker(self.proxy)
+            .then(|| slot::marker(&self.rollouts.state_dir, self.project(), self.name))
+    }
+
+    /// The slot switch the route renders for this service, when it switches by marker.
+    fn switch_model(&self) -> Option<holdfast_proxy::model::SlotSwitch> {
+        let marker = self.marker()?;
+        let key = (self.name.to_string(), self.port);
+        let blue = crate::resources::route::ports::allocate(self.cx.state)
+            .get(&key)
+            .copied()?;
+        let green = crate::resources::route::ports::allocate_green(self.cx.state)
+            .get(&key)
+            .copied()?;
+        Some(holdfast_proxy::model::SlotSwitch {
+            blue: holdfast_proxy::model::Upstream(format!("127.0.0.1:{blue}")),
+            green: holdfast_proxy::model::Upstream(format!("127.0.0.1:{green}")),
+            marker,
+        })
+    }
+
+    /// Points the route at `slot` by the marker (engines that switch by marker).
+    fn mark(&mut self, slot: Slot) -> Result<bool, ReconcileError> {
+        let Some(marker) = self.marker() else {
+            return Ok(false);
+        };
+        if slot::marked(&marker) == slot {
+            return Ok(false);
+        }
+        slot::set_marker(&marker, slot).map_err(|e| {
+            ReconcileError::Rollout(format!(
+                "cannot point the route at the {} slot ({}): {e}",
+                slot.as_str(),
+                marker.display()
+            ))
+        })?;
+        self.steps
+            .push(format!("pointed the route at the {} slot", slot.as_str()));
+        Ok(true)
+    }
+
     fn update_config(&self) -> &holdfast_spec::UpdateConfig {
         &self.cx.state.services[self.name].deploy.update_config
     }
@@ -252,10 +297,11 @@ impl Pass<'_, '_> {
                 .iter()
                 .map(|(n, _, _)| n.to_string())
                 .collect();
+            let switch = self.switch_model();
             match self
                 .rollouts
                 .proxies
-                .routed(self.proxy, &routes, &addresses)
+                .routed(self.proxy, &routes, &addresses, switch.as_ref())
                 .await
             {
                 Ok(r) => Some(r),
@@ -392,6 +438,10 @@ impl Pass<'_, '_> {
         if self.record.current.as_ref().map(|c| &c.spec_hash) != Some(&self.target.spec_hash) {
             self.record.set_current(&self.target);
             self.save()?;
+        }
+        // The marker follows the one container (healed if someone removed it).
+        if l.state.is_running() {
+            self.mark(Slot::of(&l))?;
         }
         let desired = in_slot(self.cx.state, &self.target, Slot::of(&l));
         let the_plan = plan(
@@ -622,6 +672,14 @@ impl Pass<'_, '_> {
     /// proxy shows it.
     async fn switch(&mut self, new: usize, old: Option<usize>) -> Result<Report, ReconcileError> {
         self.record.enter(Phase::Switching);
+        self.save()?;
+        let slot = Slot::of(&self.lives[new]);
+        if self.mark(slot)?
+            && let Some(old) = old
+        {
+            // The proxy picks the slot on each request: it routes there now.
+            return self.drain(new, old).await;
+        }
         let Some(old) = old else {
             // A first deploy: publishing it is the switch.
             self.after_switch();

@@ -85,3 +85,45 @@ pub fn address(live: &LiveContainer, port: u16) -> Option<String> {
         .and_then(|p| p.host_port)
         .map(|h| format!("127.0.0.1:{h}"))
 }
+
+/// The marker file that moves `service`'s route to its green slot while it exists
+/// (see [`SlotSwitch`](holdfast_proxy::model::SlotSwitch)): under `<state dir>/slots/`,
+/// which the proxy's user must be able to read.
+pub fn marker(state_dir: &std::path::Path, project: &str, service: &str) -> std::path::PathBuf {
+    state_dir
+        .join("slots")
+        .join(project)
+        .join(format!("{service}.green"))
+}
+
+/// Points the route at `slot`: creates the marker for green (write, then rename), removes
+/// it for blue. Both are atomic: every request sees one slot or the other.
+pub fn set_marker(marker: &std::path::Path, slot: Slot) -> std::io::Result<()> {
+    match slot {
+        Slot::Green => {
+            let dir = marker.parent().unwrap_or(std::path::Path::new("."));
+            std::fs::create_dir_all(dir)?;
+            let tmp = marker.with_extension("green.tmp");
+            std::fs::write(&tmp, b"")?;
+            std::fs::rename(&tmp, marker)
+        }
+        Slot::Blue => match std::fs::remove_file(marker) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        },
+    }
+}
+
+/// The slot the marker points the route at.
+pub fn marked(marker: &std::path::Path) -> Slot {
+    if marker.exists() {
+        Slot::Green
+    } else {
+        Slot::Blue
+    }
+}
+
+/// The engines that switch slots by the marker (the others by a configuration change).
+pub fn switches_by_marker(proxy: &holdfast_spec::Proxy) -> bool {
+    !matches!(proxy.engine, holdfast_spec::ProxyEngine::Traefik)
+}
