@@ -15,6 +15,7 @@ fn vars() -> LoadOptions {
             "yes".to_string(),
         )])),
         check_files: true,
+        ..LoadOptions::default()
     }
 }
 
@@ -201,6 +202,7 @@ fn unset_variables_warn_and_do_not_fail() {
     let opts = LoadOptions {
         variables: Some(HashMap::new()),
         check_files: true,
+        ..LoadOptions::default()
     };
     let loaded = load_str(Path::new("x/holdfast.yaml"), src, &opts).unwrap();
     let warnings: Vec<_> = loaded

@@ -101,7 +101,7 @@ fn build(
         _ => MountKind::Volume,
     });
     let source = match (kind, source) {
-        (MountKind::Bind, Some(path)) => Some(cx.resolve_path(path).to_string_lossy().into_owned()),
+        (MountKind::Bind, Some(path)) => Some(cx.resolve_path(span, path).to_string_lossy().into_owned()),
         (MountKind::Bind, None) => {
             cx.error(
                 Diagnostic::error(span, "a bind mount needs `source`, the host path")

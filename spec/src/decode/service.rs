@@ -117,14 +117,6 @@ const SERVICE_UNSUPPORTED: &[Unsupported] = &[
         help: "use `deploy: {resources: {limits: {cpus: ...}}}`",
     },
     Unsupported {
-        field: "profiles",
-        help: "keep one desired-state file per server instead of profiles",
-    },
-    Unsupported {
-        field: "extends",
-        help: "use a YAML anchor and merge key (`<<: *base`) instead",
-    },
-    Unsupported {
         field: "network_mode",
         help: "use `networks:`",
     },
@@ -514,7 +506,7 @@ fn decode_build(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Build> {
             return None;
         }
         return Some(Build {
-            context: cx.resolve_path(&context),
+            context: cx.resolve_path(node.span, &context),
             dockerfile: None,
             args: BTreeMap::new(),
             target: None,
@@ -531,7 +523,7 @@ fn decode_build(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Build> {
         return None;
     }
     let build = Build {
-        context: cx.resolve_path(&context),
+        context: cx.resolve_path(context_node.map_or(node.span, |n| n.span), &context),
         dockerfile: cx.opt_string(f.get("dockerfile"), "a Dockerfile path"),
         args: f
             .get("args")
@@ -662,7 +654,7 @@ fn decode_env_files(cx: &mut Cx<'_>, node: &Node) -> Vec<EnvFile> {
         let Some(text) = cx.string(path_node, "a file path") else {
             continue;
         };
-        let path = cx.resolve_path(&text);
+        let path = cx.resolve_path(path_node.span, &text);
         if required {
             cx.check_file(path_node, &text, &path, "env file");
         }

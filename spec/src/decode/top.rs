@@ -15,10 +15,6 @@ const TOP_UNSUPPORTED: &[Unsupported] = &[
         help: "mount the file with a bind mount under `volumes:` (`./app.conf:/etc/app.conf:ro`)",
     },
     Unsupported {
-        field: "include",
-        help: "put the included services into this file",
-    },
-    Unsupported {
         field: "models",
         help: "remove it",
     },
@@ -224,7 +220,7 @@ pub(crate) fn decode_document(
                 return None;
             };
             let text = cx.string(file_node, "a file path")?;
-            let path = cx.resolve_path(&text);
+            let path = cx.resolve_path(file_node.span, &text);
             cx.check_file(file_node, &text, &path, "secret file");
             Some(Secret { file: path })
         },
