@@ -279,8 +279,13 @@ fn decode_tree(
 
 fn apply_defaults(state: &mut DesiredState) {
     let mut needs_default = false;
+    let names: std::collections::BTreeSet<String> = state.services.keys().cloned().collect();
     for service in state.services.values_mut() {
-        if service.networks.is_empty() {
+        // `required: false`: a dependency that is not in the desired state is ignored.
+        service
+            .depends_on
+            .retain(|name, dep| dep.required || names.contains(name));
+        if service.networks.is_empty() && service.network_mode.is_none() {
             service
                 .networks
                 .insert(DEFAULT_NETWORK.to_string(), ServiceNetwork::default());
@@ -333,6 +338,45 @@ impl DesiredState {
 }
 
 impl Service {
+    /// The Compose fields this service sets that the file accepts but the controller
+    /// does not carry to the container yet. The controller refuses to run such a
+    /// service (an error naming the field), rather than run it without them.
+    pub fn not_applied_yet(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut note = |set: bool, field: &'static str| {
+            if set {
+                out.push(field);
+            }
+        };
+        note(self.platform.is_some(), "platform");
+        note(self.runtime.is_some(), "runtime");
+        note(!self.devices.is_empty(), "devices");
+        note(self.network_mode.is_some(), "network_mode");
+        note(self.deploy.replicas.is_some(), "deploy.replicas");
+        note(
+            self.depends_on.values().any(|d| {
+                d.condition == DependencyCondition::ServiceCompletedSuccessfully || d.restart
+            }),
+            "depends_on (service_completed_successfully, restart)",
+        );
+        note(
+            self.volumes.iter().any(|m| {
+                m.selinux.is_some()
+                    || m.nocopy
+                    || m.propagation.is_some()
+                    || m.create_host_path == Some(false)
+            }),
+            "volumes (z, Z, nocopy, propagation, create_host_path)",
+        );
+        note(
+            self.networks
+                .values()
+                .any(|n| n.ipv4_address.is_some() || n.ipv6_address.is_some()),
+            "networks (ipv4_address, ipv6_address)",
+        );
+        out
+    }
+
     /// The hash of this service's resolved spec; see [`hash::content_hash`]. holdfast's
     /// own settings (`x-holdfast`) are left out: switching drift correction on or off
     /// must not replace the container.
