@@ -298,7 +298,8 @@ fn read_source(r: &mut Reader, node: &Node) -> Option<SourceConfig> {
     }
     let (key, value) = entries[0];
     if key == "file" {
-        return r.path(value, "source.file")
+        return r
+            .path(value, "source.file")
             .map(|p| SourceConfig::File(vec![p]));
     }
     let mut git = GitSettings::default();

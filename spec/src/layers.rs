@@ -155,7 +155,6 @@ impl<'r> Layers<'r> {
         }
     }
 
-
     /// Reads one file of the project with its `include:` and `extends:` resolved.
     pub fn layer(&mut self, path: &Path, dir: PathBuf, at: Option<Span>) -> Option<Node> {
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
@@ -204,9 +203,15 @@ impl<'r> Layers<'r> {
             Value::Null => return,
             _ => {
                 self.error(
-                    Diagnostic::error(include.span, format!("expected a list of files to include, found {}", include.kind()))
-                        .with_label("expected a list")
-                        .with_help("write `include: [other/compose.yaml]`, or entries with `path:`"),
+                    Diagnostic::error(
+                        include.span,
+                        format!(
+                            "expected a list of files to include, found {}",
+                            include.kind()
+                        ),
+                    )
+                    .with_label("expected a list")
+                    .with_help("write `include: [other/compose.yaml]`, or entries with `path:`"),
                 );
                 return;
             }
@@ -217,9 +222,8 @@ impl<'r> Layers<'r> {
                 Value::Map(_) => {
                     let mut paths = Vec::new();
                     match item.get("path").map(|n| &n.value) {
-                        Some(Value::Scalar { text, .. }) => {
-                            paths.push((text.clone(), item.get("path").map_or(item.span, |n| n.span)))
-                        }
+                        Some(Value::Scalar { text, .. }) => paths
+                            .push((text.clone(), item.get("path").map_or(item.span, |n| n.span))),
                         Some(Value::Seq(list)) => {
                             for p in list {
                                 if let Some(t) = p.as_str() {
@@ -242,7 +246,8 @@ impl<'r> Layers<'r> {
                             let help = if key == "env_file" {
                                 "put the variables into the `.env` beside the main file, or into the controller's environment".to_string()
                             } else {
-                                "the fields of an include are `path` and `project_directory`".to_string()
+                                "the fields of an include are `path` and `project_directory`"
+                                    .to_string()
                             };
                             self.error(
                                 Diagnostic::error(
@@ -270,8 +275,14 @@ impl<'r> Layers<'r> {
                 let path = file_dir.join(text);
                 let dir = match &project_dir {
                     Some(d) => d.clone(),
-                    None if i == 0 => path.parent().map_or_else(|| file_dir.to_path_buf(), Path::to_path_buf),
-                    None => self.dirs.last().cloned().unwrap_or_else(|| file_dir.to_path_buf()),
+                    None if i == 0 => path
+                        .parent()
+                        .map_or_else(|| file_dir.to_path_buf(), Path::to_path_buf),
+                    None => self
+                        .dirs
+                        .last()
+                        .cloned()
+                        .unwrap_or_else(|| file_dir.to_path_buf()),
                 };
                 let Some(layer) = self.layer(&path, dir, Some(*span)) else {
                     continue;
@@ -333,9 +344,7 @@ impl<'r> Layers<'r> {
         for name in names {
             let mut chain = Vec::new();
             if let Some(resolved) = self.extended(root, &name, file_dir, &mut chain)
-                && let Some(Value::Map(entries)) = root
-                    .get_mut("services")
-                    .map(|s| &mut s.value)
+                && let Some(Value::Map(entries)) = root.get_mut("services").map(|s| &mut s.value)
                 && let Some((_, v)) = entries.iter_mut().find(|(k, _)| k.as_str() == Some(&name))
             {
                 *v = resolved;
@@ -380,13 +389,18 @@ impl<'r> Layers<'r> {
                     let field = k.as_str().unwrap_or("");
                     if !matches!(field, "service" | "file") {
                         self.error(
-                            Diagnostic::error(k.span, format!("unknown field `{field}` in `extends`"))
-                                .with_label("unknown field")
-                                .with_help("the fields of `extends` are `service` and `file`"),
+                            Diagnostic::error(
+                                k.span,
+                                format!("unknown field `{field}` in `extends`"),
+                            )
+                            .with_label("unknown field")
+                            .with_help("the fields of `extends` are `service` and `file`"),
                         );
                     }
                 }
-                let file = ext.get("file").and_then(|f| Some((f.as_str()?.to_string(), f.span)));
+                let file = ext
+                    .get("file")
+                    .and_then(|f| Some((f.as_str()?.to_string(), f.span)));
                 (s.as_str().unwrap_or("").to_string(), s.span, file)
             }
             _ => {
@@ -396,7 +410,11 @@ impl<'r> Layers<'r> {
         };
         let base = match file {
             None => {
-                if root.get("services").and_then(|s| s.get(&base_name)).is_none() {
+                if root
+                    .get("services")
+                    .and_then(|s| s.get(&base_name))
+                    .is_none()
+                {
                     self.unknown_base(root, &base_name, base_span, None);
                     return None;
                 }
@@ -404,9 +422,15 @@ impl<'r> Layers<'r> {
             }
             Some((file, file_span)) => {
                 let path = file_dir.join(&file);
-                let dir = path.parent().map_or_else(|| file_dir.to_path_buf(), Path::to_path_buf);
+                let dir = path
+                    .parent()
+                    .map_or_else(|| file_dir.to_path_buf(), Path::to_path_buf);
                 let other = self.read(&path, dir.clone(), Some(file_span))?;
-                if other.get("services").and_then(|s| s.get(&base_name)).is_none() {
+                if other
+                    .get("services")
+                    .and_then(|s| s.get(&base_name))
+                    .is_none()
+                {
                     self.unknown_base(&other, &base_name, base_span, Some(&file));
                     return None;
                 }
@@ -432,9 +456,12 @@ impl<'r> Layers<'r> {
             None => format!("the services of {place} are: {}", names.join(", ")),
         };
         self.error(
-            Diagnostic::error(span, format!("`extends` names service `{name}`, which {place} does not define"))
-                .with_label("unknown service")
-                .with_help(help),
+            Diagnostic::error(
+                span,
+                format!("`extends` names service `{name}`, which {place} does not define"),
+            )
+            .with_label("unknown service")
+            .with_help(help),
         );
     }
 
@@ -464,9 +491,12 @@ impl<'r> Layers<'r> {
                         Some(t) => Some(t.to_string()),
                         None => {
                             errors.push(
-                                Diagnostic::error(i.span, format!("expected a profile name, found {}", i.kind()))
-                                    .with_label("expected a name")
-                                    .with_help("write `profiles: [debug]`"),
+                                Diagnostic::error(
+                                    i.span,
+                                    format!("expected a profile name, found {}", i.kind()),
+                                )
+                                .with_label("expected a name")
+                                .with_help("write `profiles: [debug]`"),
                             );
                             None
                         }
@@ -475,16 +505,20 @@ impl<'r> Layers<'r> {
                 Value::Null => Vec::new(),
                 _ => {
                     errors.push(
-                        Diagnostic::error(profiles.span, format!("expected a list of profile names, found {}", profiles.kind()))
-                            .with_label("expected a list")
-                            .with_help("write `profiles: [debug]`"),
+                        Diagnostic::error(
+                            profiles.span,
+                            format!(
+                                "expected a list of profile names, found {}",
+                                profiles.kind()
+                            ),
+                        )
+                        .with_label("expected a list")
+                        .with_help("write `profiles: [debug]`"),
                     );
                     return true;
                 }
             };
-            if list.is_empty()
-                || active.iter().any(|a| a == "*" || list.contains(a))
-            {
+            if list.is_empty() || active.iter().any(|a| a == "*" || list.contains(a)) {
                 return true;
             }
             inactive.push(Inactive {
@@ -538,10 +572,20 @@ fn section_mut<'n>(root: &'n mut Node, section: &str, at: Span) -> &'n mut Node 
     let Value::Map(entries) = &mut root.value else {
         unreachable!("made a mapping just above")
     };
-    let i = match entries.iter().position(|(k, _)| k.as_str() == Some(section)) {
+    let i = match entries
+        .iter()
+        .position(|(k, _)| k.as_str() == Some(section))
+    {
         Some(i) => i,
         None => {
-            entries.push((scalar(section, at), Node { value: Value::Map(Vec::new()), span: at, tag: None }));
+            entries.push((
+                scalar(section, at),
+                Node {
+                    value: Value::Map(Vec::new()),
+                    span: at,
+                    tag: None,
+                },
+            ));
             entries.len() - 1
         }
     };
@@ -615,7 +659,11 @@ pub(crate) fn merge_service(base: Node, over: Node, path: &[&str]) -> Node {
             })
         }
         ["environment" | "labels" | "sysctls" | "annotations"] | ["build", "args" | "labels"] => {
-            merge_maps(key_value_map(base, '='), key_value_map(over, '='), |_, _, o| o)
+            merge_maps(
+                key_value_map(base, '='),
+                key_value_map(over, '='),
+                |_, _, o| o,
+            )
         }
         ["networks" | "depends_on"] => merge_maps(name_map(base), name_map(over), |k, b, o| {
             if k.is_empty() {
@@ -694,7 +742,11 @@ fn merge_generic(base: Node, over: Node, path: &[&str]) -> Node {
 fn merge_maps(base: Node, over: Node, mut f: impl FnMut(&str, Node, Node) -> Node) -> Node {
     let (Value::Map(mut entries), Value::Map(more)) = (base.value.clone(), over.value.clone())
     else {
-        return if over.value == Value::Null { base } else { over };
+        return if over.value == Value::Null {
+            base
+        } else {
+            over
+        };
     };
     for (k, v) in more {
         let name = k.as_str().unwrap_or("").to_string();
@@ -735,7 +787,10 @@ fn merge_list(base: Node, over: Node, key: impl Fn(&Node) -> Option<String>) -> 
     let mut keys: Vec<Option<String>> = Vec::new();
     for item in items(base).into_iter().chain(items(over)) {
         let k = key(&item);
-        match k.as_ref().and_then(|k| keys.iter().position(|e| e.as_ref() == Some(k))) {
+        match k
+            .as_ref()
+            .and_then(|k| keys.iter().position(|e| e.as_ref() == Some(k)))
+        {
             Some(i) => out[i] = item,
             None => {
                 keys.push(k);
@@ -827,7 +882,8 @@ fn port_key(node: &Node) -> Option<String> {
     match &node.value {
         Value::Scalar { text, .. } => Some(text.clone()),
         Value::Map(_) => {
-            let get = |k: &str, d: &str| node.get(k).and_then(Node::as_str).unwrap_or(d).to_string();
+            let get =
+                |k: &str, d: &str| node.get(k).and_then(Node::as_str).unwrap_or(d).to_string();
             Some(format!(
                 "{}:{}:{}/{}",
                 get("host_ip", "0.0.0.0"),

@@ -30,9 +30,9 @@
 
 mod decode;
 pub mod diagnostic;
-mod layers;
 pub mod hash;
 pub mod interpolate;
+mod layers;
 pub mod model;
 pub mod routes;
 mod schema;
@@ -331,6 +331,48 @@ pub fn parse_env_lines(text: &str) -> HashMap<String, String> {
 }
 
 impl DesiredState {
+    /// What the desired state sets that the file accepts but the controller does not
+    /// apply yet, one line each (`network \`web\`: name, external`, `service \`db\`:
+    /// platform`). The controller refuses such a state rather than apply part of it.
+    pub fn not_applied_yet(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, n) in &self.networks {
+            let fields: Vec<&str> = [
+                (n.name.is_some(), "name"),
+                (n.external, "external"),
+                (n.enable_ipv6.is_some(), "enable_ipv6"),
+                (!n.driver_opts.is_empty(), "driver_opts"),
+                (n.ipam.is_some(), "ipam"),
+            ]
+            .into_iter()
+            .filter_map(|(set, f)| set.then_some(f))
+            .collect();
+            if !fields.is_empty() {
+                out.push(format!("network `{name}`: {}", fields.join(", ")));
+            }
+        }
+        for (name, v) in &self.volumes {
+            let fields: Vec<&str> = [
+                (v.name.is_some(), "name"),
+                (v.external, "external"),
+                (!v.driver_opts.is_empty(), "driver_opts"),
+            ]
+            .into_iter()
+            .filter_map(|(set, f)| set.then_some(f))
+            .collect();
+            if !fields.is_empty() {
+                out.push(format!("volume `{name}`: {}", fields.join(", ")));
+            }
+        }
+        for (name, s) in &self.services {
+            let fields = s.not_applied_yet();
+            if !fields.is_empty() {
+                out.push(format!("service `{name}`: {}", fields.join(", ")));
+            }
+        }
+        out
+    }
+
     /// The hash of the whole desired state; see [`hash::content_hash`].
     pub fn content_hash(&self) -> String {
         hash::content_hash(self)

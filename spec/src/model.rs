@@ -395,7 +395,7 @@ impl Protocol {
 }
 
 /// A named volume or a bind mount.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Mount {
     /// `volume` or `bind`.

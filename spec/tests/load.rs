@@ -133,19 +133,22 @@ fn shorthand_forms_are_expanded() {
                 kind: MountKind::Volume,
                 source: Some("pgdata".into()),
                 target: "/var/lib/postgresql/data".into(),
-                read_only: false
+                read_only: false,
+                ..Mount::default()
             },
             Mount {
                 kind: MountKind::Bind,
                 source: Some(dir.join("initdb").to_string_lossy().into_owned()),
                 target: "/docker-entrypoint-initdb.d".into(),
-                read_only: true
+                read_only: true,
+                ..Mount::default()
             },
             Mount {
                 kind: MountKind::Volume,
                 source: None,
                 target: "/var/lib/postgresql/tmp".into(),
-                read_only: false
+                read_only: false,
+                ..Mount::default()
             },
         ]
     );

@@ -58,6 +58,16 @@ pub fn load(files: &FileArg) -> Option<DesiredState> {
             if !loaded.report.diagnostics.is_empty() {
                 eprint!("{}", loaded.report.render());
             }
+            let pending = loaded.state.not_applied_yet();
+            if !pending.is_empty() {
+                for line in &pending {
+                    eprintln!("error: {line}: valid Compose, but holdfast cannot apply it yet");
+                }
+                eprintln!(
+                    "help: remove these fields to run the project with holdfast (`holdfast validate` accepts them)"
+                );
+                return None;
+            }
             Some(loaded.state)
         }
         Err(report) => {

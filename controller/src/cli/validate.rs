@@ -14,7 +14,12 @@ pub struct Args {
     pub files: Vec<PathBuf>,
     /// Check these files merged in order into one desired state, as Compose merges
     /// them (repeatable: `-f compose.yaml -f compose.production.yaml`).
-    #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "files")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "FILE",
+        conflicts_with = "files"
+    )]
     pub merged: Vec<PathBuf>,
     /// Activate a profile (repeatable); without it, `COMPOSE_PROFILES`.
     #[arg(long = "profile", value_name = "NAME")]
@@ -67,7 +72,12 @@ pub fn run(args: &Args) -> ExitCode {
                 } else {
                     format!(
                         "; left out, their profiles inactive: {}",
-                        loaded.inactive.keys().cloned().collect::<Vec<_>>().join(", ")
+                        loaded
+                            .inactive
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 };
                 let _ = writeln!(

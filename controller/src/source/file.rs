@@ -149,6 +149,19 @@ impl FileSource {
                 );
                 eprint!("{}", report.render());
             }
+            Ok(loaded) if !loaded.state.not_applied_yet().is_empty() => {
+                self.sink.event(
+                    &project(),
+                    "project",
+                    EventKind::Warning,
+                    "NotAppliedYet",
+                    &format!(
+                        "{}: holdfast cannot apply {} yet; the running state is kept",
+                        self.shown,
+                        loaded.state.not_applied_yet().join("; ")
+                    ),
+                );
+            }
             Ok(loaded) => match self.sink.set_desired_at(loaded.state, None, None).await {
                 Ok(_) => {}
                 Err(e) => {

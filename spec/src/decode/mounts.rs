@@ -116,7 +116,9 @@ fn build(
         _ => MountKind::Volume,
     });
     let source = match (kind, source) {
-        (MountKind::Bind, Some(path)) => Some(cx.resolve_path(span, path).to_string_lossy().into_owned()),
+        (MountKind::Bind, Some(path)) => {
+            Some(cx.resolve_path(span, path).to_string_lossy().into_owned())
+        }
         (MountKind::Bind, None) => {
             cx.error(
                 Diagnostic::error(span, "a bind mount needs `source`, the host path")
@@ -202,7 +204,9 @@ fn long_form(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Mount> {
                 cx,
                 p,
                 "bind propagation",
-                &["private", "rprivate", "shared", "rshared", "slave", "rslave"],
+                &[
+                    "private", "rprivate", "shared", "rshared", "slave", "rslave",
+                ],
             )
             .map(str::to_string);
         }
@@ -212,7 +216,8 @@ fn long_form(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Mount> {
         b.finish(cx, &[]);
     }
     if let Some(n) = f.get("volume")
-        && let Some(mut v) = Fields::new(cx, n, format!("`volume` of a mount of service `{service}`"))
+        && let Some(mut v) =
+            Fields::new(cx, n, format!("`volume` of a mount of service `{service}`"))
     {
         extra.nocopy = v.get("nocopy").and_then(|n| cx.bool(n)).unwrap_or(false);
         v.finish(

@@ -424,10 +424,15 @@ pub(crate) fn decode_service(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option
         s.network_mode = network_mode(cx, name, n);
         if let (Some(_), Some(nets)) = (&s.network_mode, f.get("networks")) {
             cx.error(
-                Diagnostic::error(nets.span, format!("service `{name}` has both `network_mode` and `networks`"))
-                    .with_label("not with network_mode")
-                    .with_related(n.span, "the network mode")
-                    .with_help("remove one of the two: a container in a network mode joins no networks"),
+                Diagnostic::error(
+                    nets.span,
+                    format!("service `{name}` has both `network_mode` and `networks`"),
+                )
+                .with_label("not with network_mode")
+                .with_related(n.span, "the network mode")
+                .with_help(
+                    "remove one of the two: a container in a network mode joins no networks",
+                ),
             );
         }
     }
@@ -460,9 +465,12 @@ pub(crate) fn decode_service(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option
         }
         if let Some(n) = f.get("container_name") {
             cx.error(
-                Diagnostic::error(n.span, format!("`container_name` with `replicas: {replicas}`"))
-                    .with_related(span, "several containers")
-                    .with_help("remove `container_name`; replicas are named `<project>-<service>-<n>`"),
+                Diagnostic::error(
+                    n.span,
+                    format!("`container_name` with `replicas: {replicas}`"),
+                )
+                .with_related(span, "several containers")
+                .with_help("remove `container_name`; replicas are named `<project>-<service>-<n>`"),
             );
         }
     }
@@ -964,8 +972,9 @@ fn decode_deploy(
     if let Some(n) = f.get("mode") {
         choice(cx, n, "deploy mode", &["replicated"]).or_else(|| {
             cx.error(
-                Diagnostic::error(n.span, "only `mode: replicated` is supported")
-                    .with_help("`global` means one container per swarm node; on one host, remove `mode`"),
+                Diagnostic::error(n.span, "only `mode: replicated` is supported").with_help(
+                    "`global` means one container per swarm node; on one host, remove `mode`",
+                ),
             );
             None
         });
@@ -1143,11 +1152,7 @@ fn decode_depends_on(cx: &mut Cx<'_>, service: &str, node: &Node) -> BTreeMap<St
                 if required {
                     cx.reference(RefKind::Service, &name, service, key.span);
                 }
-                f.finish(
-                    cx,
-                    &[
-                    ],
-                );
+                f.finish(cx, &[]);
                 out.insert(
                     name,
                     Dependency {
@@ -1186,9 +1191,14 @@ fn restart_policy(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Restart
     for key in ["delay", "window"] {
         if let Some((k, _)) = f.entry(key) {
             cx.error(
-                Diagnostic::warning(k.span, format!("`{key}` of `restart_policy` is not applied"))
-                    .with_label("Docker's restart policy has no such setting")
-                    .with_help("Docker restarts with its own growing delay; remove it to silence this warning"),
+                Diagnostic::warning(
+                    k.span,
+                    format!("`{key}` of `restart_policy` is not applied"),
+                )
+                .with_label("Docker's restart policy has no such setting")
+                .with_help(
+                    "Docker restarts with its own growing delay; remove it to silence this warning",
+                ),
             );
         }
     }
@@ -1225,7 +1235,11 @@ fn platform(cx: &mut Cx<'_>, node: &Node) -> Option<String> {
 /// `target` and `permissions`.
 fn devices(cx: &mut Cx<'_>, node: &Node) -> Option<Vec<String>> {
     let Value::Seq(items) = &node.value else {
-        cx.expected(node, "a list of devices", Some("write `devices: [\"/dev/net/tun:/dev/net/tun\"]`"));
+        cx.expected(
+            node,
+            "a list of devices",
+            Some("write `devices: [\"/dev/net/tun:/dev/net/tun\"]`"),
+        );
         return None;
     };
     let mut out = Vec::new();
@@ -1261,8 +1275,12 @@ fn devices(cx: &mut Cx<'_>, node: &Node) -> Option<Vec<String>> {
         let perms_ok = |p: &str| !p.is_empty() && p.chars().all(|c| matches!(c, 'r' | 'w' | 'm'));
         let ok = match parts.as_slice() {
             [host] => host.starts_with('/'),
-            [host, container] => host.starts_with('/') && (container.starts_with('/') || perms_ok(container)),
-            [host, container, perms] => host.starts_with('/') && container.starts_with('/') && perms_ok(perms),
+            [host, container] => {
+                host.starts_with('/') && (container.starts_with('/') || perms_ok(container))
+            }
+            [host, container, perms] => {
+                host.starts_with('/') && container.starts_with('/') && perms_ok(perms)
+            }
             _ => false,
         };
         if !ok {

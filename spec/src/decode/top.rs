@@ -25,15 +25,12 @@ const LATER: &[(&str, &str)] = &[
     ("firewall", "firewall rules"),
 ];
 
-const NETWORK_UNSUPPORTED: &[Unsupported] = &[
-    Unsupported {
-        field: "attachable",
-        help: "remove it",
-    },
-];
+const NETWORK_UNSUPPORTED: &[Unsupported] = &[Unsupported {
+    field: "attachable",
+    help: "remove it",
+}];
 
-const VOLUME_UNSUPPORTED: &[Unsupported] = &[
-];
+const VOLUME_UNSUPPORTED: &[Unsupported] = &[];
 
 const SECRET_UNSUPPORTED: &[Unsupported] = &[
     Unsupported {
@@ -153,14 +150,29 @@ pub(crate) fn decode_document(
                 ipam: f.get("ipam").and_then(|n| decode_ipam(cx, name, n)),
             };
             if network.external
-                && let Some((k, _)) = ["driver", "internal", "labels", "driver_opts", "ipam", "enable_ipv6"]
-                    .into_iter()
-                    .find_map(|k| f.entry(k))
+                && let Some((k, _)) = [
+                    "driver",
+                    "internal",
+                    "labels",
+                    "driver_opts",
+                    "ipam",
+                    "enable_ipv6",
+                ]
+                .into_iter()
+                .find_map(|k| f.entry(k))
             {
                 cx.error(
-                    Diagnostic::error(k.span, format!("external network `{name}` cannot set `{}`", k.as_str().unwrap_or("")))
-                        .with_label("holdfast does not create an external network")
-                        .with_help("remove it, or remove `external: true` to let holdfast create the network"),
+                    Diagnostic::error(
+                        k.span,
+                        format!(
+                            "external network `{name}` cannot set `{}`",
+                            k.as_str().unwrap_or("")
+                        ),
+                    )
+                    .with_label("holdfast does not create an external network")
+                    .with_help(
+                        "remove it, or remove `external: true` to let holdfast create the network",
+                    ),
                 );
             }
             f.finish(cx, NETWORK_UNSUPPORTED);
@@ -304,7 +316,9 @@ fn decode_ipam(cx: &mut Cx<'_>, network: &str, node: &Node) -> Option<Ipam> {
         match &n.value {
             Value::Seq(items) => {
                 for item in items {
-                    let Some(mut p) = Fields::new(cx, item, format!("an address pool of network `{network}`")) else {
+                    let Some(mut p) =
+                        Fields::new(cx, item, format!("an address pool of network `{network}`"))
+                    else {
                         continue;
                     };
                     let pool = IpamPool {
@@ -322,7 +336,11 @@ fn decode_ipam(cx: &mut Cx<'_>, network: &str, node: &Node) -> Option<Ipam> {
                     config.push(pool);
                 }
             }
-            _ => cx.expected(n, "a list of address pools", Some("write `config: [{subnet: 172.22.1.0/24}]`")),
+            _ => cx.expected(
+                n,
+                "a list of address pools",
+                Some("write `config: [{subnet: 172.22.1.0/24}]`"),
+            ),
         }
     }
     f.finish(
