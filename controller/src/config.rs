@@ -42,8 +42,8 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
 /// Where the desired state comes from.
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
-    /// A file on this server, watched.
-    File(PathBuf),
+    /// Files on this server, merged in order (one in most cases), watched.
+    File(Vec<PathBuf>),
     /// A git repository.
     Git(GitSourceConfig),
 }
@@ -298,7 +298,9 @@ fn read_source(r: &mut Reader, node: &Node) -> Option<SourceConfig> {
     }
     let (key, value) = entries[0];
     if key == "file" {
-        return r.path(value, "source.file").map(SourceConfig::File);
+        return r
+            .path(value, "source.file")
+            .map(|p| SourceConfig::File(vec![p]));
     }
     let mut git = GitSettings::default();
     let mut url = None;
@@ -455,7 +457,7 @@ mod tests {
     fn file_source() {
         let c = parse_ok("source:\n  file: holdfast.yaml\n");
         assert!(
-            matches!(c.source, SourceConfig::File(p) if p == Path::new("/etc/holdfast/holdfast.yaml"))
+            matches!(&c.source, SourceConfig::File(p) if p == &[PathBuf::from("/etc/holdfast/holdfast.yaml")])
         );
         assert!(c.webhook.is_none());
     }

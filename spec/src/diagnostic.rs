@@ -5,9 +5,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// A position range inside one source file. Lines are 1-based, columns are 1-based and
-/// counted in characters.
+/// counted in characters. `file` says which file of a [`Report`] the range is in: 0 is
+/// the report's first file, and the files merged or included after it count up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Span {
+    /// Which file of the [`Report`]: 0 for the first.
+    pub file: u16,
     /// Line of the first character (1-based).
     pub line: usize,
     /// Column of the first character (1-based, in characters).
@@ -22,11 +25,17 @@ impl Span {
     /// A span covering `len` characters from `line:col`.
     pub fn at(line: usize, col: usize, len: usize) -> Self {
         Span {
+            file: 0,
             line,
             col,
             end_line: line,
             end_col: col + len.max(1),
         }
+    }
+
+    /// The same range in file `file` of the report.
+    pub fn in_file(self, file: u16) -> Self {
+        Span { file, ..self }
     }
 }
 
@@ -144,15 +153,19 @@ impl Diagnostic {
     }
 }
 
-/// The diagnostics of one file, together with its text so that they can be rendered
-/// with source snippets.
+/// The diagnostics of a desired state, together with the text of its files so that
+/// they can be rendered with source snippets. Most desired states are one file
+/// (`path` and `source`); the files merged over it, included or extended from are in
+/// `more`, and a [`Span`]'s `file` picks one (1 is `more[0]`).
 #[derive(Debug, Clone)]
 pub struct Report {
-    /// The file as it was named (printed in `FILE:LINE:COL`).
+    /// The first file as it was named (printed in `FILE:LINE:COL`).
     pub path: PathBuf,
-    /// The file's text.
+    /// The first file's text.
     pub source: String,
-    /// Findings, in the order of their position in the file.
+    /// The other files, as named, and their text.
+    pub more: Vec<(PathBuf, String)>,
+    /// Findings, in the order of their position in the files.
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -162,8 +175,42 @@ impl Report {
         Report {
             path: path.to_path_buf(),
             source: source.to_string(),
+            more: Vec::new(),
             diagnostics: Vec::new(),
         }
+    }
+
+    /// Adds a file to the report and returns its number, for [`Span::in_file`].
+    pub fn add_file(&mut self, path: &Path, source: &str) -> u16 {
+        self.more.push((path.to_path_buf(), source.to_string()));
+        u16::try_from(self.more.len()).unwrap_or(u16::MAX)
+    }
+
+    /// The name of file `file` of the report (the first file when there is no such).
+    pub fn file_path(&self, file: u16) -> &Path {
+        match usize::from(file).checked_sub(1) {
+            Some(i) => self.more.get(i).map_or(&self.path, |(p, _)| p),
+            None => &self.path,
+        }
+    }
+
+    fn file_source(&self, file: u16) -> &str {
+        match usize::from(file).checked_sub(1) {
+            Some(i) => self.more.get(i).map_or(&self.source, |(_, s)| s),
+            None => &self.source,
+        }
+    }
+
+    /// Every file of the report, the first one first.
+    pub fn files(&self) -> impl Iterator<Item = (&Path, &str)> {
+        std::iter::once((self.path.as_path(), self.source.as_str()))
+            .chain(self.more.iter().map(|(p, s)| (p.as_path(), s.as_str())))
+    }
+
+    /// `d` on one line, naming the file of the report it is in (see
+    /// [`Diagnostic::one_line`]).
+    pub fn one_line(&self, d: &Diagnostic) -> String {
+        d.one_line(self.file_path(d.span.map_or(0, |s| s.file)))
     }
 
     /// Number of errors.
@@ -182,24 +229,24 @@ impl Report {
         self.diagnostics
             .iter()
             .find(|d| d.is_error())
-            .map(|d| d.one_line(&self.path))
+            .map(|d| self.one_line(d))
     }
 
     /// Sorts findings by position, keeping the order of findings at the same place.
     pub(crate) fn sort(&mut self) {
         self.diagnostics
-            .sort_by_key(|d| d.span.map(|s| (s.line, s.col)).unwrap_or((0, 0)));
+            .sort_by_key(|d| d.span.map(|s| (s.file, s.line, s.col)).unwrap_or((0, 0, 0)));
     }
 
-    fn line_text(&self, line: usize) -> Option<&str> {
-        self.source
+    fn line_text(&self, file: u16, line: usize) -> Option<&str> {
+        self.file_source(file)
             .split('\n')
             .nth(line.checked_sub(1)?)
             .map(|l| l.strip_suffix('\r').unwrap_or(l))
     }
 
     fn render_snippet(&self, out: &mut String, span: Span, label: Option<&str>, gutter: usize) {
-        let Some(text) = self.line_text(span.line) else {
+        let Some(text) = self.line_text(span.file, span.line) else {
             return;
         };
         let shown: String = text.replace('\t', " ");
@@ -228,7 +275,7 @@ impl Report {
     /// Renders one diagnostic like a compiler does.
     pub fn render_one(&self, d: &Diagnostic) -> String {
         let mut out = format!("{}: {}\n", d.severity, d.message);
-        let path = self.path.display();
+        let path = self.file_path(d.span.map_or(0, |s| s.file)).display();
         let max_line = [d.span.map(|s| s.line), d.related.as_ref().map(|r| r.0.line)]
             .into_iter()
             .flatten()
@@ -244,6 +291,7 @@ impl Report {
             None => out.push_str(&format!("{pad}--> {path}\n")),
         }
         if let Some((span, text)) = &d.related {
+            let path = self.file_path(span.file).display();
             out.push_str(&format!("{pad}::: {path}:{}:{}\n", span.line, span.col));
             self.render_snippet(&mut out, *span, Some(text), gutter);
         }
@@ -263,8 +311,13 @@ impl Report {
         let errors = self.error_count();
         if errors > 0 {
             let s = if errors == 1 { "" } else { "s" };
+            let more = match self.more.len() {
+                0 => String::new(),
+                1 => format!(" (with {})", self.more[0].0.display()),
+                n => format!(" (with {n} more files)"),
+            };
             out.push_str(&format!(
-                "error: {} has {errors} error{s}\n",
+                "error: {}{more} has {errors} error{s}\n",
                 self.path.display()
             ));
         }

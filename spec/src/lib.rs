@@ -32,6 +32,7 @@ mod decode;
 pub mod diagnostic;
 pub mod hash;
 pub mod interpolate;
+mod layers;
 pub mod model;
 pub mod routes;
 mod schema;
@@ -40,11 +41,12 @@ mod units;
 mod validate;
 pub mod yaml;
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 pub use decode::DEFAULT_HOST_IP;
 pub use diagnostic::{Diagnostic, Report, Severity, Span};
+pub use layers::{DEFAULT_FILES, default_files};
 pub use model::*;
 pub use routes::*;
 pub use schema::json_schema;
@@ -63,6 +65,9 @@ pub struct LoadOptions {
     pub variables: Option<HashMap<String, String>>,
     /// Whether to check that secret files and env files exist.
     pub check_files: bool,
+    /// The active profiles (`--profile`). `None` means `COMPOSE_PROFILES` (a comma
+    /// separated list, from the variables), as Compose does.
+    pub profiles: Option<Vec<String>>,
 }
 
 impl Default for LoadOptions {
@@ -70,6 +75,7 @@ impl Default for LoadOptions {
         LoadOptions {
             variables: None,
             check_files: true,
+            profiles: None,
         }
     }
 }
@@ -81,64 +87,125 @@ pub struct Loaded {
     pub state: DesiredState,
     /// Warnings and notes about the file (it has no errors).
     pub report: Report,
+    /// The services left out because none of their profiles is active, with their
+    /// profiles.
+    pub inactive: BTreeMap<String, Vec<String>>,
 }
 
-/// Reads and loads the file at `path`.
+/// Reads and loads the file at `path` (with what it includes and extends).
 ///
 /// On failure the [`Report`] holds every error of the file; render it with
 /// [`Report::render`].
 pub fn load_file(path: &Path, options: &LoadOptions) -> Result<Loaded, Report> {
-    let fail = |message: String| {
-        let mut report = Report::new(path, "");
-        report.diagnostics.push(Diagnostic::file_error(message));
-        report
+    load_files(&[path.to_path_buf()], options)
+}
+
+/// Reads the files at `paths` and merges them in order, as `docker compose -f A -f B`
+/// does. No path at all means the files Compose finds in the current folder (see
+/// [`default_files`]). Relative paths in every file start from the first file's
+/// folder, except in included or extended files, where they start from that file's.
+pub fn load_files(paths: &[PathBuf], options: &LoadOptions) -> Result<Loaded, Report> {
+    let found;
+    let paths = if paths.is_empty() {
+        found = default_files(Path::new("."));
+        if found.is_empty() {
+            let mut report = Report::new(Path::new("."), "");
+            report.diagnostics.push(
+                Diagnostic::file_error(format!(
+                    "no desired-state file here: none of {} exists",
+                    DEFAULT_FILES.join(", ")
+                ))
+                .with_help("name the file with `-f FILE`"),
+            );
+            return Err(report);
+        }
+        found.as_slice()
+    } else {
+        paths
     };
-    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(fail(format!(
-            "the file is {} bytes; at most {MAX_FILE_BYTES} are accepted",
-            meta.len()
-        )));
+    let first = &paths[0];
+    let project_dir = folder_of(first);
+    let mut report = Report::new(first, "");
+    let mut layers = layers::Layers::new(&mut report);
+    let mut merged: Option<yaml::Node> = None;
+    let mut complete = true;
+    for path in paths {
+        match layers.layer(path, project_dir.clone(), None) {
+            Some(layer) => {
+                merged = Some(match merged {
+                    None => layer,
+                    Some(base) => layers::merge(base, layer, &[]),
+                })
+            }
+            None => complete = false,
+        }
     }
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
-    let source = String::from_utf8(bytes).map_err(|e| {
-        fail(format!(
-            "the file is not UTF-8 text (byte {})",
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
-    load_str(path, &source, options)
+    let dirs = std::mem::take(&mut layers.dirs);
+    match merged {
+        Some(root) if complete => decode_tree(report, root, &project_dir, dirs, options),
+        _ => {
+            report.sort();
+            Err(report)
+        }
+    }
 }
 
 /// Loads a desired-state file from its text. `path` names the file in messages, and
-/// its folder is where relative paths start.
+/// its folder is where relative paths start (and where included and extended files
+/// are read from).
 pub fn load_str(path: &Path, source: &str, options: &LoadOptions) -> Result<Loaded, Report> {
+    let base_dir = folder_of(path);
     let mut report = Report::new(path, source);
-    let base_dir = match path.parent() {
+    let mut layers = layers::Layers::new(&mut report);
+    let root = layers.text(path, source, base_dir.clone());
+    let root = root.map(|mut root| {
+        layers.resolve(&mut root, path);
+        root
+    });
+    let dirs = std::mem::take(&mut layers.dirs);
+    match root {
+        Some(root) => decode_tree(report, root, &base_dir, dirs, options),
+        None => {
+            report.sort();
+            Err(report)
+        }
+    }
+}
+
+/// The absolute folder of `path`.
+fn folder_of(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
+        _ => PathBuf::from("."),
     };
-    let base_dir = std::path::absolute(&base_dir).unwrap_or(base_dir);
+    std::path::absolute(&dir).unwrap_or(dir)
+}
+
+/// Decodes and validates the merged tree of a desired state: profiles, then the typed
+/// state, then the checks across it and the defaults.
+fn decode_tree(
+    mut report: Report,
+    mut root: yaml::Node,
+    base_dir: &Path,
+    dirs: Vec<PathBuf>,
+    options: &LoadOptions,
+) -> Result<Loaded, Report> {
     let folder = base_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-
-    let root = match yaml::parse(source) {
-        Ok(Some(root)) => root,
-        Ok(None) => {
-            report.diagnostics.push(
-                Diagnostic::error(Span::at(1, 1, 1), "the file is empty")
-                    .with_help("start with `name: myapp` and a `services:` mapping"),
-            );
-            return Err(report);
-        }
-        Err(errors) => {
-            report.diagnostics = errors;
-            report.sort();
-            return Err(report);
-        }
-    };
+    let empty = matches!(&root.value, yaml::Value::Map(entries) if entries.is_empty());
+    if empty && !report.has_errors() {
+        report.diagnostics.push(
+            Diagnostic::error(Span::at(1, 1, 1), "the file is empty")
+                .with_help("start with `name: myapp` and a `services:` mapping"),
+        );
+    }
+    if report.has_errors() {
+        report.sort();
+        return Err(report);
+    }
+    layers::drop_resets(&mut root);
 
     let dotenv = match &options.variables {
         Some(_) => HashMap::new(),
@@ -152,12 +219,31 @@ pub fn load_str(path: &Path, source: &str, options: &LoadOptions) -> Result<Load
                 .or_else(|| dotenv.get(name).cloned()),
         }
     };
+    let active: Vec<String> = match &options.profiles {
+        Some(p) => p.clone(),
+        None => lookup("COMPOSE_PROFILES")
+            .map(|v| {
+                v.split(',')
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let inactive = {
+        let mut layers = layers::Layers::new(&mut report);
+        layers::inactive_map(&layers.profiles(&mut root, &active))
+    };
     let mut cx = decode::Cx {
         diags: Vec::new(),
-        base_dir,
+        base_dir: base_dir.to_path_buf(),
+        dirs,
         vars: &lookup,
         check_files: options.check_files,
-        map: decode::SourceMap::default(),
+        map: decode::SourceMap {
+            inactive: inactive.clone(),
+            ..decode::SourceMap::default()
+        },
     };
     let state = decode::decode_document(&mut cx, &root, &folder);
     let mut diagnostics = cx.diags;
@@ -168,12 +254,16 @@ pub fn load_str(path: &Path, source: &str, options: &LoadOptions) -> Result<Load
         }
         None => None,
     };
-    report.diagnostics = diagnostics;
+    report.diagnostics.extend(diagnostics);
     report.sort();
     match state {
         Some(mut state) if !report.has_errors() => {
             apply_defaults(&mut state);
-            Ok(Loaded { state, report })
+            Ok(Loaded {
+                state,
+                report,
+                inactive,
+            })
         }
         _ => {
             if !report.has_errors() {
@@ -189,8 +279,13 @@ pub fn load_str(path: &Path, source: &str, options: &LoadOptions) -> Result<Load
 
 fn apply_defaults(state: &mut DesiredState) {
     let mut needs_default = false;
+    let names: std::collections::BTreeSet<String> = state.services.keys().cloned().collect();
     for service in state.services.values_mut() {
-        if service.networks.is_empty() {
+        // `required: false`: a dependency that is not in the desired state is ignored.
+        service
+            .depends_on
+            .retain(|name, dep| dep.required || names.contains(name));
+        if service.networks.is_empty() && service.network_mode.is_none() {
             service
                 .networks
                 .insert(DEFAULT_NETWORK.to_string(), ServiceNetwork::default());
@@ -236,6 +331,48 @@ pub fn parse_env_lines(text: &str) -> HashMap<String, String> {
 }
 
 impl DesiredState {
+    /// What the desired state sets that the file accepts but the controller does not
+    /// apply yet, one line each (`network \`web\`: name, external`, `service \`db\`:
+    /// platform`). The controller refuses such a state rather than apply part of it.
+    pub fn not_applied_yet(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, n) in &self.networks {
+            let fields: Vec<&str> = [
+                (n.name.is_some(), "name"),
+                (n.external, "external"),
+                (n.enable_ipv6.is_some(), "enable_ipv6"),
+                (!n.driver_opts.is_empty(), "driver_opts"),
+                (n.ipam.is_some(), "ipam"),
+            ]
+            .into_iter()
+            .filter_map(|(set, f)| set.then_some(f))
+            .collect();
+            if !fields.is_empty() {
+                out.push(format!("network `{name}`: {}", fields.join(", ")));
+            }
+        }
+        for (name, v) in &self.volumes {
+            let fields: Vec<&str> = [
+                (v.name.is_some(), "name"),
+                (v.external, "external"),
+                (!v.driver_opts.is_empty(), "driver_opts"),
+            ]
+            .into_iter()
+            .filter_map(|(set, f)| set.then_some(f))
+            .collect();
+            if !fields.is_empty() {
+                out.push(format!("volume `{name}`: {}", fields.join(", ")));
+            }
+        }
+        for (name, s) in &self.services {
+            let fields = s.not_applied_yet();
+            if !fields.is_empty() {
+                out.push(format!("service `{name}`: {}", fields.join(", ")));
+            }
+        }
+        out
+    }
+
     /// The hash of the whole desired state; see [`hash::content_hash`].
     pub fn content_hash(&self) -> String {
         hash::content_hash(self)
@@ -243,6 +380,45 @@ impl DesiredState {
 }
 
 impl Service {
+    /// The Compose fields this service sets that the file accepts but the controller
+    /// does not carry to the container yet. The controller refuses to run such a
+    /// service (an error naming the field), rather than run it without them.
+    pub fn not_applied_yet(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut note = |set: bool, field: &'static str| {
+            if set {
+                out.push(field);
+            }
+        };
+        note(self.platform.is_some(), "platform");
+        note(self.runtime.is_some(), "runtime");
+        note(!self.devices.is_empty(), "devices");
+        note(self.network_mode.is_some(), "network_mode");
+        note(self.deploy.replicas.is_some(), "deploy.replicas");
+        note(
+            self.depends_on.values().any(|d| {
+                d.condition == DependencyCondition::ServiceCompletedSuccessfully || d.restart
+            }),
+            "depends_on (service_completed_successfully, restart)",
+        );
+        note(
+            self.volumes.iter().any(|m| {
+                m.selinux.is_some()
+                    || m.nocopy
+                    || m.propagation.is_some()
+                    || m.create_host_path == Some(false)
+            }),
+            "volumes (z, Z, nocopy, propagation, create_host_path)",
+        );
+        note(
+            self.networks
+                .values()
+                .any(|n| n.ipv4_address.is_some() || n.ipv6_address.is_some()),
+            "networks (ipv4_address, ipv6_address)",
+        );
+        out
+    }
+
     /// The hash of this service's resolved spec; see [`hash::content_hash`]. holdfast's
     /// own settings (`x-holdfast`) are left out: switching drift correction on or off
     /// must not replace the container.

@@ -229,6 +229,19 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "schema::string_map_or_list")]
     pub labels: BTreeMap<String, String>,
+    /// The platform of the image, such as `linux/amd64`; checked against the engine's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// The OCI runtime, such as `runc` or `io.containerd.wasmedge.v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// Host devices mapped into the container: `HOST[:CONTAINER[:PERMISSIONS]]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
+    /// The network stack: `host`, `none`, `bridge`, `service:NAME` or `container:NAME`
+    /// instead of the project's networks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<String>,
     /// Services that must be started (or healthy) before this one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "schema::depends_on")]
@@ -382,7 +395,7 @@ impl Protocol {
 }
 
 /// A named volume or a bind mount.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Mount {
     /// `volume` or `bind`.
@@ -397,6 +410,19 @@ pub struct Mount {
     /// Mount read-only.
     #[serde(default)]
     pub read_only: bool,
+    /// SELinux relabelling of a bind mount: `z` (shared) or `Z` (private).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selinux: Option<String>,
+    /// A volume is not filled with the image's files at its target (`nocopy`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nocopy: bool,
+    /// Whether a missing host path of a bind mount is created (Compose's default);
+    /// `false` makes a missing path an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_host_path: Option<bool>,
+    /// Bind propagation: `private`, `rprivate`, `shared`, `rshared`, `slave`, `rslave`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<String>,
 }
 
 /// The kind of a mount.
@@ -417,6 +443,12 @@ pub struct ServiceNetwork {
     /// Extra DNS names of the container on this network.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// A fixed IPv4 address on this network (inside one of its `ipam` subnets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv4_address: Option<String>,
+    /// A fixed IPv6 address on this network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
 }
 
 /// How Docker checks the container's health.
@@ -519,6 +551,9 @@ pub struct Deploy {
     /// How a container is replaced when it must be.
     #[serde(default, skip_serializing_if = "UpdateConfig::is_default")]
     pub update_config: UpdateConfig,
+    /// How many containers run the service. Absent means one; `0` runs none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
 }
 
 /// `deploy.update_config`: how a service's container is replaced.
@@ -646,6 +681,17 @@ pub struct Dependency {
     /// What "ready" means for the dependency.
     #[serde(default)]
     pub condition: DependencyCondition,
+    /// `false`: a dependency that is not in the desired state (left out by its
+    /// profile, say) is ignored instead of an error.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub required: bool,
+    /// Restart this service when the dependency is replaced.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restart: bool,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// When a dependency counts as ready.
@@ -657,6 +703,9 @@ pub enum DependencyCondition {
     ServiceStarted,
     /// Its container is running and its health check passes.
     ServiceHealthy,
+    /// Its container ran to completion with exit code 0 (a one-shot such as a
+    /// migration, which is not restarted afterwards).
+    ServiceCompletedSuccessfully,
 }
 
 /// A top-level network.
@@ -673,6 +722,50 @@ pub struct Network {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "schema::string_map_or_list")]
     pub labels: BTreeMap<String, String>,
+    /// The Docker network's name, instead of `<project>_<network>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The network exists already and is not the project's: holdfast joins it and
+    /// never creates, changes or removes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub external: bool,
+    /// Enable IPv6 on the network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_ipv6: Option<bool>,
+    /// Driver options, such as `com.docker.network.bridge.name: br-mail`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::scalar_map")]
+    pub driver_opts: BTreeMap<String, String>,
+    /// Address management: fixed subnets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipam: Option<Ipam>,
+}
+
+/// A network's address management.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ipam {
+    /// IPAM driver. Default `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// The address pools.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<IpamPool>,
+}
+
+/// One address pool of a network.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IpamPool {
+    /// The subnet, such as `172.22.1.0/24`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet: Option<String>,
+    /// The gateway address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    /// The range addresses are given from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<String>,
 }
 
 /// A top-level named volume.
@@ -686,6 +779,17 @@ pub struct Volume {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "schema::string_map_or_list")]
     pub labels: BTreeMap<String, String>,
+    /// The Docker volume's name, instead of `<project>_<volume>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The volume exists already and is not the project's: holdfast mounts it and
+    /// never creates or removes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub external: bool,
+    /// Driver options, such as `type: nfs`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::scalar_map")]
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// A top-level secret.

@@ -58,6 +58,31 @@ pub(crate) fn validate(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic>
         if defined.contains(&r.name.as_str()) {
             continue;
         }
+        if r.kind == RefKind::Service
+            && let Some(profiles) = map.inactive.get(&r.name)
+        {
+            let list = profiles
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            out.push(
+                Diagnostic::error(
+                    r.span,
+                    format!(
+                        "service `{}` depends on `{}`, which is left out: none of its profiles ({list}) is active",
+                        r.from_service, r.name
+                    ),
+                )
+                .with_label("inactive service")
+                .with_help(format!(
+                    "activate its profile (`--profile {}` or `COMPOSE_PROFILES={}`), or mark the dependency `required: false`",
+                    profiles.first().map_or("", String::as_str),
+                    profiles.first().map_or("", String::as_str)
+                )),
+            );
+            continue;
+        }
         let top = match r.kind {
             RefKind::Service => "services",
             RefKind::Network => "networks",

@@ -24,6 +24,28 @@ pub struct Node {
     pub value: Value,
     /// Where it stands.
     pub span: Span,
+    /// Compose's merge tag on the node (`!reset` or `!override`), if any. Other tags
+    /// are ignored, as Compose ignores them.
+    pub tag: Option<MergeTag>,
+}
+
+/// The tags Compose gives a meaning when files are merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeTag {
+    /// `!reset`: the value of the files before is dropped, and so is this one.
+    Reset,
+    /// `!override`: the value replaces the value of the files before instead of
+    /// merging with it.
+    Override,
+}
+
+fn merge_tag(tag: Option<&saphyr_parser::Tag>) -> Option<MergeTag> {
+    let tag = tag?;
+    match (tag.handle.as_str(), tag.suffix.as_str()) {
+        ("!", "reset") => Some(MergeTag::Reset),
+        ("!", "override") => Some(MergeTag::Override),
+        _ => None,
+    }
 }
 
 /// The content of a node.
@@ -90,6 +112,7 @@ impl Node {
 
 fn span_of(s: &saphyr_parser::Span) -> Span {
     Span {
+        file: 0,
         line: s.start.line(),
         col: s.start.col() + 1,
         end_line: s.end.line(),
@@ -98,7 +121,78 @@ fn span_of(s: &saphyr_parser::Span) -> Span {
 }
 
 /// Parses one YAML document. An empty document gives `Ok(None)`.
+///
+/// Where Compose's YAML parser is more lenient than the YAML specification, so is this
+/// one: the closing `]` of a flow sequence may stand at its key's indentation (or
+/// further left) on a line of its own. Duplicate keys stay an error.
 pub fn parse(source: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
+    let first = parse_strict(source);
+    let Err(errors) = &first else {
+        return first;
+    };
+    // Indent a lone closing `]` that the parser refused, and try again, a few times.
+    let mut text = source.to_string();
+    let mut errors = errors.clone();
+    for _ in 0..32 {
+        let [e] = errors.as_slice() else { break };
+        let Some(span) = e.span else { break };
+        if !e.message.contains("indentation") {
+            break;
+        }
+        let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+        let Some(line) = span.line.checked_sub(1).and_then(|i| lines.get_mut(i)) else {
+            break;
+        };
+        let rest = line.trim_start();
+        if !rest.starts_with(']') {
+            break;
+        }
+        *line = format!("{}{rest}", " ".repeat(line.len() - rest.len() + 2));
+        text = lines.join("\n");
+        match parse_strict(&text) {
+            Ok(root) => return Ok(root),
+            Err(e) => errors = e,
+        }
+    }
+    first
+}
+
+/// [`parse`] for file number `file` of a [`crate::Report`]: every span (of the nodes
+/// and of the errors) points into that file.
+pub fn parse_in(source: &str, file: u16) -> Result<Option<Node>, Vec<Diagnostic>> {
+    fn mark(node: &mut Node, file: u16) {
+        node.span.file = file;
+        match &mut node.value {
+            Value::Seq(items) => items.iter_mut().for_each(|n| mark(n, file)),
+            Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+                mark(k, file);
+                mark(v, file);
+            }),
+            _ => {}
+        }
+    }
+    match parse(source) {
+        Ok(mut root) => {
+            if let Some(root) = &mut root {
+                mark(root, file);
+            }
+            Ok(root)
+        }
+        Err(mut errors) => {
+            for e in &mut errors {
+                if let Some(s) = &mut e.span {
+                    s.file = file;
+                }
+                if let Some((s, _)) = &mut e.related {
+                    s.file = file;
+                }
+            }
+            Err(errors)
+        }
+    }
+}
+
+fn parse_strict(source: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
     let tabs = tab_indentation(source);
     if !tabs.is_empty() {
         return Err(tabs);
@@ -321,7 +415,8 @@ impl Builder<'_> {
                 }
                 (target.clone(), 0)
             }
-            Event::Scalar(text, style, anchor, _tag) => {
+            Event::Scalar(text, style, anchor, tag) => {
+                let tag = merge_tag(tag.as_deref());
                 let plain = style == ScalarStyle::Plain;
                 let value = if plain && matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL")
                 {
@@ -332,9 +427,10 @@ impl Builder<'_> {
                         plain,
                     }
                 };
-                (Node { value, span }, anchor)
+                (Node { value, span, tag }, anchor)
             }
-            Event::SequenceStart(anchor, _tag) => {
+            Event::SequenceStart(anchor, tag) => {
+                let tag = merge_tag(tag.as_deref());
                 let mut items = Vec::new();
                 let end = loop {
                     let (event, espan) = Self::next(parser, self.source, span)?;
@@ -356,11 +452,13 @@ impl Builder<'_> {
                     Node {
                         value: Value::Seq(items),
                         span,
+                        tag,
                     },
                     anchor,
                 )
             }
-            Event::MappingStart(anchor, _tag) => {
+            Event::MappingStart(anchor, tag) => {
+                let tag = merge_tag(tag.as_deref());
                 let mut entries: Vec<(Node, Node)> = Vec::new();
                 let mut merges: Vec<Node> = Vec::new();
                 loop {
@@ -407,6 +505,7 @@ impl Builder<'_> {
                     Node {
                         value: Value::Map(entries),
                         span,
+                        tag,
                     },
                     anchor,
                 )
@@ -542,6 +641,28 @@ mod tests {
     fn second_document_is_refused() {
         let e = errors("a: 1\n---\nb: 2\n");
         assert!(e[0].message.contains("second YAML document"));
+    }
+
+    #[test]
+    fn a_closing_bracket_at_the_keys_indentation_is_accepted_as_compose_does() {
+        let root = parse("a:\n  test: [\n      \"x\",\n      \"y\",\n  ]\n  b: 1\n")
+            .unwrap()
+            .unwrap();
+        let a = root.get("a").unwrap();
+        assert!(matches!(&a.get("test").unwrap().value, Value::Seq(items) if items.len() == 2));
+        assert_eq!(a.get("b").unwrap().as_str(), Some("1"));
+        // Duplicate keys stay an error.
+        assert!(parse("a:\n  t: [\n    x,\n  ]\n  t: 1\n").is_err());
+    }
+
+    #[test]
+    fn reset_and_override_tags_are_kept() {
+        let root = parse("a: !reset []\nb: !override {x: 1}\nc: !custom 1\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(root.get("a").unwrap().tag, Some(MergeTag::Reset));
+        assert_eq!(root.get("b").unwrap().tag, Some(MergeTag::Override));
+        assert_eq!(root.get("c").unwrap().tag, None);
     }
 
     #[test]

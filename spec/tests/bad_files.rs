@@ -11,6 +11,7 @@ fn options() -> LoadOptions {
     LoadOptions {
         variables: Some(HashMap::new()),
         check_files: true,
+        ..LoadOptions::default()
     }
 }
 

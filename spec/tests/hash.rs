@@ -81,6 +81,7 @@ fn load(src: &str) -> holdfast_spec::DesiredState {
     let opts = LoadOptions {
         variables: Some(HashMap::new()),
         check_files: false,
+        ..LoadOptions::default()
     };
     match load_str(Path::new("holdfast.yaml"), src, &opts) {
         Ok(l) => l.state,

@@ -15,6 +15,7 @@ fn vars() -> LoadOptions {
             "yes".to_string(),
         )])),
         check_files: true,
+        ..LoadOptions::default()
     }
 }
 
@@ -132,19 +133,22 @@ fn shorthand_forms_are_expanded() {
                 kind: MountKind::Volume,
                 source: Some("pgdata".into()),
                 target: "/var/lib/postgresql/data".into(),
-                read_only: false
+                read_only: false,
+                ..Mount::default()
             },
             Mount {
                 kind: MountKind::Bind,
                 source: Some(dir.join("initdb").to_string_lossy().into_owned()),
                 target: "/docker-entrypoint-initdb.d".into(),
-                read_only: true
+                read_only: true,
+                ..Mount::default()
             },
             Mount {
                 kind: MountKind::Volume,
                 source: None,
                 target: "/var/lib/postgresql/tmp".into(),
-                read_only: false
+                read_only: false,
+                ..Mount::default()
             },
         ]
     );
@@ -201,6 +205,7 @@ fn unset_variables_warn_and_do_not_fail() {
     let opts = LoadOptions {
         variables: Some(HashMap::new()),
         check_files: true,
+        ..LoadOptions::default()
     };
     let loaded = load_str(Path::new("x/holdfast.yaml"), src, &opts).unwrap();
     let warnings: Vec<_> = loaded

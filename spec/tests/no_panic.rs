@@ -16,6 +16,7 @@ fn check(src: &str) {
     let opts = LoadOptions {
         variables: Some(HashMap::new()),
         check_files: false,
+        ..holdfast_spec::LoadOptions::default()
     };
     if let Err(report) = load_str(Path::new("fuzz.yaml"), src, &opts) {
         assert!(report.has_errors());

@@ -13,6 +13,7 @@ fn opts(check_files: bool) -> LoadOptions {
     LoadOptions {
         variables: Some(HashMap::new()),
         check_files,
+        ..holdfast_spec::LoadOptions::default()
     }
 }
 

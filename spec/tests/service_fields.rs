@@ -12,6 +12,7 @@ fn options() -> LoadOptions {
     LoadOptions {
         variables: Some(HashMap::new()),
         check_files: false,
+        ..LoadOptions::default()
     }
 }
 

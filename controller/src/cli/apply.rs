@@ -30,7 +30,7 @@ pub struct Args {
 /// Exit 0 once every service is Ready; 1 on timeout, a refused removal or an invalid
 /// file; 2 when the engine cannot be reached.
 pub fn run(args: &Args) -> ExitCode {
-    with_engine(&args.file.file, |state, docker| async move {
+    with_engine(&args.file, |state, docker| async move {
         let options = Options {
             allow_mass_removal: args.allow_mass_removal,
             ..Options::default()

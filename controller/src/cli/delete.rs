@@ -26,7 +26,7 @@ pub struct Args {
 /// Removes every container and network labelled with the project (and volumes with
 /// `--volumes`). Exit 0 when all are gone.
 pub fn run(args: &Args) -> ExitCode {
-    with_engine(&args.file.file, |state, docker| async move {
+    with_engine(&args.file, |state, docker| async move {
         let project = state.name.as_str();
         let filters: HashMap<String, Vec<String>> = HashMap::from([(
             "label".to_string(),

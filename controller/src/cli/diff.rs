@@ -31,7 +31,7 @@ const RESET: &str = "\x1b[0m";
 /// Prints the diffs on stdout (coloured when stdout is a terminal and `NO_COLOR` is
 /// unset). Exit 0 when nothing differs, 1 when something does, 2 on error.
 pub fn run(args: &Args) -> ExitCode {
-    let Some(state) = common::load(&args.file.file) else {
+    let Some(state) = common::load(&args.file) else {
         return ExitCode::from(2);
     };
     let rt = match common::runtime() {

@@ -19,7 +19,7 @@ pub struct Args {
 /// Prints one line per planned action on stdout. Exit 0 when the plan could be made,
 /// 1 when the file is invalid or an object could not be planned.
 pub fn run(args: &Args) -> ExitCode {
-    with_engine(&args.file.file, |state, docker| async move {
+    with_engine(&args.file, |state, docker| async move {
         let registry = crate::resources::kinds(
             &crate::docker::Host::new(docker),
             &crate::runtime::store::default_state_dir(),

@@ -72,9 +72,13 @@ enum ListenerError {
 #[derive(Debug, clap::Args)]
 struct SourceArgs {
     /// The desired-state file on this server (watched for changes). The default
-    /// source when neither --git nor --config is given.
+    /// source when neither --git nor --config is given. Repeat it to merge files in
+    /// order, as Compose does.
     #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with_all = ["git", "config"])]
-    file: Option<std::path::PathBuf>,
+    file: Vec<std::path::PathBuf>,
+    /// Activate a profile (repeatable); without it, `COMPOSE_PROFILES`.
+    #[arg(long = "profile", value_name = "NAME")]
+    profile: Vec<String>,
     /// Follow this git repository instead of a file: https://, ssh://,
     /// user@host:path, git://, file:// or a local path.
     #[arg(long, value_name = "URL", conflicts_with = "config")]
@@ -147,11 +151,11 @@ impl SourceArgs {
                 webhook: None,
             },
             (None, None) => ControllerConfig {
-                source: SourceConfig::File(
-                    self.file
-                        .clone()
-                        .unwrap_or_else(|| std::path::PathBuf::from("holdfast.yaml")),
-                ),
+                source: SourceConfig::File(if self.file.is_empty() {
+                    vec![std::path::PathBuf::from("holdfast.yaml")]
+                } else {
+                    self.file.clone()
+                }),
                 webhook: None,
             },
         };
@@ -271,7 +275,14 @@ async fn daemon(args: &Args) -> ExitCode {
                 }
             }
         }
-        SourceConfig::File(path) => (None, Some(FileSource::new(path, sink))),
+        SourceConfig::File(paths) => (
+            None,
+            Some(FileSource::layered(
+                paths,
+                super::common::profile_options(&args.source.profile),
+                sink,
+            )),
+        ),
     };
     let source: Arc<dyn SourceControl> = match (&git, &file_source) {
         (Some(git), _) => git.clone(),
@@ -324,14 +335,14 @@ async fn daemon(args: &Args) -> ExitCode {
     // nothing); the git source fetches now, then on its interval and triggers.
     let source_task;
     match (&config.source, &git, &file_source) {
-        (SourceConfig::File(path), _, Some(file)) => {
+        (SourceConfig::File(paths), _, Some(file)) => {
             controller.set_source(file.shown());
-            tracing::info!(file = %path.display(), "holdfast controller starting");
+            tracing::info!(file = %file.shown(), "holdfast controller starting");
             let (tx, rx) = mpsc::channel(1);
-            let watch = match file::watch(path, tx) {
+            let watch = match file::watch_all(paths, tx) {
                 Ok(w) => w,
                 Err(e) => {
-                    eprintln!("error: cannot watch {}: {e}", path.display());
+                    eprintln!("error: cannot watch {}: {e}", file.shown());
                     return ExitCode::from(2);
                 }
             };

@@ -18,12 +18,17 @@ use crate::api::types::{CommitInfo, HistoryEntry, SourceKind, SourceStatus};
 use crate::runtime::lock;
 use crate::runtime::store::EventKind;
 
-/// A desired-state file on this server, loaded into its [`DesiredSink`] whenever its
-/// content changes and is valid. A bad file changes nothing.
+/// A desired-state file on this server (or several, merged in order as Compose merges
+/// them), loaded into its [`DesiredSink`] whenever their content changes and is valid.
+/// A bad file changes nothing.
 pub struct FileSource {
-    /// The file, as given.
+    /// The first file, as given.
     path: PathBuf,
-    /// The file's absolute path, as shown.
+    /// The files merged over it, as given.
+    more: Vec<PathBuf>,
+    /// The active profiles and the other load options.
+    options: holdfast_spec::LoadOptions,
+    /// The files' absolute paths, as shown (joined with ` + `).
     shown: String,
     sink: Arc<dyn DesiredSink>,
     /// The text last loaded, so that an unchanged file is not loaded again.
@@ -42,12 +47,38 @@ impl FileSource {
     /// The file at `path`, feeding `sink`. Nothing is read yet: see
     /// [`FileSource::reload`].
     pub fn new(path: &Path, sink: Arc<dyn DesiredSink>) -> Arc<Self> {
-        let shown = std::path::absolute(path)
-            .unwrap_or_else(|_| path.to_path_buf())
-            .display()
-            .to_string();
+        Self::layered(
+            &[path.to_path_buf()],
+            holdfast_spec::LoadOptions::default(),
+            sink,
+        )
+    }
+
+    /// The files at `paths`, merged in order and loaded with `options`, feeding `sink`.
+    /// `paths` must not be empty (an empty list reads `holdfast.yaml`).
+    pub fn layered(
+        paths: &[PathBuf],
+        options: holdfast_spec::LoadOptions,
+        sink: Arc<dyn DesiredSink>,
+    ) -> Arc<Self> {
+        let (path, more) = match paths.split_first() {
+            Some((first, more)) => (first.clone(), more.to_vec()),
+            None => (PathBuf::from("holdfast.yaml"), Vec::new()),
+        };
+        let shown = std::iter::once(&path)
+            .chain(&more)
+            .map(|p| {
+                std::path::absolute(p)
+                    .unwrap_or_else(|_| p.clone())
+                    .display()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join(" + ");
         Arc::new(FileSource {
-            path: path.to_path_buf(),
+            path,
+            more,
+            options,
             shown,
             sink,
             last_text: Mutex::new(None),
@@ -81,13 +112,19 @@ impl FileSource {
     /// when not.
     pub async fn reload(&self) {
         let path = &self.path;
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, "cannot read the desired-state file; keeping the running state");
-                return;
+        let mut text = String::new();
+        for file in std::iter::once(path).chain(&self.more) {
+            match std::fs::read_to_string(file) {
+                Ok(t) => {
+                    text.push_str(&t);
+                    text.push('\0');
+                }
+                Err(e) => {
+                    tracing::warn!(file = %file.display(), error = %e, "cannot read the desired-state file; keeping the running state");
+                    return;
+                }
             }
-        };
+        }
         {
             let mut last = lock(&self.last_text);
             if last.as_deref() == Some(text.as_str()) {
@@ -96,7 +133,8 @@ impl FileSource {
             *last = Some(text.clone());
         }
         let project = || self.sink.project().unwrap_or_else(|| "-".into());
-        match holdfast_spec::load_str(path, &text, &holdfast_spec::LoadOptions::default()) {
+        let paths: Vec<PathBuf> = std::iter::once(path).chain(&self.more).cloned().collect();
+        match holdfast_spec::load_files(&paths, &self.options) {
             Err(report) => {
                 self.sink.event(
                     &project(),
@@ -110,6 +148,19 @@ impl FileSource {
                     ),
                 );
                 eprint!("{}", report.render());
+            }
+            Ok(loaded) if !loaded.state.not_applied_yet().is_empty() => {
+                self.sink.event(
+                    &project(),
+                    "project",
+                    EventKind::Warning,
+                    "NotAppliedYet",
+                    &format!(
+                        "{}: holdfast cannot apply {} yet; the running state is kept",
+                        self.shown,
+                        loaded.state.not_applied_yet().join("; ")
+                    ),
+                );
             }
             Ok(loaded) => match self.sink.set_desired_at(loaded.state, None, None).await {
                 Ok(_) => {}
@@ -200,24 +251,42 @@ impl std::fmt::Debug for FileWatch {
 /// Watches `path`'s folder and sends `()` on `tx` (coalesced) whenever something there
 /// may have changed the file.
 pub fn watch(path: &Path, tx: mpsc::Sender<()>) -> Result<FileWatch, notify::Error> {
-    let file: PathBuf = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let folder = file
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let name = file.file_name().map(|n| n.to_os_string());
+    watch_all(&[path.to_path_buf()], tx)
+}
+
+/// [`watch`] for several files: `()` whenever one of them may have changed.
+pub fn watch_all(paths: &[PathBuf], tx: mpsc::Sender<()>) -> Result<FileWatch, notify::Error> {
+    let files: Vec<PathBuf> = paths
+        .iter()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    let mut folders: Vec<PathBuf> = files
+        .iter()
+        .map(|f| {
+            f.parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."))
+        })
+        .collect();
+    folders.dedup();
+    let names: Vec<_> = files
+        .iter()
+        .filter_map(|f| f.file_name().map(|n| n.to_os_string()))
+        .collect();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
         let touches_file = event
             .paths
             .iter()
-            .any(|p| p.file_name().map(|n| n.to_os_string()) == name);
+            .any(|p| p.file_name().is_some_and(|n| names.iter().any(|m| m == n)));
         if touches_file {
             // A full channel already holds a pending "look again".
             let _ = tx.try_send(());
         }
     })?;
-    watcher.watch(&folder, RecursiveMode::NonRecursive)?;
+    for folder in &folders {
+        watcher.watch(folder, RecursiveMode::NonRecursive)?;
+    }
     Ok(FileWatch { _watcher: watcher })
 }
 

@@ -58,6 +58,8 @@ pub(crate) struct SourceMap {
     pub routes_key: Option<Span>,
     /// Where each decoded route was written, in file order.
     pub routes: Vec<(String, RouteSpans)>,
+    /// Services left out because none of their profiles is active, with their profiles.
+    pub inactive: BTreeMap<String, Vec<String>>,
 }
 
 /// Where the parts of `proxy:` were written. Optional fields hold the span of their key.
@@ -97,6 +99,9 @@ pub(crate) struct PathSpans {
 pub(crate) struct Cx<'a> {
     pub diags: Vec<Diagnostic>,
     pub base_dir: PathBuf,
+    /// The folder relative paths start from, by file number of the spans (see
+    /// [`Span::file`]); a file not listed uses `base_dir`.
+    pub dirs: Vec<PathBuf>,
     pub vars: &'a dyn Fn(&str) -> Option<String>,
     pub check_files: bool,
     pub map: SourceMap,
@@ -355,8 +360,10 @@ impl Cx<'_> {
         value
     }
 
-    /// Resolves a path written in the file against the file's folder.
-    pub fn resolve_path(&self, path: &str) -> PathBuf {
+    /// Resolves a path written at `at` against the folder of the file it was written in
+    /// (the project's folder for the files merged with `-f`, the file's own folder for an
+    /// included or extended file).
+    pub fn resolve_path(&self, at: Span, path: &str) -> PathBuf {
         let expanded = match path.strip_prefix("~/") {
             Some(rest) => match (self.vars)("HOME") {
                 Some(home) => Path::new(&home).join(rest),
@@ -367,7 +374,10 @@ impl Cx<'_> {
         let joined = if expanded.is_absolute() {
             expanded
         } else {
-            self.base_dir.join(expanded)
+            self.dirs
+                .get(usize::from(at.file))
+                .unwrap_or(&self.base_dir)
+                .join(expanded)
         };
         normalize(&joined)
     }

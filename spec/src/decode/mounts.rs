@@ -59,21 +59,36 @@ fn short_form(cx: &mut Cx<'_>, service: &str, span: Span, text: &str) -> Option<
             return None;
         }
     };
-    let mut read_only = false;
+    let mut extra = Extra::default();
     for option in mode.unwrap_or("").split(',').filter(|o| !o.is_empty()) {
         match option {
-            "ro" => read_only = true,
+            "ro" => extra.read_only = true,
             "rw" => {}
+            "z" | "Z" => extra.selinux = Some(option.to_string()),
+            "nocopy" => extra.nocopy = true,
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => {
+                extra.propagation = Some(option.to_string())
+            }
             other => {
                 cx.error(
                     Diagnostic::error(span, format!("mount option `{other}` is not supported yet"))
-                        .with_help("use `ro` for read-only or `rw` (the default)"),
+                        .with_help("use `ro`, `rw`, `z`, `Z`, `nocopy` or a bind propagation such as `rshared`"),
                 );
                 return None;
             }
         }
     }
-    build(cx, service, span, source, target, read_only, None)
+    build(cx, service, span, source, target, extra, None)
+}
+
+/// What a mount sets besides source and target.
+#[derive(Default)]
+struct Extra {
+    read_only: bool,
+    selinux: Option<String>,
+    nocopy: bool,
+    create_host_path: Option<bool>,
+    propagation: Option<String>,
 }
 
 fn build(
@@ -82,7 +97,7 @@ fn build(
     span: Span,
     source: Option<&str>,
     target: &str,
-    read_only: bool,
+    extra: Extra,
     kind: Option<MountKind>,
 ) -> Option<Mount> {
     if !target.starts_with('/') {
@@ -101,7 +116,9 @@ fn build(
         _ => MountKind::Volume,
     });
     let source = match (kind, source) {
-        (MountKind::Bind, Some(path)) => Some(cx.resolve_path(path).to_string_lossy().into_owned()),
+        (MountKind::Bind, Some(path)) => {
+            Some(cx.resolve_path(span, path).to_string_lossy().into_owned())
+        }
         (MountKind::Bind, None) => {
             cx.error(
                 Diagnostic::error(span, "a bind mount needs `source`, the host path")
@@ -125,11 +142,29 @@ fn build(
         }
         (MountKind::Volume, None) => None,
     };
+    if kind == MountKind::Volume && extra.propagation.is_some() {
+        cx.error(
+            Diagnostic::error(span, "bind propagation applies to bind mounts only")
+                .with_help("remove the option, or mount a host path"),
+        );
+        return None;
+    }
+    if kind == MountKind::Bind && extra.nocopy {
+        cx.error(
+            Diagnostic::error(span, "`nocopy` applies to volumes only")
+                .with_help("remove it; a bind mount never copies the image's files"),
+        );
+        return None;
+    }
     Some(Mount {
         kind,
         source,
         target: target.to_string(),
-        read_only,
+        read_only: extra.read_only,
+        selinux: extra.selinux,
+        nocopy: extra.nocopy,
+        create_host_path: extra.create_host_path,
+        propagation: extra.propagation,
     })
 }
 
@@ -156,18 +191,46 @@ fn long_form(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Mount> {
     };
     let source = cx.opt_string(f.get("source"), "a volume name or host path");
     let target = cx.opt_string(f.get("target"), "a path in the container");
-    let read_only = f.get("read_only").and_then(|n| cx.bool(n)).unwrap_or(false);
+    let mut extra = Extra {
+        read_only: f.get("read_only").and_then(|n| cx.bool(n)).unwrap_or(false),
+        ..Extra::default()
+    };
+    if let Some(n) = f.get("bind")
+        && let Some(mut b) = Fields::new(cx, n, format!("`bind` of a mount of service `{service}`"))
+    {
+        extra.create_host_path = b.get("create_host_path").and_then(|n| cx.bool(n));
+        if let Some(p) = b.get("propagation") {
+            extra.propagation = choice(
+                cx,
+                p,
+                "bind propagation",
+                &[
+                    "private", "rprivate", "shared", "rshared", "slave", "rslave",
+                ],
+            )
+            .map(str::to_string);
+        }
+        if let Some(z) = b.get("selinux") {
+            extra.selinux = choice(cx, z, "SELinux relabelling", &["z", "Z"]).map(str::to_string);
+        }
+        b.finish(cx, &[]);
+    }
+    if let Some(n) = f.get("volume")
+        && let Some(mut v) =
+            Fields::new(cx, n, format!("`volume` of a mount of service `{service}`"))
+    {
+        extra.nocopy = v.get("nocopy").and_then(|n| cx.bool(n)).unwrap_or(false);
+        v.finish(
+            cx,
+            &[Unsupported {
+                field: "subpath",
+                help: "mount the whole volume, or bind-mount the folder",
+            }],
+        );
+    }
     f.finish(
         cx,
         &[
-            Unsupported {
-                field: "bind",
-                help: "remove it; bind mounts use Docker's defaults",
-            },
-            Unsupported {
-                field: "volume",
-                help: "remove it; volumes use Docker's defaults",
-            },
             Unsupported {
                 field: "tmpfs",
                 help: "remove it for now",
@@ -194,7 +257,7 @@ fn long_form(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Mount> {
         node.span,
         source.as_deref(),
         &target,
-        read_only,
+        extra,
         kind,
     )
 }

@@ -122,6 +122,9 @@ pub(crate) fn short_form(text: &str) -> Result<Vec<Port>, PortError> {
             0 | 1 => (None, spec),
             2 => {
                 let (ip, rest) = spec.split_once(':').ok_or_else(|| bad("too many `:`"))?;
+                // `:80:80`: an explicitly empty host address is every interface, as in
+                // Compose.
+                let ip = if ip.is_empty() { "0.0.0.0" } else { ip };
                 (Some(ip.to_string()), rest)
             }
             _ => {

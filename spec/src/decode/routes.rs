@@ -69,16 +69,16 @@ pub(crate) fn decode_proxy(cx: &mut Cx<'_>, key: &Node, node: &Node) -> Option<P
     let dir = keyed(&mut f, "dir").and_then(|(k, n)| {
         spans.dir = Some(k);
         let text = cx.string(n, "a directory")?;
-        Some(cx.resolve_path(&text))
+        Some(cx.resolve_path(n.span, &text))
     });
     let nginx_conf = keyed(&mut f, "nginx_conf").and_then(|(k, n)| {
         spans.nginx_conf = Some(k);
         let text = cx.string(n, "a file path")?;
-        Some(cx.resolve_path(&text))
+        Some(cx.resolve_path(n.span, &text))
     });
     let log = f.get("log").and_then(|n| {
         let text = cx.string(n, "a file path")?;
-        Some(cx.resolve_path(&text))
+        Some(cx.resolve_path(n.span, &text))
     });
     let https_port = f.get("https_port").and_then(|n| route_port(cx, n));
     let listen = f
@@ -233,7 +233,7 @@ fn decode_acme(cx: &mut Cx<'_>, node: &Node) -> Option<Acme> {
 /// A file path, resolved against the file's folder and checked when file checks are on.
 fn file_path(cx: &mut Cx<'_>, node: &Node, what: &str) -> Option<PathBuf> {
     let text = cx.string(node, "a file path")?;
-    let path = cx.resolve_path(&text);
+    let path = cx.resolve_path(node.span, &text);
     cx.check_file(node, &text, &path, what);
     Some(path)
 }
@@ -835,7 +835,7 @@ fn decode_basic_auth(cx: &mut Cx<'_>, route: &str, node: &Node) -> Option<BasicA
         return None;
     };
     let text = cx.string(n, "a file path")?;
-    let path = cx.resolve_path(&text);
+    let path = cx.resolve_path(n.span, &text);
     cx.check_file(n, &text, &path, "users file");
     if cx.check_files && path.is_file() {
         check_users_file(cx, n, &text, &path);

@@ -117,24 +117,8 @@ const SERVICE_UNSUPPORTED: &[Unsupported] = &[
         help: "use `deploy: {resources: {limits: {cpus: ...}}}`",
     },
     Unsupported {
-        field: "profiles",
-        help: "keep one desired-state file per server instead of profiles",
-    },
-    Unsupported {
-        field: "extends",
-        help: "use a YAML anchor and merge key (`<<: *base`) instead",
-    },
-    Unsupported {
-        field: "network_mode",
-        help: "use `networks:`",
-    },
-    Unsupported {
         field: "configs",
         help: "mount the file with a bind mount under `volumes:` (`./app.conf:/etc/app.conf:ro`)",
-    },
-    Unsupported {
-        field: "devices",
-        help: "remove it for now",
     },
     Unsupported {
         field: "pid",
@@ -143,10 +127,6 @@ const SERVICE_UNSUPPORTED: &[Unsupported] = &[
     Unsupported {
         field: "ipc",
         help: "remove it for now",
-    },
-    Unsupported {
-        field: "platform",
-        help: "remove it: images run on this host's platform",
     },
     Unsupported {
         field: "scale",
@@ -170,10 +150,6 @@ const SERVICE_UNSUPPORTED: &[Unsupported] = &[
     },
     Unsupported {
         field: "gpus",
-        help: "remove it for now",
-    },
-    Unsupported {
-        field: "runtime",
         help: "remove it for now",
     },
     Unsupported {
@@ -323,10 +299,21 @@ pub(crate) fn decode_service(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option
     if let Some(n) = f.get("restart") {
         s.restart = decode_restart(cx, n).unwrap_or_default();
     }
-    s.deploy = f
-        .get("deploy")
-        .and_then(|n| decode_deploy(cx, name, n))
-        .unwrap_or_default();
+    if let Some((deploy, restart)) = f.get("deploy").and_then(|n| decode_deploy(cx, name, n)) {
+        s.deploy = deploy;
+        if let Some((policy, span)) = restart {
+            if let Some(n) = f.get("restart")
+                && s.restart != policy
+            {
+                cx.error(
+                    Diagnostic::warning(n.span, "`restart` and `deploy.restart_policy` disagree; `deploy.restart_policy` wins, as in Compose")
+                        .with_related(span, "this policy is used")
+                        .with_help("keep one of the two"),
+                );
+            }
+            s.restart = policy;
+        }
+    }
     s.logging = f.get("logging").and_then(|n| decode_logging(cx, name, n));
     s.user = cx.opt_string(f.get("user"), "a user name or id");
     s.init = f.get("init").and_then(|n| cx.bool(n));
@@ -427,6 +414,28 @@ pub(crate) fn decode_service(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option
     if let Some(n) = f.get("labels") {
         s.labels = cx.labels(n).unwrap_or_default();
     }
+    s.platform = f.get("platform").and_then(|n| platform(cx, n));
+    s.runtime = cx.opt_string(f.get("runtime"), "a runtime name");
+    s.devices = f
+        .get("devices")
+        .and_then(|n| devices(cx, n))
+        .unwrap_or_default();
+    if let Some(n) = f.get("network_mode") {
+        s.network_mode = network_mode(cx, name, n);
+        if let (Some(_), Some(nets)) = (&s.network_mode, f.get("networks")) {
+            cx.error(
+                Diagnostic::error(
+                    nets.span,
+                    format!("service `{name}` has both `network_mode` and `networks`"),
+                )
+                .with_label("not with network_mode")
+                .with_related(n.span, "the network mode")
+                .with_help(
+                    "remove one of the two: a container in a network mode joins no networks",
+                ),
+            );
+        }
+    }
     s.depends_on = f
         .get("depends_on")
         .map(|n| decode_depends_on(cx, name, n))
@@ -441,6 +450,29 @@ pub(crate) fn decode_service(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option
             };
         }
         x.finish(cx, &[]);
+    }
+    if let Some(replicas) = s.deploy.replicas.filter(|r| *r > 1) {
+        let span = node
+            .get("deploy")
+            .and_then(|d| d.get("replicas"))
+            .map_or(node.span, |n| n.span);
+        if let Some(port) = s.ports.iter().find(|p| p.published.is_some()) {
+            cx.error(
+                Diagnostic::error(span, format!("`replicas: {replicas}` with a fixed host port"))
+                    .with_label("the replicas would clash on the port")
+                    .with_help(format!("leave the host port out (`\"{}\"`) so that Docker picks one per replica, or route to the service through the proxy", port.target)),
+            );
+        }
+        if let Some(n) = f.get("container_name") {
+            cx.error(
+                Diagnostic::error(
+                    n.span,
+                    format!("`container_name` with `replicas: {replicas}`"),
+                )
+                .with_related(span, "several containers")
+                .with_help("remove `container_name`; replicas are named `<project>-<service>-<n>`"),
+            );
+        }
     }
     f.finish(cx, SERVICE_UNSUPPORTED);
     let written = |key: &str| node.get(key).is_some_and(|v| v.value != Value::Null);
@@ -514,7 +546,7 @@ fn decode_build(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Build> {
             return None;
         }
         return Some(Build {
-            context: cx.resolve_path(&context),
+            context: cx.resolve_path(node.span, &context),
             dockerfile: None,
             args: BTreeMap::new(),
             target: None,
@@ -531,7 +563,7 @@ fn decode_build(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Build> {
         return None;
     }
     let build = Build {
-        context: cx.resolve_path(&context),
+        context: cx.resolve_path(context_node.map_or(node.span, |n| n.span), &context),
         dockerfile: cx.opt_string(f.get("dockerfile"), "a Dockerfile path"),
         args: f
             .get("args")
@@ -662,7 +694,7 @@ fn decode_env_files(cx: &mut Cx<'_>, node: &Node) -> Vec<EnvFile> {
         let Some(text) = cx.string(path_node, "a file path") else {
             continue;
         };
-        let path = cx.resolve_path(&text);
+        let path = cx.resolve_path(path_node.span, &text);
         if required {
             cx.check_file(path_node, &text, &path, "env file");
         }
@@ -770,17 +802,27 @@ fn decode_service_networks(
                     .get("aliases")
                     .and_then(|n| cx.string_list(n, "names", false))
                     .unwrap_or_default();
+                let mut address = |key: &'static str, v6: bool| {
+                    let n = f.get(key)?;
+                    let text = cx.string(n, "an IP address")?;
+                    match text.parse::<std::net::IpAddr>() {
+                        Ok(ip) if ip.is_ipv6() == v6 => Some(text),
+                        _ => {
+                            let family = if v6 { "IPv6" } else { "IPv4" };
+                            cx.error(
+                                Diagnostic::error(n.span, format!("`{text}` is not an {family} address"))
+                                    .with_label(format!("expected an {family} address"))
+                                    .with_help("write an address inside one of the network's `ipam` subnets, such as `172.22.1.10`"),
+                            );
+                            None
+                        }
+                    }
+                };
+                let ipv4_address = address("ipv4_address", false);
+                let ipv6_address = address("ipv6_address", true);
                 f.finish(
                     cx,
                     &[
-                        Unsupported {
-                            field: "ipv4_address",
-                            help: "remove it; Docker assigns addresses",
-                        },
-                        Unsupported {
-                            field: "ipv6_address",
-                            help: "remove it; Docker assigns addresses",
-                        },
                         Unsupported {
                             field: "priority",
                             help: "remove it",
@@ -807,7 +849,14 @@ fn decode_service_networks(
                         },
                     ],
                 );
-                out.insert(name, ServiceNetwork { aliases });
+                out.insert(
+                    name,
+                    ServiceNetwork {
+                        aliases,
+                        ipv4_address,
+                        ipv6_address,
+                    },
+                );
             }
         }
         _ => cx.expected(
@@ -912,25 +961,35 @@ fn decode_restart(cx: &mut Cx<'_>, node: &Node) -> Option<RestartPolicy> {
     policy
 }
 
-fn decode_deploy(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Deploy> {
+/// `deploy:`, and the restart policy its `restart_policy` maps onto (with where that
+/// was written).
+fn decode_deploy(
+    cx: &mut Cx<'_>,
+    service: &str,
+    node: &Node,
+) -> Option<(Deploy, Option<(RestartPolicy, crate::diagnostic::Span)>)> {
     let mut f = Fields::new(cx, node, format!("deploy of service `{service}`"))?;
-    if let Some(n) = f.get("replicas")
-        && let Some(replicas) = cx.number::<u64>(n, "a number of replicas", 0, u64::MAX)
-        && replicas != 1
-    {
-        cx.error(
-            Diagnostic::error(
-                n.span,
-                format!("`replicas: {replicas}` is not supported yet"),
-            )
-            .with_label("holdfast runs one container per service")
-            .with_help("remove `replicas`, or define a second service for a second container"),
-        );
+    if let Some(n) = f.get("mode") {
+        choice(cx, n, "deploy mode", &["replicated"]).or_else(|| {
+            cx.error(
+                Diagnostic::error(n.span, "only `mode: replicated` is supported").with_help(
+                    "`global` means one container per swarm node; on one host, remove `mode`",
+                ),
+            );
+            None
+        });
     }
     let update_config = f
         .get("update_config")
         .and_then(|n| decode_update_config(cx, service, n))
         .unwrap_or_default();
+    let restart = f
+        .get("restart_policy")
+        .and_then(|n| restart_policy(cx, service, n).map(|p| (p, n.span)));
+    let replicas = f
+        .get("replicas")
+        .and_then(|n| cx.number::<u32>(n, "a number of replicas", 0, 100))
+        .filter(|r| *r != 1);
     let mut resources = Resources::default();
     if let Some(n) = f.get("resources")
         && let Some(mut r) = Fields::new(cx, n, format!("deploy.resources of service `{service}`"))
@@ -971,16 +1030,8 @@ fn decode_deploy(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Deploy> 
                 help: "remove it for now",
             },
             Unsupported {
-                field: "restart_policy",
-                help: "use the service's `restart:` field",
-            },
-            Unsupported {
                 field: "placement",
                 help: "remove it: holdfast runs every service on this host",
-            },
-            Unsupported {
-                field: "mode",
-                help: "remove it: holdfast runs one container per service",
             },
             Unsupported {
                 field: "endpoint_mode",
@@ -992,10 +1043,14 @@ fn decode_deploy(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<Deploy> 
             },
         ],
     );
-    Some(Deploy {
-        resources,
-        update_config,
-    })
+    Some((
+        Deploy {
+            resources,
+            replicas,
+            update_config,
+        },
+        restart,
+    ))
 }
 
 fn decode_update_config(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<UpdateConfig> {
@@ -1094,6 +1149,8 @@ fn decode_depends_on(cx: &mut Cx<'_>, service: &str, node: &Node) -> BTreeMap<St
                         name,
                         Dependency {
                             condition: DependencyCondition::ServiceStarted,
+                            required: true,
+                            restart: false,
                         },
                     );
                 }
@@ -1104,7 +1161,6 @@ fn decode_depends_on(cx: &mut Cx<'_>, service: &str, node: &Node) -> BTreeMap<St
                 let Some(name) = cx.string(key, "a service name") else {
                     continue;
                 };
-                cx.reference(RefKind::Service, &name, service, key.span);
                 let Some(mut f) = Fields::new(
                     cx,
                     value,
@@ -1121,37 +1177,37 @@ fn decode_depends_on(cx: &mut Cx<'_>, service: &str, node: &Node) -> BTreeMap<St
                         "service_started" => DependencyCondition::ServiceStarted,
                         "service_healthy" => DependencyCondition::ServiceHealthy,
                         "service_completed_successfully" => {
-                            cx.error(
-                                Diagnostic::error(n.span, "`service_completed_successfully` is not supported yet")
-                                    .with_help("holdfast keeps every service running; use `service_started` or `service_healthy`"),
-                            );
-                            continue;
+                            DependencyCondition::ServiceCompletedSuccessfully
                         }
                         _ => {
                             choice(
                                 cx,
                                 n,
                                 "depends_on condition",
-                                &["service_started", "service_healthy"],
+                                &[
+                                    "service_started",
+                                    "service_healthy",
+                                    "service_completed_successfully",
+                                ],
                             );
                             continue;
                         }
                     };
                 }
-                f.finish(
-                    cx,
-                    &[
-                        Unsupported {
-                            field: "restart",
-                            help: "remove it for now",
-                        },
-                        Unsupported {
-                            field: "required",
-                            help: "remove it: every dependency is required",
-                        },
-                    ],
+                let required = f.get("required").and_then(|n| cx.bool(n)).unwrap_or(true);
+                let restart = f.get("restart").and_then(|n| cx.bool(n)).unwrap_or(false);
+                if required {
+                    cx.reference(RefKind::Service, &name, service, key.span);
+                }
+                f.finish(cx, &[]);
+                out.insert(
+                    name,
+                    Dependency {
+                        condition,
+                        required,
+                        restart,
+                    },
                 );
-                out.insert(name, Dependency { condition });
             }
         }
         _ => cx.expected(
@@ -1161,6 +1217,152 @@ fn decode_depends_on(cx: &mut Cx<'_>, service: &str, node: &Node) -> BTreeMap<St
         ),
     }
     out
+}
+
+/// `deploy.restart_policy` as Compose maps it onto the container's restart policy:
+/// `none` is `no`, `any` is `always`, `on-failure` with `max_attempts` is
+/// `on-failure:N`.
+fn restart_policy(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<RestartPolicy> {
+    let mut f = Fields::new(
+        cx,
+        node,
+        format!("deploy.restart_policy of service `{service}`"),
+    )?;
+    let condition = match f.get("condition") {
+        Some(n) => choice(cx, n, "restart condition", &["none", "on-failure", "any"])?,
+        None => "any",
+    };
+    let max_attempts = f
+        .get("max_attempts")
+        .and_then(|n| cx.number::<u32>(n, "a number of attempts", 0, u32::MAX.into()));
+    for key in ["delay", "window"] {
+        if let Some((k, _)) = f.entry(key) {
+            cx.error(
+                Diagnostic::warning(
+                    k.span,
+                    format!("`{key}` of `restart_policy` is not applied"),
+                )
+                .with_label("Docker's restart policy has no such setting")
+                .with_help(
+                    "Docker restarts with its own growing delay; remove it to silence this warning",
+                ),
+            );
+        }
+    }
+    f.finish(cx, &[]);
+    Some(match condition {
+        "none" => RestartPolicy::No,
+        "on-failure" => RestartPolicy::OnFailure {
+            max_retries: max_attempts,
+        },
+        _ => RestartPolicy::Always,
+    })
+}
+
+/// `platform: os/arch[/variant]`.
+fn platform(cx: &mut Cx<'_>, node: &Node) -> Option<String> {
+    let text = cx.string(node, "a platform")?;
+    if text.is_empty() {
+        // `platform: ${DOCKER_PLATFORM:-}`: no platform, as in Compose.
+        return None;
+    }
+    let parts: Vec<&str> = text.split('/').collect();
+    if (2..=3).contains(&parts.len()) && parts.iter().all(|p| !p.is_empty()) {
+        return Some(text);
+    }
+    cx.error(
+        Diagnostic::error(node.span, format!("`{text}` is not a platform"))
+            .with_label("expected OS/ARCH")
+            .with_help("write `linux/amd64` or `linux/arm64/v8`"),
+    );
+    None
+}
+
+/// `devices: ["/dev/ttyUSB0:/dev/ttyUSB0:rwm"]`, or the long form with `source`,
+/// `target` and `permissions`.
+fn devices(cx: &mut Cx<'_>, node: &Node) -> Option<Vec<String>> {
+    let Value::Seq(items) = &node.value else {
+        cx.expected(
+            node,
+            "a list of devices",
+            Some("write `devices: [\"/dev/net/tun:/dev/net/tun\"]`"),
+        );
+        return None;
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let text = match &item.value {
+            Value::Map(_) => {
+                let Some(mut f) = Fields::new(cx, item, "a device") else {
+                    continue;
+                };
+                let source = cx.opt_string(f.get("source"), "a host device path");
+                let target = cx.opt_string(f.get("target"), "a device path in the container");
+                let permissions = cx.opt_string(f.get("permissions"), "permissions such as `rwm`");
+                f.finish(cx, &[]);
+                let Some(source) = source else {
+                    cx.error(
+                        Diagnostic::error(item.span, "a device needs `source`, the host device")
+                            .with_help("write `source: /dev/ttyUSB0`"),
+                    );
+                    continue;
+                };
+                let target = target.unwrap_or_else(|| source.clone());
+                match permissions {
+                    Some(p) => format!("{source}:{target}:{p}"),
+                    None => format!("{source}:{target}"),
+                }
+            }
+            _ => match cx.string(item, "a device such as `/dev/ttyUSB0`") {
+                Some(t) => t,
+                None => continue,
+            },
+        };
+        let parts: Vec<&str> = text.split(':').collect();
+        let perms_ok = |p: &str| !p.is_empty() && p.chars().all(|c| matches!(c, 'r' | 'w' | 'm'));
+        let ok = match parts.as_slice() {
+            [host] => host.starts_with('/'),
+            [host, container] => {
+                host.starts_with('/') && (container.starts_with('/') || perms_ok(container))
+            }
+            [host, container, perms] => {
+                host.starts_with('/') && container.starts_with('/') && perms_ok(perms)
+            }
+            _ => false,
+        };
+        if !ok {
+            cx.error(
+                Diagnostic::error(item.span, format!("`{text}` is not a device mapping"))
+                    .with_label("expected HOST[:CONTAINER[:PERMISSIONS]]")
+                    .with_help("write `/dev/ttyUSB0:/dev/ttyUSB0:rwm` (absolute paths; permissions of r, w and m)"),
+            );
+            continue;
+        }
+        out.push(text);
+    }
+    Some(out)
+}
+
+/// `network_mode: host | none | bridge | service:NAME | container:NAME`. A service
+/// mode depends on that service, which must be started first.
+fn network_mode(cx: &mut Cx<'_>, service: &str, node: &Node) -> Option<String> {
+    let text = cx.string(node, "a network mode")?;
+    match text.split_once(':') {
+        None if matches!(text.as_str(), "host" | "none" | "bridge") => Some(text),
+        Some(("service", other)) if !other.is_empty() => {
+            cx.reference(RefKind::Service, other, service, node.span);
+            Some(text)
+        }
+        Some(("container", other)) if !other.is_empty() => Some(text),
+        _ => {
+            cx.error(
+                Diagnostic::error(node.span, format!("`{text}` is not a network mode"))
+                    .with_label("invalid network mode")
+                    .with_help("use `host`, `none`, `bridge`, `service:NAME` or `container:NAME`"),
+            );
+            None
+        }
+    }
 }
 
 /// A host or domain name: letters, digits, `-` and `.`.

@@ -6,17 +6,13 @@ use std::collections::BTreeMap;
 use super::routes::{decode_proxy, decode_route};
 use super::{Cx, Fields, Unsupported, service::decode_service};
 use crate::diagnostic::Diagnostic;
-use crate::model::{DesiredState, Network, Secret, Volume};
+use crate::model::{DesiredState, Ipam, IpamPool, Network, Secret, Volume};
 use crate::yaml::{Node, Value};
 
 const TOP_UNSUPPORTED: &[Unsupported] = &[
     Unsupported {
         field: "configs",
         help: "mount the file with a bind mount under `volumes:` (`./app.conf:/etc/app.conf:ro`)",
-    },
-    Unsupported {
-        field: "include",
-        help: "put the included services into this file",
     },
     Unsupported {
         field: "models",
@@ -29,47 +25,12 @@ const LATER: &[(&str, &str)] = &[
     ("firewall", "firewall rules"),
 ];
 
-const NETWORK_UNSUPPORTED: &[Unsupported] = &[
-    Unsupported {
-        field: "external",
-        help: "remove it and let holdfast create the network for this project",
-    },
-    Unsupported {
-        field: "name",
-        help: "remove it; holdfast names the network `<project>_<network>`",
-    },
-    Unsupported {
-        field: "ipam",
-        help: "remove it; Docker picks the subnet",
-    },
-    Unsupported {
-        field: "driver_opts",
-        help: "remove it",
-    },
-    Unsupported {
-        field: "attachable",
-        help: "remove it",
-    },
-    Unsupported {
-        field: "enable_ipv6",
-        help: "remove it",
-    },
-];
+const NETWORK_UNSUPPORTED: &[Unsupported] = &[Unsupported {
+    field: "attachable",
+    help: "remove it",
+}];
 
-const VOLUME_UNSUPPORTED: &[Unsupported] = &[
-    Unsupported {
-        field: "external",
-        help: "remove it and let holdfast create the volume for this project",
-    },
-    Unsupported {
-        field: "name",
-        help: "remove it; holdfast names the volume `<project>_<volume>`",
-    },
-    Unsupported {
-        field: "driver_opts",
-        help: "remove it, or use a bind mount for a host folder",
-    },
-];
+const VOLUME_UNSUPPORTED: &[Unsupported] = &[];
 
 const SECRET_UNSUPPORTED: &[Unsupported] = &[
     Unsupported {
@@ -179,7 +140,41 @@ pub(crate) fn decode_document(
                     .get("labels")
                     .and_then(|n| cx.labels(n))
                     .unwrap_or_default(),
+                name: cx.opt_string(f.get("name"), "a network name"),
+                external: f.get("external").and_then(|n| cx.bool(n)).unwrap_or(false),
+                enable_ipv6: f.get("enable_ipv6").and_then(|n| cx.bool(n)),
+                driver_opts: f
+                    .get("driver_opts")
+                    .and_then(|n| cx.string_map(n, "driver_opts"))
+                    .unwrap_or_default(),
+                ipam: f.get("ipam").and_then(|n| decode_ipam(cx, name, n)),
             };
+            if network.external
+                && let Some((k, _)) = [
+                    "driver",
+                    "internal",
+                    "labels",
+                    "driver_opts",
+                    "ipam",
+                    "enable_ipv6",
+                ]
+                .into_iter()
+                .find_map(|k| f.entry(k))
+            {
+                cx.error(
+                    Diagnostic::error(
+                        k.span,
+                        format!(
+                            "external network `{name}` cannot set `{}`",
+                            k.as_str().unwrap_or("")
+                        ),
+                    )
+                    .with_label("holdfast does not create an external network")
+                    .with_help(
+                        "remove it, or remove `external: true` to let holdfast create the network",
+                    ),
+                );
+            }
             f.finish(cx, NETWORK_UNSUPPORTED);
             Some(network)
         },
@@ -195,6 +190,12 @@ pub(crate) fn decode_document(
                 labels: f
                     .get("labels")
                     .and_then(|n| cx.labels(n))
+                    .unwrap_or_default(),
+                name: cx.opt_string(f.get("name"), "a volume name"),
+                external: f.get("external").and_then(|n| cx.bool(n)).unwrap_or(false),
+                driver_opts: f
+                    .get("driver_opts")
+                    .and_then(|n| cx.string_map(n, "driver_opts"))
                     .unwrap_or_default(),
             };
             f.finish(cx, VOLUME_UNSUPPORTED);
@@ -224,7 +225,7 @@ pub(crate) fn decode_document(
                 return None;
             };
             let text = cx.string(file_node, "a file path")?;
-            let path = cx.resolve_path(&text);
+            let path = cx.resolve_path(file_node.span, &text);
             cx.check_file(file_node, &text, &path, "secret file");
             Some(Secret { file: path })
         },
@@ -304,4 +305,50 @@ fn named_map<T>(
         }
     }
     Some(out)
+}
+
+/// A network's `ipam:`: a driver and address pools.
+fn decode_ipam(cx: &mut Cx<'_>, network: &str, node: &Node) -> Option<Ipam> {
+    let mut f = Fields::new(cx, node, format!("ipam of network `{network}`"))?;
+    let driver = cx.opt_string(f.get("driver"), "an IPAM driver name");
+    let mut config = Vec::new();
+    if let Some(n) = f.get("config") {
+        match &n.value {
+            Value::Seq(items) => {
+                for item in items {
+                    let Some(mut p) =
+                        Fields::new(cx, item, format!("an address pool of network `{network}`"))
+                    else {
+                        continue;
+                    };
+                    let pool = IpamPool {
+                        subnet: cx.opt_string(p.get("subnet"), "a subnet such as `172.22.1.0/24`"),
+                        gateway: cx.opt_string(p.get("gateway"), "an IP address"),
+                        ip_range: cx.opt_string(p.get("ip_range"), "a subnet"),
+                    };
+                    p.finish(
+                        cx,
+                        &[Unsupported {
+                            field: "aux_addresses",
+                            help: "remove it; give the addresses to services with `ipv4_address`",
+                        }],
+                    );
+                    config.push(pool);
+                }
+            }
+            _ => cx.expected(
+                n,
+                "a list of address pools",
+                Some("write `config: [{subnet: 172.22.1.0/24}]`"),
+            ),
+        }
+    }
+    f.finish(
+        cx,
+        &[Unsupported {
+            field: "options",
+            help: "remove it; the default IPAM driver takes no options",
+        }],
+    );
+    Some(Ipam { driver, config })
 }

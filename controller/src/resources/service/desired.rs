@@ -66,6 +66,9 @@ pub enum DesiredError {
     UnknownSecret(String),
     /// A secret the service uses has no digest in [`ResolvedInputs::secret_digests`].
     SecretNotRead(String),
+    /// The service sets Compose fields that holdfast accepts but cannot apply yet
+    /// (see [`Service::not_applied_yet`]).
+    NotAppliedYet(Vec<&'static str>),
 }
 
 impl fmt::Display for DesiredError {
@@ -84,6 +87,12 @@ impl fmt::Display for DesiredError {
             DesiredError::SecretNotRead(name) => {
                 write!(f, "secret `{name}` has not been read (no digest)")
             }
+            DesiredError::NotAppliedYet(fields) => write!(
+                f,
+                "the controller cannot apply {} yet; remove {} from the service to run it",
+                fields.join(", "),
+                if fields.len() == 1 { "it" } else { "them" }
+            ),
         }
     }
 }
@@ -183,6 +192,10 @@ impl DesiredContainer {
         service: &Service,
         inputs: &ResolvedInputs,
     ) -> Result<Self, DesiredError> {
+        let pending = service.not_applied_yet();
+        if !pending.is_empty() {
+            return Err(DesiredError::NotAppliedYet(pending));
+        }
         if inputs.env_files.len() != service.env_file.len() {
             return Err(DesiredError::EnvFilesNotResolved {
                 expected: service.env_file.len(),

@@ -74,6 +74,7 @@ pub(crate) fn load(yaml: &str) -> DesiredState {
     let options = LoadOptions {
         variables: Some(Default::default()),
         check_files: false,
+        ..LoadOptions::default()
     };
     match load_str(Path::new("/srv/shop/holdfast.yaml"), yaml, &options) {
         Ok(loaded) => loaded.state,

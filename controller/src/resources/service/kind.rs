@@ -96,6 +96,9 @@ fn need(dep: &str, condition: DependencyCondition) -> Need {
         key: match condition {
             DependencyCondition::ServiceStarted => RUNNING,
             DependencyCondition::ServiceHealthy => HEALTHY,
+            // Refused before it gets here (`Service::not_applied_yet`); waits on
+            // health meanwhile.
+            DependencyCondition::ServiceCompletedSuccessfully => HEALTHY,
         }
         .to_string(),
     }

@@ -115,6 +115,7 @@ impl Checkouts {
         let options = holdfast_spec::LoadOptions {
             variables: Some(variables),
             check_files: false,
+            ..holdfast_spec::LoadOptions::default()
         };
         holdfast_spec::load_str(&file, text, &options).map(|loaded| loaded.state)
     }
