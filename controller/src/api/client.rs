@@ -181,6 +181,25 @@ impl Client {
             .await
     }
 
+    /// The start-first updates that ended.
+    pub async fn updates(&self) -> Result<super::types::UpdateList, ClientError> {
+        self.call::<(), _>(Method::GET, "/v1/updates", None).await
+    }
+
+    /// Previews (dry run) or asks for a rollback of a start-first service.
+    pub async fn rollback_service(
+        &self,
+        service: &str,
+        request: &super::types::ServiceRollbackRequest,
+    ) -> Result<super::types::ServiceRollbackResponse, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/v1/resources/service/{service}/rollback"),
+            Some(request),
+        )
+        .await
+    }
+
     /// Unpins the git source after a rollback.
     pub async fn resume_source(&self) -> Result<super::types::SourceStatus, ClientError> {
         self.call::<(), _>(Method::POST, "/v1/source/resume", None)

@@ -41,12 +41,18 @@ pub struct AppState {
     pub controller: Arc<Controller>,
     /// The source: its status, and (git) fetch, history, rollback and resume.
     pub source: Arc<dyn SourceControl>,
+    /// Where start-first updates keep their records, when the daemon has them.
+    pub updates: Option<crate::resources::service::rollout::record::Records>,
 }
 
 impl AppState {
     /// The API's state for `controller`, fed by `source`.
     pub fn new(controller: Arc<Controller>, source: Arc<dyn SourceControl>) -> Self {
-        AppState { controller, source }
+        AppState {
+            controller,
+            source,
+            updates: None,
+        }
     }
 }
 
@@ -95,8 +101,79 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/diff", get(diff))
         .route("/v1/kinds", get(kinds))
+        .route("/v1/updates", get(updates))
+        .route(
+            "/v1/resources/service/{name}/rollback",
+            post(rollback_service),
+        )
         .merge(super::source::routes())
         .with_state(state)
+}
+
+async fn updates(State(c): Shared) -> Response {
+    let items = match (&c.updates, c.project()) {
+        (Some(records), Some(project)) => records.history(&project),
+        _ => Vec::new(),
+    };
+    Json(super::types::UpdateList { items }).into_response()
+}
+
+async fn rollback_service(
+    State(c): Shared,
+    UrlPath(name): UrlPath<String>,
+    Json(req): Json<super::types::ServiceRollbackRequest>,
+) -> Response {
+    let (Some(records), Some(project)) = (&c.updates, c.project()) else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no desired state loaded yet",
+        )
+        .into_response();
+    };
+    let key = crate::runtime::kind::ObjectRef::new("service", &name);
+    if !c.knows(&key) {
+        return error(StatusCode::NOT_FOUND, format!("no resource `{key}`")).into_response();
+    }
+    let record = records.load(&project, &name);
+    let revision = match req.to {
+        Some(n) => record.revisions.iter().find(|r| r.number == n),
+        None => record.revisions.last(),
+    };
+    let Some(revision) = revision else {
+        let known: Vec<String> = record
+            .revisions
+            .iter()
+            .map(|r| r.number.to_string())
+            .collect();
+        let message = match req.to {
+            Some(n) if !known.is_empty() => format!(
+                "service/{name} has no revision {n}; it has {}",
+                known.join(", ")
+            ),
+            _ => format!(
+                "service/{name} has no earlier revision to go back to: a start-first service keeps one for each update that finished"
+            ),
+        };
+        return error(StatusCode::CONFLICT, message).into_response();
+    };
+    let response = super::types::ServiceRollbackResponse {
+        service: name.clone(),
+        from_image: record.current.as_ref().map(|d| d.image.clone()),
+        to_image: revision.desired.image.clone(),
+        revision: revision.number,
+        applied: !req.dry_run,
+    };
+    if !req.dry_run {
+        if let Err(e) = records.request_rollback(&project, &name, revision.number) {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot ask for the rollback: {e}"),
+            )
+            .into_response();
+        }
+        c.trigger(&key);
+    }
+    Json(response).into_response()
 }
 
 async fn diff(State(c): Shared) -> Response {

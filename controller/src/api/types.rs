@@ -256,3 +256,37 @@ pub struct RollbackResponse {
     /// Whether the source is now pinned to `target` (false for a dry run).
     pub applied: bool,
 }
+
+/// `GET /v1/updates`: the start-first updates that ended, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateList {
+    /// The updates.
+    pub items: Vec<crate::resources::service::rollout::record::Finished>,
+}
+
+/// `POST /v1/resources/service/NAME/rollback`: go back to an earlier spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRollbackRequest {
+    /// The revision (`holdfast rollout history`); the one before the current when
+    /// absent.
+    #[serde(default)]
+    pub to: Option<u32>,
+    /// Only say what would happen.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The answer to a [`ServiceRollbackRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRollbackResponse {
+    /// The service.
+    pub service: String,
+    /// The image serving now.
+    pub from_image: Option<String>,
+    /// The image of the revision gone back to.
+    pub to_image: String,
+    /// The revision gone back to.
+    pub revision: u32,
+    /// Whether the rollback was asked for (false for a dry run).
+    pub applied: bool,
+}

@@ -14,6 +14,7 @@ mod get;
 mod logs;
 mod output;
 mod plan;
+mod rollout;
 mod routes;
 mod run;
 mod schema;
@@ -67,10 +68,14 @@ pub enum Command {
     Logs(logs::Args),
     /// Tell which project, service, file and desired state produced a container.
     Trace(trace::Args),
-    /// List the commits the git source applied or refused, with author and result.
+    /// List the commits the git source applied or refused, with author and result, and
+    /// the start-first service updates that ended.
     History(source::HistoryArgs),
-    /// Pin the git source to an earlier commit (the previous good one by default).
+    /// Pin the git source to an earlier commit (the previous good one by default), or
+    /// put a start-first service back on an earlier image and spec (`service/NAME`).
     Rollback(source::RollbackArgs),
+    /// Where a start-first service update stands (`rollout status service/NAME -w`).
+    Rollout(rollout::Args),
     /// Routes' helpers: `holdfast routes ca` prints the local CA's root certificate.
     Routes(routes::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -98,6 +103,7 @@ pub fn main() -> ExitCode {
         Command::Trace(args) => trace::run(&args),
         Command::History(args) => source::history(&args),
         Command::Rollback(args) => source::rollback(&args),
+        Command::Rollout(args) => rollout::run(&args),
         Command::Routes(args) => routes::run(&args),
         Command::Completion(args) => completion::run(&args),
     }

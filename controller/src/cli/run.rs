@@ -292,6 +292,9 @@ async fn daemon(args: &Args) -> ExitCode {
     let state = AppState {
         controller: controller.clone(),
         source,
+        updates: Some(crate::resources::service::rollout::record::Records::new(
+            &args.state_dir,
+        )),
     };
     let webhook = match (&config.webhook, &git) {
         (Some(hook), Some(git)) => match start_webhook(hook, git.clone(), &controller).await {

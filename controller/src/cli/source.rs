@@ -252,16 +252,34 @@ pub fn render_history(items: &[HistoryEntry], format: Format, now: u64) -> Strin
 /// `holdfast history`.
 pub fn history(args: &HistoryArgs) -> ExitCode {
     block_on(async {
-        match args.socket.client().history().await {
-            Ok(list) if list.items.is_empty() => {
-                eprintln!("No commits applied yet.");
+        let commits = args.socket.client().history().await;
+        let updates = super::rollout::updates(&args.socket).await;
+        let now = now_ms();
+        match (commits, updates) {
+            (Ok(list), updates) => {
+                if list.items.is_empty() {
+                    eprintln!("No commits applied yet.");
+                } else {
+                    print!("{}", render_history(&list.items, args.output, now));
+                }
+                if let Some(u) = updates {
+                    println!();
+                    print!(
+                        "{}",
+                        super::rollout::render_updates(&u.items, args.output, now)
+                    );
+                }
                 ExitCode::SUCCESS
             }
-            Ok(list) => {
-                print!("{}", render_history(&list.items, args.output, now_ms()));
+            // A file source has no commits; its service updates are the history.
+            (Err(_), Some(u)) => {
+                print!(
+                    "{}",
+                    super::rollout::render_updates(&u.items, args.output, now)
+                );
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(e),
+            (Err(e), None) => fail(e),
         }
     })
 }
@@ -269,9 +287,14 @@ pub fn history(args: &HistoryArgs) -> ExitCode {
 /// Arguments of `holdfast rollback`.
 #[derive(Debug, clap::Args)]
 pub struct RollbackArgs {
-    /// The commit to go back to (full or abbreviated id); the previously applied good
-    /// commit when absent.
+    /// The commit to go back to (full or abbreviated id; the previously applied good
+    /// commit when absent), or `service/NAME` to put a start-first service back on an
+    /// earlier image and spec.
     commit: Option<String>,
+    /// With `service/NAME`: the revision to go back to (the one before the current
+    /// when absent).
+    #[arg(long)]
+    to: Option<u32>,
     /// Do not ask for confirmation.
     #[arg(short = 'y', long)]
     yes: bool,
@@ -286,6 +309,19 @@ pub struct RollbackArgs {
 /// Exit 0 when rolled back (or nothing asked), 1 when refused or declined, 2 when the
 /// controller cannot be reached.
 pub fn rollback(args: &RollbackArgs) -> ExitCode {
+    if let Some(target) = args.commit.as_deref().filter(|t| t.contains('/')) {
+        let Some(service) = super::rollout::service_name(target) else {
+            eprintln!("error: only services roll back by name: write service/NAME, or a commit");
+            return ExitCode::from(2);
+        };
+        return super::rollout::rollback(service, args.to, args.yes, args.dry_run, &args.socket);
+    }
+    if args.to.is_some() {
+        eprintln!(
+            "error: --to takes a revision of a service: holdfast rollback service/NAME --to N"
+        );
+        return ExitCode::from(2);
+    }
     block_on(async {
         let client = args.socket.client();
         let preview = match client

@@ -253,6 +253,30 @@ impl Pass<'_, '_> {
     }
 
     async fn run(&mut self) -> Result<Report, ReconcileError> {
+        // `holdfast rollback`: pin the revision asked for.
+        if let Some(number) = self
+            .rollouts
+            .records
+            .take_rollback(self.project(), self.name)
+        {
+            match self.record.revisions.iter().find(|r| r.number == number) {
+                Some(revision) => {
+                    self.record.pin = Some(Pin {
+                        desired: revision.desired.clone(),
+                        rejected: self.file_hash.clone(),
+                        reason: format!("holdfast rollback to revision {number}"),
+                    });
+                    self.steps.push(format!(
+                        "rolling back to revision {number} ({})",
+                        revision.desired.image
+                    ));
+                    self.save()?;
+                }
+                None => {
+                    tracing::warn!(revision = number, "rollback to an unknown revision ignored")
+                }
+            }
+        }
         // A pin holds while the file still says what was rolled back.
         if let Some(pin) = &self.record.pin {
             if pin.rejected == self.file_hash {

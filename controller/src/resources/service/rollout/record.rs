@@ -306,6 +306,33 @@ impl Records {
         std::fs::rename(&tmp, &path)
     }
 
+    fn request_file(&self, project: &str, service: &str) -> PathBuf {
+        self.dir.join(project).join(format!("{service}.rollback"))
+    }
+
+    /// Asks the next pass of `service` to go back to `revision` (`holdfast rollback`):
+    /// the pass is the only writer of the record, so the request waits beside it.
+    pub fn request_rollback(
+        &self,
+        project: &str,
+        service: &str,
+        revision: u32,
+    ) -> std::io::Result<()> {
+        let dir = self.dir.join(project);
+        std::fs::create_dir_all(&dir)?;
+        let tmp = dir.join(format!(".{service}.rollback.tmp"));
+        std::fs::write(&tmp, revision.to_string())?;
+        std::fs::rename(&tmp, self.request_file(project, service))
+    }
+
+    /// Takes the pending rollback request of `service`, if any.
+    pub fn take_rollback(&self, project: &str, service: &str) -> Option<u32> {
+        let file = self.request_file(project, service);
+        let text = std::fs::read_to_string(&file).ok()?;
+        let _ = std::fs::remove_file(&file);
+        text.trim().parse().ok()
+    }
+
     /// Appends a finished update to the project's history.
     pub fn append(&self, project: &str, finished: &Finished) -> std::io::Result<()> {
         use std::io::Write;
