@@ -240,7 +240,9 @@ fn bench(args: &Args) -> Result<()> {
             "Measured by `--updates-only` on {}, commit {}, {} CPUs, Docker {}; load average {} at the start",
             machine.date, machine.commit, machine.nproc, machine.docker, machine.load_start
         );
-        let section = updates::measure(args.quick, &context)?;
+        eprintln!("building the release holdfast binary");
+        let holdfast = build_holdfast(&root)?;
+        let section = updates::measure(args.quick, &context, &holdfast)?;
         println!("\n{section}");
         for note in engine::leftovers() {
             println!("- {note}");

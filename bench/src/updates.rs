@@ -542,10 +542,131 @@ fn blue_green_arm(backend: &Backend, plan: &Plan) -> Result<Arm> {
     Ok(arm)
 }
 
-/// Measures section 9 (arms (a) and (b)) and returns it as Markdown, between [`BEGIN`]
+/// The proxy of a holdfast arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Caddy 2.11, driven through its admin API.
+    Caddy,
+    /// nginx, driven through its include folder.
+    Nginx,
+}
+
+/// The proxy a holdfast arm runs, and how to tell whether it reloaded.
+enum Front {
+    Caddy(holdfast_testkit::engines::caddy::CaddyProcess, u16),
+    Nginx(TestNginx),
+}
+
+impl Front {
+    fn proxy_yaml(&self) -> String {
+        match self {
+            Front::Caddy(c, http) => format!(
+                "proxy:\n  engine: caddy\n  admin: {}\n  listen: {{http: \"127.0.0.1:{http}\", https: \"127.0.0.1:{}\"}}\n",
+                c.admin_address(),
+                free_port()
+            ),
+            Front::Nginx(n) => format!(
+                "proxy:\n  engine: nginx\n  dir: {}\n  nginx_conf: {}\n  listen: {{http: \"127.0.0.1:{}\", https: \"127.0.0.1:{}\"}}\n",
+                n.include_dir.display(),
+                n.conf.display(),
+                n.http_port,
+                n.https_port
+            ),
+        }
+    }
+
+    fn port(&self) -> u16 {
+        match self {
+            Front::Caddy(_, http) => *http,
+            Front::Nginx(n) => n.http_port,
+        }
+    }
+
+    /// What changes when the proxy reloads: Caddy's configuration, nginx's workers.
+    fn generation(&self) -> String {
+        match self {
+            Front::Caddy(c, _) => {
+                let socket = c.admin_address();
+                let socket = socket.trim_start_matches("unix:");
+                Command::new("curl")
+                    .args(["-s", "--unix-socket", socket, "http://localhost/config/"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default()
+            }
+            Front::Nginx(n) => format!("{:?}", n.worker_pids()),
+        }
+    }
+}
+
+/// Arm (c) or (d): `holdfast run` with the backend as a start-first service behind a
+/// route on `engine`; an update writes the file with the next `REV` and waits until the
+/// old container is gone.
+fn holdfast_arm(holdfast: &Path, backend: &Backend, plan: &Plan, engine: Engine) -> Result<Arm> {
+    let (label, project) = match engine {
+        Engine::Caddy => ("(c) holdfast + Caddy 2.11", Project::new("hfbench-upd-c")?),
+        Engine::Nginx => ("(d) holdfast + nginx", Project::new("hfbench-upd-d")?),
+    };
+    let front = match engine {
+        Engine::Caddy => {
+            let http = free_port();
+            let caddy = holdfast_testkit::engines::caddy::CaddyProcess::start(
+                &project.dir.path().join("caddy"),
+            );
+            Front::Caddy(caddy, http)
+        }
+        Engine::Nginx => Front::Nginx(TestNginx::start()),
+    };
+    let proxy = front.proxy_yaml();
+    let file_for = |rev: u32| {
+        format!(
+            "name: {}\n{proxy}services:\n{}    deploy: {{update_config: {{order: start-first}}}}\nroutes:\n  app:\n    hosts: [{HOST}]\n    tls: off\n    health: {{path: {PATH}, interval: 100ms}}\n    paths: [{{prefix: /, service: app, port: 80}}]\n",
+            project.name,
+            backend.service_yaml("app", rev, None)
+        )
+    };
+    let file = project.write("holdfast.yaml", &file_for(0))?;
+    let controller = crate::engine::Controller::start(holdfast, &project, &file)?;
+    let target = Target {
+        port: front.port(),
+        host: HOST.to_string(),
+    };
+    let arm = run_arm(label, &target, plan, &mut |rev| {
+        let before = front.generation();
+        let text = file_for(rev);
+        let tmp = project.dir.path().join(".holdfast.yaml.tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &file)?;
+        // Done when one container is left, made at this revision.
+        let want = format!("REV={rev}");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let ids = crate::engine::container_ids(&project.name)?;
+            if ids.len() == 1 {
+                let env = docker(&["inspect", "-f", "{{json .Config.Env}}", &ids[0]])?;
+                if env.contains(&want) {
+                    break;
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("{label}: revision {rev} was not the only container within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Updated {
+            reloads: u32::from(front.generation() != before),
+        })
+    })?;
+    drop(controller);
+    drop(front);
+    drop(project);
+    Ok(arm)
+}
+
+/// Measures section 9 (arms (a) to (d)) and returns it as Markdown, between [`BEGIN`]
 /// and [`END`]; `context` (where and when it ran) goes into the text, followed by the
-/// load average at the end.
-pub fn measure(quick: bool, context: &str) -> Result<String> {
+/// load average at the end. `holdfast` is the release binary the holdfast arms run.
+pub fn measure(quick: bool, context: &str, holdfast: &Path) -> Result<String> {
     let plan = Plan::new(quick);
     let tmp = tempfile::Builder::new()
         .prefix("hfbench-upd-")
@@ -556,8 +677,12 @@ pub fn measure(quick: bool, context: &str) -> Result<String> {
     let (a, compose) = compose_arm(&backend, &plan)?;
     eprintln!("9. updates under load: (b) hand-written blue-green behind nginx");
     let b = blue_green_arm(&backend, &plan)?;
+    eprintln!("9. updates under load: (c) holdfast + Caddy");
+    let c = holdfast_arm(holdfast, &backend, &plan, Engine::Caddy)?;
+    eprintln!("9. updates under load: (d) holdfast + nginx");
+    let d = holdfast_arm(holdfast, &backend, &plan, Engine::Nginx)?;
     let context = format!("{context}, {} at the end.", crate::report::load_average());
-    Ok(section(&[a, b], &plan, &compose, &context))
+    Ok(section(&[a, b, c, d], &plan, &compose, &context))
 }
 
 /// `1.23 ms`, or `–` for NaN.

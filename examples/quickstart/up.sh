@@ -52,6 +52,9 @@ echo >&2
 cat >&2 <<MSG
 Next:
   $holdfast run -f $here/holdfast.yaml     # keep it so: kill a container and watch it come back
+  # with it running, edit the api (say its memory limit) and save: it is replaced start-first
+  $holdfast rollout status service/api -w  # the phases: starting, probing, switching, draining, stopping
+  $holdfast history                        # the updates that ended
   $holdfast delete -f $here/holdfast.yaml  # remove it again (add --volumes to drop its volume)
   caddy stop --address 127.0.0.1:12019     # stop the quickstart's Caddy
 MSG

@@ -223,3 +223,22 @@ fn io_error(what: &str, path: &Path, e: &std::io::Error) -> ProxyError {
         message: format!("{what} {}: {e}", path.display()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::established_to;
+
+    #[test]
+    fn open_connections_to_an_address_are_counted() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        assert_eq!(established_to(&address), Some(0));
+        let a = std::net::TcpStream::connect(&address).unwrap();
+        let b = std::net::TcpStream::connect(&address).unwrap();
+        let (_x, _) = listener.accept().unwrap();
+        let (_y, _) = listener.accept().unwrap();
+        assert_eq!(established_to(&address), Some(2));
+        drop((a, b));
+        assert_eq!(established_to("not an address"), None);
+    }
+}

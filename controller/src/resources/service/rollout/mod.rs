@@ -262,7 +262,7 @@ impl Pass<'_, '_> {
             match self.record.revisions.iter().find(|r| r.number == number) {
                 Some(revision) => {
                     self.record.pin = Some(Pin {
-                        desired: revision.desired.clone(),
+                        desired: record::restored(revision.desired.clone()),
                         rejected: self.file_hash.clone(),
                         reason: format!("holdfast rollback to revision {number}"),
                     });
@@ -280,7 +280,7 @@ impl Pass<'_, '_> {
         // A pin holds while the file still says what was rolled back.
         if let Some(pin) = &self.record.pin {
             if pin.rejected == self.file_hash {
-                let mut pinned = pin.desired.clone();
+                let mut pinned = record::restored(pin.desired.clone());
                 if let Some(rev) = self.target.labels.get(super::labels::REVISION) {
                     pinned
                         .labels

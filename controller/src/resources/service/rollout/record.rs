@@ -63,6 +63,17 @@ pub struct Side {
     pub image: String,
 }
 
+/// `desired` as read back from a record: its spec hash is not serialized, but its
+/// label holds it.
+pub fn restored(mut desired: DesiredContainer) -> DesiredContainer {
+    desired.spec_hash = desired
+        .labels
+        .get(crate::resources::service::labels::SPEC_HASH)
+        .cloned()
+        .unwrap_or_else(|| desired.compute_spec_hash());
+    desired
+}
+
 /// A spec an update may go back to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revision {
@@ -286,13 +297,21 @@ impl Records {
     /// (what the host shows decides what happens next).
     pub fn load(&self, project: &str, service: &str) -> Record {
         let path = self.file(project, service);
-        match std::fs::read(&path) {
+        let mut record: Record = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
                 tracing::warn!(path = %path.display(), error = %e, "unreadable update record; starting afresh");
                 Record::default()
             }),
             Err(_) => Record::default(),
+        };
+        record.current = record.current.take().map(restored);
+        for r in &mut record.revisions {
+            r.desired = restored(r.desired.clone());
         }
+        if let Some(pin) = &mut record.pin {
+            pin.desired = restored(pin.desired.clone());
+        }
+        record
     }
 
     /// Writes the record of `service` whole (temporary file, then rename).
@@ -354,5 +373,42 @@ impl Records {
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_record_keeps_its_specs_and_counts_each_revision_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::new(dir.path());
+        let (v1, _, _) = crate::resources::service::fixtures::web();
+        let mut v2 = v1.clone();
+        v2.env.insert("VERSION".into(), "2".into());
+        v2.spec_hash = v2.compute_spec_hash();
+        v2.labels.insert(
+            crate::resources::service::labels::SPEC_HASH.into(),
+            v2.spec_hash.clone(),
+        );
+        let mut r = Record::default();
+        r.set_current(&v1);
+        records.save("shop", "web", &r).unwrap();
+        let mut r = records.load("shop", "web");
+        assert_eq!(r.current.as_ref().unwrap().spec_hash, v1.spec_hash);
+        r.set_current(&v1);
+        assert!(r.revisions.is_empty(), "the same spec is no new revision");
+        r.set_current(&v2);
+        records.save("shop", "web", &r).unwrap();
+        let r = records.load("shop", "web");
+        assert_eq!(r.revisions.len(), 1);
+        assert_eq!(r.revisions[0].number, 1);
+        assert_eq!(r.revisions[0].desired.spec_hash, v1.spec_hash);
+        assert_eq!(r.current.unwrap().spec_hash, v2.spec_hash);
+
+        records.request_rollback("shop", "web", 1).unwrap();
+        assert_eq!(records.take_rollback("shop", "web"), Some(1));
+        assert_eq!(records.take_rollback("shop", "web"), None, "taken once");
     }
 }
