@@ -74,12 +74,17 @@ enum Version {
     NeverHealthy(u32),
     /// Healthy, then exits after `secs` seconds.
     ExitsAfter(u32, u32),
+    /// Starts serving only after `secs` seconds.
+    HealthyAfter(u32, u32),
 }
 
 impl Version {
     fn number(self) -> u32 {
         match self {
-            Version::Healthy(n) | Version::NeverHealthy(n) | Version::ExitsAfter(n, _) => n,
+            Version::Healthy(n)
+            | Version::NeverHealthy(n)
+            | Version::ExitsAfter(n, _)
+            | Version::HealthyAfter(n, _) => n,
         }
     }
 }
@@ -114,6 +119,9 @@ impl Setup {
             }
             Version::ExitsAfter(_, secs) => {
                 format!("[\"sh\", \"-c\", \"httpd -p 8080 -h /www && sleep {secs}\"]")
+            }
+            Version::HealthyAfter(_, secs) => {
+                format!("[\"sh\", \"-c\", \"sleep {secs} && exec httpd -f -p 8080 -h /www\"]")
             }
         };
         let file = format!(
@@ -324,6 +332,64 @@ fn a_version_that_dies_during_monitor_is_rolled_back() {
     // A new file ends the pin.
     s.write(Version::Healthy(3), update);
     s.wait_serving(3, &controller);
+    let idle = wait_until(Duration::from_secs(40), || s.record()["phase"] == "idle");
+    assert!(idle.is_some(), "{}", s.record());
+
+    // `holdfast rollback service/web` goes back to the spec before (version 1), the
+    // same way, and `rollout status` shows the phases it went through.
+    let out = cli(&s.p, &["rollback", "service/web", "--dry-run"]);
+    assert_exit(&out, 0, "rollback --dry-run");
+    assert!(stdout(&out).contains("to revision"), "{}", stdout(&out));
+    let out = cli(&s.p, &["rollback", "service/web", "--to", "99", "--yes"]);
+    assert_exit(&out, 1, "rollback to an unknown revision");
+    let out = cli(&s.p, &["rollback", "service/web", "--yes"]);
+    assert_exit(&out, 0, "rollback");
+    s.wait_serving(1, &controller);
+    let status = stdout(&cli(&s.p, &["rollout", "status", "service/web"]));
+    for phase in ["starting", "probing", "draining", "[rollback]"] {
+        assert!(status.contains(phase), "no {phase} in:\n{status}");
+    }
+}
+
+/// The proxy gone in the middle of an update: nothing is stopped while it cannot be
+/// read, and the update finishes once it is back.
+#[test]
+fn an_update_waits_while_the_proxy_cannot_be_read() {
+    let mut s = setup("upd-proxy-gone", false);
+    s.write(Version::Healthy(1), "");
+    let controller = start_controller(&s.p, &["--resync", "2s"]);
+    s.wait_serving(1, &controller);
+    let old = s.p.container_ids()[0].clone();
+
+    // Version 2 answers its probes only after 4 s; Caddy is killed meanwhile.
+    s.write(Version::HealthyAfter(2, 4), "");
+    let two = wait_until(Duration::from_secs(20), || s.p.container_ids().len() == 2);
+    assert!(two.is_some(), "no second container:\n{}", controller.log());
+    if let Proxy::Caddy(caddy) = &mut s.proxy {
+        caddy.kill();
+    }
+    // Forced passes while the proxy is gone: both containers stay.
+    let mut status = serde_json::Value::Null;
+    let waiting = wait_until(Duration::from_secs(20), || {
+        status = s.status();
+        status["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("the proxy cannot be read"))
+    });
+    assert!(waiting.is_some(), "{status}\n{}", controller.log());
+    let _ = cli(&s.p, &["reconcile", "service/web"]);
+    assert!(
+        s.p.container_ids().contains(&old),
+        "the old container was stopped"
+    );
+    assert_eq!(s.p.container_ids().len(), 2);
+
+    // Back (with nothing: the routes are put back), the update finishes.
+    if let Proxy::Caddy(caddy) = &mut s.proxy {
+        let dir = caddy.dir.clone();
+        *caddy = CaddyProcess::start(&dir);
+    }
+    s.wait_serving(2, &controller);
 }
 
 /// The controller SIGKILLed in each phase of an update, 20 times under load: after
