@@ -2,7 +2,7 @@
 //! service/NAME` and `holdfast history`: where start-first updates stand and how they
 //! ended.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -192,24 +192,13 @@ pub fn rollback(
         if dry_run {
             return ExitCode::SUCCESS;
         }
-        if !yes {
-            let stdin = std::io::stdin();
-            if !stdin.is_terminal() {
-                eprintln!("error: not a terminal to confirm on; pass --yes to roll back");
-                return ExitCode::from(1);
-            }
-            print!(
-                "Replace the running container start-first, and hold revision {} until the file changes? [y/N] ",
+        if !yes
+            && let Err(code) = super::source::confirm_rollback(&format!(
+                "Replace the running container start-first, and hold revision {} until the file changes?",
                 preview.revision
-            );
-            let _ = std::io::stdout().flush();
-            let mut answer = String::new();
-            if stdin.lock().read_line(&mut answer).is_err()
-                || !matches!(answer.trim(), "y" | "Y" | "yes")
-            {
-                eprintln!("Rollback cancelled.");
-                return ExitCode::from(1);
-            }
+            ))
+        {
+            return code;
         }
         match client
             .rollback_service(

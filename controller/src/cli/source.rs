@@ -284,6 +284,24 @@ pub fn history(args: &HistoryArgs) -> ExitCode {
     })
 }
 
+/// Asks `question [y/N]` on the terminal; `Err(exit code 1)` when it is declined or
+/// there is no terminal to ask on (`--yes` skips the question).
+pub fn confirm_rollback(question: &str) -> Result<(), ExitCode> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        eprintln!("error: not a terminal to confirm on; pass --yes to roll back");
+        return Err(ExitCode::from(1));
+    }
+    print!("{question} [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    if stdin.lock().read_line(&mut answer).is_err() || !matches!(answer.trim(), "y" | "Y" | "yes") {
+        eprintln!("Rollback cancelled.");
+        return Err(ExitCode::from(1));
+    }
+    Ok(())
+}
+
 /// Arguments of `holdfast rollback`.
 #[derive(Debug, clap::Args)]
 pub struct RollbackArgs {
@@ -362,24 +380,13 @@ pub fn rollback(args: &RollbackArgs) -> ExitCode {
         if args.dry_run {
             return ExitCode::SUCCESS;
         }
-        if !args.yes {
-            let stdin = std::io::stdin();
-            if !stdin.is_terminal() {
-                eprintln!("error: not a terminal to confirm on; pass --yes to roll back");
-                return ExitCode::from(1);
-            }
-            print!(
-                "Pin the source to {} until `holdfast resume source`? [y/N] ",
+        if !args.yes
+            && let Err(code) = confirm_rollback(&format!(
+                "Pin the source to {} until `holdfast resume source`?",
                 short_id(&preview.target.id)
-            );
-            let _ = std::io::stdout().flush();
-            let mut answer = String::new();
-            if stdin.lock().read_line(&mut answer).is_err()
-                || !matches!(answer.trim(), "y" | "Y" | "yes")
-            {
-                eprintln!("Rollback cancelled.");
-                return ExitCode::from(1);
-            }
+            ))
+        {
+            return code;
         }
         match client
             .rollback(&RollbackRequest {

@@ -55,6 +55,14 @@ impl Proxies {
         Ok(d)
     }
 
+    /// [`Proxies::driver_for`] with its error as a [`ProxyError`].
+    fn engine_of(&self, proxy: &Proxy) -> Result<Arc<Driver>, ProxyError> {
+        self.driver_for(proxy).map_err(|message| ProxyError::Other {
+            engine: "proxy",
+            message,
+        })
+    }
+
     /// The driver made last, if any.
     pub fn current(&self) -> Option<Arc<Driver>> {
         lock(&self.driver).as_ref().map(|(_, d)| d.clone())
@@ -72,13 +80,7 @@ impl Proxies {
         addresses: &[String],
         switch: Option<&SlotSwitch>,
     ) -> Result<Vec<String>, ProxyError> {
-        let driver = self
-            .driver_for(proxy)
-            .map_err(|message| ProxyError::Other {
-                engine: "proxy",
-                message,
-            })?;
-        let observed = driver.engine().observe().await?;
+        let observed = self.engine_of(proxy)?.engine().observe().await?;
         let mut out = Vec::new();
         for route in routes {
             let Some(text) = observed
@@ -112,13 +114,7 @@ impl Proxies {
     /// What still holds `address` after traffic moved off it (see
     /// [`Engine::in_flight`](holdfast_proxy::engine::Engine::in_flight)).
     pub async fn in_flight(&self, proxy: &Proxy, address: &str) -> Result<Option<u64>, ProxyError> {
-        let driver = self
-            .driver_for(proxy)
-            .map_err(|message| ProxyError::Other {
-                engine: "proxy",
-                message,
-            })?;
-        driver.engine().in_flight(address).await
+        self.engine_of(proxy)?.engine().in_flight(address).await
     }
 }
 
