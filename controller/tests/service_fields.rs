@@ -198,3 +198,174 @@ fn every_field_reaches_the_container_and_one_change_recreates_one_service() {
     let before = containers_and_starts(&p);
     assert_apply_changes_nothing(&p, &before);
 }
+
+/// `devices`, `runtime`, `platform`, `expose` and the mount options; `{{port}}` (an
+/// `expose`d port) is the knob.
+const PLATFORM_FILE: &str = r#"name: {{project}}
+services:
+  placed:
+    image: {{image}}
+    command: ["sleep", "3600"]
+    init: true
+    expose: ["{{port}}"]
+    devices: ["/dev/zero:/dev/myzero:r"]
+    runtime: runc
+    platform: {{platform}}
+    volumes:
+      - "{{dir}}/shared:/relabelled:z"
+      - "{{dir}}/shared:/private:ro,Z"
+      - "data:/empty:nocopy"
+      - type: bind
+        source: {{dir}}/shared
+        target: /propagated
+        bind:
+          propagation: private
+          create_host_path: false
+      - type: volume
+        source: cache
+        target: /cache
+        volume:
+          nocopy: true
+  other:
+    image: {{image}}
+    command: ["sleep", "3600"]
+    init: true
+volumes:
+  data: {}
+  cache: {}
+"#;
+
+fn write_placed(p: &TestProject, port: &str, platform: &str) {
+    std::fs::create_dir_all(p.dir.join("shared")).unwrap();
+    p.write(
+        &PLATFORM_FILE
+            .replace("{{port}}", port)
+            .replace("{{platform}}", platform)
+            .replace("{{dir}}", &p.dir.to_string_lossy()),
+    );
+}
+
+/// The engine's `os/arch`, as `docker version` reports it.
+fn engine_platform() -> String {
+    docker_ok(&["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"])
+        .trim()
+        .to_string()
+}
+
+fn mount_at<'a>(c: &'a Value, target: &str) -> &'a Value {
+    c["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Destination"] == target)
+        .unwrap_or_else(|| panic!("no mount at {target}: {}", c["Mounts"]))
+}
+
+#[test]
+fn devices_runtime_platform_expose_and_mount_options_reach_the_container() {
+    busybox_image();
+    let p = TestProject::new("platform-fields");
+    let platform = engine_platform();
+    write_placed(&p, "3000", &platform);
+    apply_ok(&p);
+
+    let c = inspect(&p, "placed");
+    let host = &c["HostConfig"];
+    assert_eq!(c["State"]["Running"], true, "{c}");
+    assert_eq!(c["Config"]["ExposedPorts"], json!({"3000/tcp": {}}));
+    assert_eq!(
+        host["Devices"],
+        json!([{"PathOnHost": "/dev/zero", "PathInContainer": "/dev/myzero", "CgroupPermissions": "r"}])
+    );
+    assert_eq!(host["Runtime"], "runc");
+    assert_eq!(c["Platform"], platform.split('/').next().unwrap());
+    assert_eq!(mount_at(&c, "/relabelled")["Mode"], "z");
+    assert_eq!(mount_at(&c, "/private")["Mode"], "ro,Z");
+    assert_eq!(mount_at(&c, "/private")["RW"], false);
+    assert_eq!(mount_at(&c, "/propagated")["Propagation"], "private");
+    let nocopy: Vec<&str> = host["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["VolumeOptions"]["NoCopy"] == true)
+        .map(|m| m["Target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        {
+            let mut n = nocopy.clone();
+            n.sort_unstable();
+            n
+        },
+        ["/cache", "/empty"]
+    );
+    let id = id_of(&p, "placed");
+    let dev = docker(&["exec", &id, "head", "-c", "4", "/dev/myzero"]);
+    assert_eq!(dev.status.code(), Some(0), "the device is not readable");
+
+    // Docker's own values (the image's EXPOSE, `rprivate`, …) count as no drift.
+    let before = containers_and_starts(&p);
+    assert_apply_changes_nothing(&p, &before);
+
+    // One field changes: only that service is recreated, and the plan names it.
+    let other_before = id_of(&p, "other");
+    let other_started = p.started_at("other");
+    write_placed(&p, "3001", &platform);
+    let out = plan(&p);
+    assert_exit(&out, 0, "holdfast plan");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("recreate service/placed"), "{stdout}");
+    assert!(!stdout.contains("service/other"), "{stdout}");
+    apply_ok(&p);
+    assert_ne!(id_of(&p, "placed"), id, "`placed` was not recreated");
+    assert_eq!(
+        inspect(&p, "placed")["Config"]["ExposedPorts"],
+        json!({"3001/tcp": {}})
+    );
+    assert_eq!(id_of(&p, "other"), other_before, "`other` was recreated");
+    assert_eq!(
+        p.started_at("other"),
+        other_started,
+        "`other` was restarted"
+    );
+    let before = containers_and_starts(&p);
+    assert_apply_changes_nothing(&p, &before);
+}
+
+#[test]
+fn a_platform_the_engine_does_not_run_is_an_error_that_says_so() {
+    busybox_image();
+    let p = TestProject::new("platform-mismatch");
+    let engine = engine_platform();
+    let foreign = if engine.ends_with("/s390x") {
+        "linux/amd64"
+    } else {
+        "linux/s390x"
+    };
+    write_placed(&p, "3000", foreign);
+    let out = common::apply(&p, &[]);
+    assert_ne!(out.status.code(), Some(0), "apply succeeded");
+    let text = format!("{}{}", common::stdout(&out), common::stderr(&out));
+    assert!(
+        text.contains(&format!("wants platform `{foreign}`"))
+            && text.contains(&format!("engine runs `{engine}`")),
+        "{text}"
+    );
+    assert_eq!(p.container_of("placed"), None, "a container was created");
+}
+
+#[test]
+fn a_missing_host_path_with_create_host_path_false_is_an_error() {
+    busybox_image();
+    let p = TestProject::new("host-path-missing");
+    write_placed(&p, "3000", &engine_platform());
+    std::fs::remove_dir_all(p.dir.join("shared")).unwrap();
+    // Without the directory `create_host_path: false` refuses, before the short-syntax
+    // binds of the same path could create it.
+    let out = common::apply(&p, &[]);
+    assert_ne!(out.status.code(), Some(0), "apply succeeded");
+    let text = format!("{}{}", common::stdout(&out), common::stderr(&out));
+    assert!(
+        text.contains("does not exist, and `create_host_path: false`"),
+        "{text}"
+    );
+}

@@ -390,9 +390,6 @@ impl Service {
                 out.push(field);
             }
         };
-        note(self.platform.is_some(), "platform");
-        note(self.runtime.is_some(), "runtime");
-        note(!self.devices.is_empty(), "devices");
         note(self.network_mode.is_some(), "network_mode");
         note(self.deploy.replicas.is_some(), "deploy.replicas");
         note(
@@ -400,15 +397,6 @@ impl Service {
                 d.condition == DependencyCondition::ServiceCompletedSuccessfully || d.restart
             }),
             "depends_on (service_completed_successfully, restart)",
-        );
-        note(
-            self.volumes.iter().any(|m| {
-                m.selinux.is_some()
-                    || m.nocopy
-                    || m.propagation.is_some()
-                    || m.create_host_path == Some(false)
-            }),
-            "volumes (z, Z, nocopy, propagation, create_host_path)",
         );
         note(
             self.networks

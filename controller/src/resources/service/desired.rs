@@ -236,6 +236,7 @@ impl DesiredContainer {
                     &secret.target
                 }),
                 read_only: true,
+                options: Default::default(),
             });
         }
         mounts.sort_by(|a, b| a.target.cmp(&b.target));
@@ -356,6 +357,7 @@ fn mount_from_spec(project: &str, mount: &holdfast_spec::Mount) -> MountSpec {
         source,
         target: mount.target.clone(),
         read_only: mount.read_only,
+        options: super::container::MountOptions::from_spec(mount),
     }
 }
 

@@ -172,6 +172,7 @@ pub(crate) fn live_of(desired: &DesiredContainer) -> LiveContainer {
                 source: Some("f00d".repeat(16)),
                 target: target.clone(),
                 read_only: false,
+                options: Default::default(),
             });
         }
     }
