@@ -369,3 +369,202 @@ fn a_missing_host_path_with_create_host_path_false_is_an_error() {
         "{text}"
     );
 }
+
+/// Networks and volumes with `name`, `external`, `ipam`, `enable_ipv6` and
+/// `driver_opts`, and a fixed `ipv4_address` (`{{ip}}`, the knob).
+const OBJECTS_FILE: &str = r#"name: {{project}}
+services:
+  fixed:
+    image: {{image}}
+    command: ["sleep", "3600"]
+    init: true
+    networks:
+      custom:
+        ipv4_address: {{subnet}}.{{ip}}
+        aliases: [fixed-alias]
+      outside: {}
+    volumes:
+      - "named:/named"
+      - "outside:/outside"
+  other:
+    image: {{image}}
+    command: ["sleep", "3600"]
+    init: true
+networks:
+  custom:
+    name: {{project}}-custom
+    enable_ipv6: false
+    driver_opts:
+      com.docker.network.bridge.enable_icc: "true"
+    ipam:
+      config:
+        - subnet: {{subnet}}.0/24
+          gateway: {{subnet}}.1
+  outside:
+    external: true
+    name: {{project}}-ext
+volumes:
+  named:
+    name: {{project}}-vol
+    driver_opts: {type: tmpfs, device: tmpfs, o: "size=1m"}
+  outside:
+    external: true
+    name: {{project}}-extvol
+"#;
+
+/// Removes the objects a test made by hand (holdfast's own are the project's).
+struct External(Vec<(&'static str, String)>);
+
+impl Drop for External {
+    fn drop(&mut self) {
+        for (kind, name) in &self.0 {
+            let _ = docker(&[kind, "rm", name]);
+        }
+    }
+}
+
+fn write_objects(p: &TestProject, ip: u8) {
+    // A /24 of its own per test process, away from Docker's default pools.
+    let subnet = format!("10.213.{}", std::process::id() % 250);
+    p.write(
+        &OBJECTS_FILE
+            .replace("{{subnet}}", &subnet)
+            .replace("{{ip}}", &ip.to_string()),
+    );
+}
+
+#[test]
+fn named_external_and_configured_networks_and_volumes_and_fixed_addresses() {
+    busybox_image();
+    let p = TestProject::new("objects");
+    write_objects(&p, 10);
+
+    // The external ones must exist: holdfast never creates them.
+    let out = plan(&p);
+    let out = if out.status.code() == Some(0) {
+        common::apply(&p, &[])
+    } else {
+        out
+    };
+    let text = format!("{}{}", common::stdout(&out), common::stderr(&out));
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "network `{}-ext` is declared `external: true` but does not exist",
+            p.name
+        )),
+        "{text}"
+    );
+    assert_eq!(p.container_of("fixed"), None);
+
+    let ext_net = format!("{}-ext", p.name);
+    let ext_vol = format!("{}-extvol", p.name);
+    let _external = External(vec![
+        ("network", ext_net.clone()),
+        ("volume", ext_vol.clone()),
+    ]);
+    docker_ok(&["network", "create", &ext_net]);
+    docker_ok(&["volume", "create", &ext_vol]);
+    apply_ok(&p);
+
+    let c = inspect(&p, "fixed");
+    let subnet = format!("10.213.{}", std::process::id() % 250);
+    let custom = &c["NetworkSettings"]["Networks"][format!("{}-custom", p.name)];
+    assert_eq!(
+        custom["IPAMConfig"]["IPv4Address"],
+        format!("{subnet}.10"),
+        "{c}"
+    );
+    assert_eq!(custom["IPAddress"], format!("{subnet}.10"));
+    assert!(
+        sorted(&custom["Aliases"]).contains(&"fixed-alias".to_string()),
+        "{custom}"
+    );
+    assert!(
+        c["NetworkSettings"]["Networks"][&ext_net].is_object(),
+        "{c}"
+    );
+    let net = common::inspect_object("network", &format!("{}-custom", p.name));
+    assert_eq!(net["IPAM"]["Config"][0]["Subnet"], format!("{subnet}.0/24"));
+    assert_eq!(net["IPAM"]["Config"][0]["Gateway"], format!("{subnet}.1"));
+    assert_eq!(net["EnableIPv6"], false);
+    assert_eq!(
+        net["Options"]["com.docker.network.bridge.enable_icc"],
+        "true"
+    );
+    let vol = common::inspect_object("volume", &format!("{}-vol", p.name));
+    assert_eq!(vol["Options"]["type"], "tmpfs", "{vol}");
+    assert_eq!(vol["Options"]["o"], "size=1m", "{vol}");
+    let mounts: Vec<String> = c["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!(
+                "{}:{}",
+                m["Name"].as_str().unwrap_or(""),
+                m["Destination"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert!(
+        mounts.contains(&format!("{}-vol:/named", p.name)),
+        "{mounts:?}"
+    );
+    assert!(
+        mounts.contains(&format!("{ext_vol}:/outside")),
+        "{mounts:?}"
+    );
+    // The external ones stay strangers: no holdfast labels.
+    let ext = common::inspect_object("network", &ext_net);
+    assert!(
+        ext["Labels"].as_object().is_none_or(|l| l.is_empty()),
+        "{ext}"
+    );
+
+    let before = containers_and_starts(&p);
+    assert_apply_changes_nothing(&p, &before);
+
+    // The fixed address changes: only that service is recreated.
+    let id = id_of(&p, "fixed");
+    let other_before = id_of(&p, "other");
+    let other_started = p.started_at("other");
+    write_objects(&p, 11);
+    let out = plan(&p);
+    assert_exit(&out, 0, "holdfast plan");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("recreate service/fixed"), "{stdout}");
+    assert!(!stdout.contains("service/other"), "{stdout}");
+    apply_ok(&p);
+    assert_ne!(id_of(&p, "fixed"), id, "`fixed` was not recreated");
+    let c = inspect(&p, "fixed");
+    assert_eq!(
+        c["NetworkSettings"]["Networks"][format!("{}-custom", p.name)]["IPAddress"],
+        format!("{subnet}.11")
+    );
+    assert_eq!(id_of(&p, "other"), other_before, "`other` was recreated");
+    assert_eq!(
+        p.started_at("other"),
+        other_started,
+        "`other` was restarted"
+    );
+
+    // `holdfast delete` removes what holdfast made and leaves the external ones.
+    let out = common::delete(&p, &[]);
+    assert_exit(&out, 0, "holdfast delete");
+    assert_eq!(
+        docker(&["network", "inspect", &ext_net]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        docker(&["volume", "inspect", &ext_vol]).status.code(),
+        Some(0)
+    );
+    assert_ne!(
+        docker(&["network", "inspect", &format!("{}-custom", p.name)])
+            .status
+            .code(),
+        Some(0),
+        "the named network was not removed"
+    );
+}

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping, EndpointSettings, HealthConfig, HostConfig,
-    HostConfigLogConfig, Mount, MountType, MountVolumeOptions, NetworkConnectRequest,
+    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HealthConfig,
+    HostConfig, HostConfigLogConfig, Mount, MountType, MountVolumeOptions, NetworkConnectRequest,
     NetworkingConfig, PortBinding as DockerPortBinding, ResourcesUlimits, RestartPolicy,
     RestartPolicyNameEnum,
 };
@@ -101,6 +101,27 @@ fn some_list(list: &[String]) -> Option<Vec<String>> {
 
 fn signed(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The endpoint of `desired` on network `name`: its aliases and fixed addresses.
+fn endpoint(
+    desired: &DesiredContainer,
+    name: &str,
+    aliases: &std::collections::BTreeSet<String>,
+) -> EndpointSettings {
+    EndpointSettings {
+        aliases: Some(aliases.iter().cloned().collect()),
+        ipam_config: desired
+            .options
+            .fixed_addresses
+            .get(name)
+            .map(|fixed| EndpointIpamConfig {
+                ipv4_address: fixed.ipv4.clone(),
+                ipv6_address: fixed.ipv6.clone(),
+                ..Default::default()
+            }),
+        ..Default::default()
+    }
 }
 
 /// The engine's create request for `desired`, with only the first network attached
@@ -234,10 +255,7 @@ pub fn create_body(desired: &DesiredContainer) -> ContainerCreateBody {
             .map(|(name, aliases)| NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(
                     name.clone(),
-                    EndpointSettings {
-                        aliases: Some(aliases.iter().cloned().collect()),
-                        ..Default::default()
-                    },
+                    endpoint(desired, name, aliases),
                 )])),
             });
     ContainerCreateBody {
@@ -308,10 +326,7 @@ pub async fn create_and_start(
     for (name, aliases) in desired.networks.iter().skip(1) {
         let request = NetworkConnectRequest {
             container: id.clone(),
-            endpoint_config: Some(EndpointSettings {
-                aliases: Some(aliases.iter().cloned().collect()),
-                ..Default::default()
-            }),
+            endpoint_config: Some(endpoint(desired, name, aliases)),
         };
         docker.connect_network(name, request).await?;
     }

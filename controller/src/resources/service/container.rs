@@ -542,6 +542,34 @@ pub struct RuntimeOptions {
     /// the OS only, so drift compares the OS.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// Docker network name → the fixed addresses the service sets there
+    /// (`ipv4_address`, `ipv6_address`); on the live side the endpoint's
+    /// `IPAMConfig`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub fixed_addresses: BTreeMap<String, FixedAddress>,
+}
+
+/// A container's fixed addresses on one network.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FixedAddress {
+    /// `ipv4_address`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv4: Option<String>,
+    /// `ipv6_address`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<String>,
+}
+
+impl fmt::Display for FixedAddress {
+    /// `10.5.0.10, fd00::10`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<&str> = [self.ipv4.as_deref(), self.ipv6.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        f.write_str(&parts.join(", "))
+    }
 }
 
 /// A `devices` entry of the spec, `HOST[:CONTAINER][:PERMISSIONS]`, as
@@ -599,6 +627,8 @@ impl RuntimeOptions {
             devices: s.devices.iter().map(|d| device_of(d)).collect(),
             runtime: s.runtime.clone(),
             platform: s.platform.clone(),
+            // Keyed by Docker network name, which only the caller knows.
+            fixed_addresses: BTreeMap::new(),
         }
     }
 
@@ -730,6 +760,22 @@ impl RuntimeOptions {
             && Some(d) != live.runtime.as_ref()
         {
             note("runtime", d.clone(), text(&live.runtime));
+        }
+        for (network, want) in &desired.fixed_addresses {
+            let have = live
+                .fixed_addresses
+                .get(network)
+                .cloned()
+                .unwrap_or_default();
+            if (want.ipv4.is_some() && want.ipv4 != have.ipv4)
+                || (want.ipv6.is_some() && want.ipv6 != have.ipv6)
+            {
+                note(
+                    "networks",
+                    format!("{network} address {want}"),
+                    format!("{network} address {have}"),
+                );
+            }
         }
         let os = |p: &str| p.split('/').next().unwrap_or_default().to_ascii_lowercase();
         if let Some(d) = &desired.platform

@@ -100,6 +100,7 @@ pub(crate) fn inputs_for(state: &DesiredState, service: &str) -> ResolvedInputs 
             .keys()
             .map(|name| (name.clone(), format!("digest-of-{name}")))
             .collect(),
+        ..ResolvedInputs::default()
     }
     .with_secret_files_from(state)
 }

@@ -8,7 +8,9 @@ use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use holdfast_spec::{MountKind, Protocol};
 
-use super::container::{Limits, MountOptions, MountSpec, PortBinding, RestartSpec, RuntimeOptions};
+use super::container::{
+    FixedAddress, Limits, MountOptions, MountSpec, PortBinding, RestartSpec, RuntimeOptions,
+};
 use super::labels;
 use super::live::{
     ContainerState, Health, ImageDefaults, LiveContainer, container_name, env_from_list,
@@ -285,12 +287,22 @@ pub fn live_from_inspect(c: ContainerInspectResponse) -> LiveContainer {
     mounts.sort_by(|a, b| a.target.cmp(&b.target));
 
     let mut addresses = BTreeMap::new();
+    let mut fixed_addresses = BTreeMap::new();
     let networks: BTreeMap<String, BTreeSet<String>> = c
         .network_settings
         .and_then(|n| n.networks)
         .unwrap_or_default()
         .into_iter()
         .map(|(name, endpoint)| {
+            if let Some(ipam) = &endpoint.ipam_config {
+                let fixed = FixedAddress {
+                    ipv4: ipam.ipv4_address.clone().filter(|a| !a.is_empty()),
+                    ipv6: ipam.ipv6_address.clone().filter(|a| !a.is_empty()),
+                };
+                if fixed != FixedAddress::default() {
+                    fixed_addresses.insert(name.clone(), fixed);
+                }
+            }
             if let Some(ip) = endpoint.ip_address.filter(|ip| !ip.is_empty()) {
                 addresses.insert(name.clone(), ip);
             }
@@ -379,6 +391,7 @@ pub fn live_from_inspect(c: ContainerInspectResponse) -> LiveContainer {
                 .collect(),
             runtime: host.runtime,
             platform: c.platform,
+            fixed_addresses,
         },
         state: ContainerState::from_docker(&status, state.exit_code.unwrap_or(0))
             .unwrap_or(ContainerState::Dead),
