@@ -259,6 +259,7 @@ fn decode_tree(
     match state {
         Some(mut state) if !report.has_errors() => {
             apply_defaults(&mut state);
+            state.inactive_services = inactive.keys().cloned().collect();
             Ok(Loaded {
                 state,
                 report,
