@@ -199,6 +199,34 @@ fn every_field_reaches_the_container_and_one_change_recreates_one_service() {
     assert_apply_changes_nothing(&p, &before);
 }
 
+/// Rewrites the file with `rewrite` (one field of `changed` differs) and checks that
+/// the plan names only `changed`, that apply recreates it and leaves `other` as it
+/// was, and that a second apply changes nothing.
+fn change_recreates_only(p: &TestProject, changed: &str, rewrite: impl FnOnce()) {
+    let id = id_of(p, changed);
+    let other_before = id_of(p, "other");
+    let other_started = p.started_at("other");
+    rewrite();
+    let out = plan(p);
+    assert_exit(&out, 0, "holdfast plan");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("recreate service/{changed}")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("service/other"), "{stdout}");
+    apply_ok(p);
+    assert_ne!(id_of(p, changed), id, "`{changed}` was not recreated");
+    assert_eq!(id_of(p, "other"), other_before, "`other` was recreated");
+    assert_eq!(
+        p.started_at("other"),
+        other_started,
+        "`other` was restarted"
+    );
+    let before = containers_and_starts(p);
+    assert_apply_changes_nothing(p, &before);
+}
+
 /// `devices`, `runtime`, `platform`, `expose` and the mount options; `{{port}}` (an
 /// `expose`d port) is the knob.
 const PLATFORM_FILE: &str = r#"name: {{project}}
@@ -307,28 +335,11 @@ fn devices_runtime_platform_expose_and_mount_options_reach_the_container() {
     assert_apply_changes_nothing(&p, &before);
 
     // One field changes: only that service is recreated, and the plan names it.
-    let other_before = id_of(&p, "other");
-    let other_started = p.started_at("other");
-    write_placed(&p, "3001", &platform);
-    let out = plan(&p);
-    assert_exit(&out, 0, "holdfast plan");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("recreate service/placed"), "{stdout}");
-    assert!(!stdout.contains("service/other"), "{stdout}");
-    apply_ok(&p);
-    assert_ne!(id_of(&p, "placed"), id, "`placed` was not recreated");
+    change_recreates_only(&p, "placed", || write_placed(&p, "3001", &platform));
     assert_eq!(
         inspect(&p, "placed")["Config"]["ExposedPorts"],
         json!({"3001/tcp": {}})
     );
-    assert_eq!(id_of(&p, "other"), other_before, "`other` was recreated");
-    assert_eq!(
-        p.started_at("other"),
-        other_started,
-        "`other` was restarted"
-    );
-    let before = containers_and_starts(&p);
-    assert_apply_changes_nothing(&p, &before);
 }
 
 #[test]
@@ -526,27 +537,11 @@ fn named_external_and_configured_networks_and_volumes_and_fixed_addresses() {
     assert_apply_changes_nothing(&p, &before);
 
     // The fixed address changes: only that service is recreated.
-    let id = id_of(&p, "fixed");
-    let other_before = id_of(&p, "other");
-    let other_started = p.started_at("other");
-    write_objects(&p, 11);
-    let out = plan(&p);
-    assert_exit(&out, 0, "holdfast plan");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("recreate service/fixed"), "{stdout}");
-    assert!(!stdout.contains("service/other"), "{stdout}");
-    apply_ok(&p);
-    assert_ne!(id_of(&p, "fixed"), id, "`fixed` was not recreated");
+    change_recreates_only(&p, "fixed", || write_objects(&p, 11));
     let c = inspect(&p, "fixed");
     assert_eq!(
         c["NetworkSettings"]["Networks"][format!("{}-custom", p.name)]["IPAddress"],
         format!("{subnet}.11")
-    );
-    assert_eq!(id_of(&p, "other"), other_before, "`other` was recreated");
-    assert_eq!(
-        p.started_at("other"),
-        other_started,
-        "`other` was restarted"
     );
 
     // `holdfast delete` removes what holdfast made and leaves the external ones.
