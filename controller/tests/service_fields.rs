@@ -198,3 +198,368 @@ fn every_field_reaches_the_container_and_one_change_recreates_one_service() {
     let before = containers_and_starts(&p);
     assert_apply_changes_nothing(&p, &before);
 }
+
+/// Rewrites the file with `rewrite` (one field of `changed` differs) and checks that
+/// the plan names only `changed`, that apply recreates it and leaves `other` as it
+/// was, and that a second apply changes nothing.
+fn change_recreates_only(p: &TestProject, changed: &str, rewrite: impl FnOnce()) {
+    let id = id_of(p, changed);
+    let other_before = id_of(p, "other");
+    let other_started = p.started_at("other");
+    rewrite();
+    let out = plan(p);
+    assert_exit(&out, 0, "holdfast plan");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("recreate service/{changed}")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("service/other"), "{stdout}");
+    apply_ok(p);
+    assert_ne!(id_of(p, changed), id, "`{changed}` was not recreated");
+    assert_eq!(id_of(p, "other"), other_before, "`other` was recreated");
+    assert_eq!(
+        p.started_at("other"),
+        other_started,
+        "`other` was restarted"
+    );
+    let before = containers_and_starts(p);
+    assert_apply_changes_nothing(p, &before);
+}
+
+/// `devices`, `runtime`, `platform`, `expose` and the mount options; `{{port}}` (an
+/// `expose`d port) is the knob.
+const PLATFORM_FILE: &str = r#"name: {{project}}
+services:
+  placed:
+    image: {{image}}
+    command: ["sleep", "3600"]
+    init: true
+    expose: ["{{port}}"]
+    devices: ["/dev/zero:/dev/myzero:r"]
+    runtime: runc
+    platform: {{platform}}
+    volumes:
+      - "{{dir}}/shared:/relabelled:z"
+      - "{{dir}}/shared:/private:ro,Z"
+      - "data:/empty:nocopy"
+      - type: bind
+        source: {{dir}}/shared
+        target: /propagated
+        bind:
+          propagation: private
+          create_host_path: false
+      - type: volume
+        source: cache
+        target: /cache
+        volume:
+          nocopy: true
+  other:
+    image: {{image}}
+    command: ["sleep", "3600"]
+    init: true
+volumes:
+  data: {}
+  cache: {}
+"#;
+
+fn write_placed(p: &TestProject, port: &str, platform: &str) {
+    std::fs::create_dir_all(p.dir.join("shared")).unwrap();
+    p.write(
+        &PLATFORM_FILE
+            .replace("{{port}}", port)
+            .replace("{{platform}}", platform)
+            .replace("{{dir}}", &p.dir.to_string_lossy()),
+    );
+}
+
+/// The engine's `os/arch`, as `docker version` reports it.
+fn engine_platform() -> String {
+    docker_ok(&["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"])
+        .trim()
+        .to_string()
+}
+
+fn mount_at<'a>(c: &'a Value, target: &str) -> &'a Value {
+    c["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Destination"] == target)
+        .unwrap_or_else(|| panic!("no mount at {target}: {}", c["Mounts"]))
+}
+
+#[test]
+fn devices_runtime_platform_expose_and_mount_options_reach_the_container() {
+    busybox_image();
+    let p = TestProject::new("platform-fields");
+    let platform = engine_platform();
+    write_placed(&p, "3000", &platform);
+    apply_ok(&p);
+
+    let c = inspect(&p, "placed");
+    let host = &c["HostConfig"];
+    assert_eq!(c["State"]["Running"], true, "{c}");
+    assert_eq!(c["Config"]["ExposedPorts"], json!({"3000/tcp": {}}));
+    assert_eq!(
+        host["Devices"],
+        json!([{"PathOnHost": "/dev/zero", "PathInContainer": "/dev/myzero", "CgroupPermissions": "r"}])
+    );
+    assert_eq!(host["Runtime"], "runc");
+    assert_eq!(c["Platform"], platform.split('/').next().unwrap());
+    assert_eq!(mount_at(&c, "/relabelled")["Mode"], "z");
+    assert_eq!(mount_at(&c, "/private")["Mode"], "ro,Z");
+    assert_eq!(mount_at(&c, "/private")["RW"], false);
+    assert_eq!(mount_at(&c, "/propagated")["Propagation"], "private");
+    let nocopy: Vec<&str> = host["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["VolumeOptions"]["NoCopy"] == true)
+        .map(|m| m["Target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        {
+            let mut n = nocopy.clone();
+            n.sort_unstable();
+            n
+        },
+        ["/cache", "/empty"]
+    );
+    let id = id_of(&p, "placed");
+    let dev = docker(&["exec", &id, "head", "-c", "4", "/dev/myzero"]);
+    assert_eq!(dev.status.code(), Some(0), "the device is not readable");
+
+    // Docker's own values (the image's EXPOSE, `rprivate`, …) count as no drift.
+    let before = containers_and_starts(&p);
+    assert_apply_changes_nothing(&p, &before);
+
+    // One field changes: only that service is recreated, and the plan names it.
+    change_recreates_only(&p, "placed", || write_placed(&p, "3001", &platform));
+    assert_eq!(
+        inspect(&p, "placed")["Config"]["ExposedPorts"],
+        json!({"3001/tcp": {}})
+    );
+}
+
+#[test]
+fn a_platform_the_engine_does_not_run_is_an_error_that_says_so() {
+    busybox_image();
+    let p = TestProject::new("platform-mismatch");
+    let engine = engine_platform();
+    let foreign = if engine.ends_with("/s390x") {
+        "linux/amd64"
+    } else {
+        "linux/s390x"
+    };
+    write_placed(&p, "3000", foreign);
+    let out = common::apply(&p, &[]);
+    assert_ne!(out.status.code(), Some(0), "apply succeeded");
+    let text = format!("{}{}", common::stdout(&out), common::stderr(&out));
+    assert!(
+        text.contains(&format!("wants platform `{foreign}`"))
+            && text.contains(&format!("engine runs `{engine}`")),
+        "{text}"
+    );
+    assert_eq!(p.container_of("placed"), None, "a container was created");
+}
+
+#[test]
+fn a_missing_host_path_with_create_host_path_false_is_an_error() {
+    busybox_image();
+    let p = TestProject::new("host-path-missing");
+    write_placed(&p, "3000", &engine_platform());
+    std::fs::remove_dir_all(p.dir.join("shared")).unwrap();
+    // Without the directory `create_host_path: false` refuses, before the short-syntax
+    // binds of the same path could create it.
+    let out = common::apply(&p, &[]);
+    assert_ne!(out.status.code(), Some(0), "apply succeeded");
+    let text = format!("{}{}", common::stdout(&out), common::stderr(&out));
+    assert!(
+        text.contains("does not exist, and `create_host_path: false`"),
+        "{text}"
+    );
+}
+
+/// Networks and volumes with `name`, `external`, `ipam`, `enable_ipv6` and
+/// `driver_opts`, and a fixed `ipv4_address` (`{{ip}}`, the knob).
+const OBJECTS_FILE: &str = r#"name: {{project}}
+services:
+  fixed:
+    image: {{image}}
+    command: ["sleep", "3600"]
+    init: true
+    networks:
+      custom:
+        ipv4_address: {{subnet}}.{{ip}}
+        aliases: [fixed-alias]
+      outside: {}
+    volumes:
+      - "named:/named"
+      - "outside:/outside"
+  other:
+    image: {{image}}
+    command: ["sleep", "3600"]
+    init: true
+networks:
+  custom:
+    name: {{project}}-custom
+    enable_ipv6: false
+    driver_opts:
+      com.docker.network.bridge.enable_icc: "true"
+    ipam:
+      config:
+        - subnet: {{subnet}}.0/24
+          gateway: {{subnet}}.1
+  outside:
+    external: true
+    name: {{project}}-ext
+volumes:
+  named:
+    name: {{project}}-vol
+    driver_opts: {type: tmpfs, device: tmpfs, o: "size=1m"}
+  outside:
+    external: true
+    name: {{project}}-extvol
+"#;
+
+/// Removes the objects a test made by hand (holdfast's own are the project's).
+struct External(Vec<(&'static str, String)>);
+
+impl Drop for External {
+    fn drop(&mut self) {
+        for (kind, name) in &self.0 {
+            let _ = docker(&[kind, "rm", name]);
+        }
+    }
+}
+
+fn write_objects(p: &TestProject, ip: u8) {
+    // A /24 of its own per test process, away from Docker's default pools.
+    let subnet = format!("10.213.{}", std::process::id() % 250);
+    p.write(
+        &OBJECTS_FILE
+            .replace("{{subnet}}", &subnet)
+            .replace("{{ip}}", &ip.to_string()),
+    );
+}
+
+#[test]
+fn named_external_and_configured_networks_and_volumes_and_fixed_addresses() {
+    busybox_image();
+    let p = TestProject::new("objects");
+    write_objects(&p, 10);
+
+    // The external ones must exist: holdfast never creates them.
+    let out = plan(&p);
+    let out = if out.status.code() == Some(0) {
+        common::apply(&p, &[])
+    } else {
+        out
+    };
+    let text = format!("{}{}", common::stdout(&out), common::stderr(&out));
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "network `{}-ext` is declared `external: true` but does not exist",
+            p.name
+        )),
+        "{text}"
+    );
+    assert_eq!(p.container_of("fixed"), None);
+
+    let ext_net = format!("{}-ext", p.name);
+    let ext_vol = format!("{}-extvol", p.name);
+    let _external = External(vec![
+        ("network", ext_net.clone()),
+        ("volume", ext_vol.clone()),
+    ]);
+    docker_ok(&["network", "create", &ext_net]);
+    docker_ok(&["volume", "create", &ext_vol]);
+    apply_ok(&p);
+
+    let c = inspect(&p, "fixed");
+    let subnet = format!("10.213.{}", std::process::id() % 250);
+    let custom = &c["NetworkSettings"]["Networks"][format!("{}-custom", p.name)];
+    assert_eq!(
+        custom["IPAMConfig"]["IPv4Address"],
+        format!("{subnet}.10"),
+        "{c}"
+    );
+    assert_eq!(custom["IPAddress"], format!("{subnet}.10"));
+    assert!(
+        sorted(&custom["Aliases"]).contains(&"fixed-alias".to_string()),
+        "{custom}"
+    );
+    assert!(
+        c["NetworkSettings"]["Networks"][&ext_net].is_object(),
+        "{c}"
+    );
+    let net = common::inspect_object("network", &format!("{}-custom", p.name));
+    assert_eq!(net["IPAM"]["Config"][0]["Subnet"], format!("{subnet}.0/24"));
+    assert_eq!(net["IPAM"]["Config"][0]["Gateway"], format!("{subnet}.1"));
+    assert_eq!(net["EnableIPv6"], false);
+    assert_eq!(
+        net["Options"]["com.docker.network.bridge.enable_icc"],
+        "true"
+    );
+    let vol = common::inspect_object("volume", &format!("{}-vol", p.name));
+    assert_eq!(vol["Options"]["type"], "tmpfs", "{vol}");
+    assert_eq!(vol["Options"]["o"], "size=1m", "{vol}");
+    let mounts: Vec<String> = c["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!(
+                "{}:{}",
+                m["Name"].as_str().unwrap_or(""),
+                m["Destination"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert!(
+        mounts.contains(&format!("{}-vol:/named", p.name)),
+        "{mounts:?}"
+    );
+    assert!(
+        mounts.contains(&format!("{ext_vol}:/outside")),
+        "{mounts:?}"
+    );
+    // The external ones stay strangers: no holdfast labels.
+    let ext = common::inspect_object("network", &ext_net);
+    assert!(
+        ext["Labels"].as_object().is_none_or(|l| l.is_empty()),
+        "{ext}"
+    );
+
+    let before = containers_and_starts(&p);
+    assert_apply_changes_nothing(&p, &before);
+
+    // The fixed address changes: only that service is recreated.
+    change_recreates_only(&p, "fixed", || write_objects(&p, 11));
+    let c = inspect(&p, "fixed");
+    assert_eq!(
+        c["NetworkSettings"]["Networks"][format!("{}-custom", p.name)]["IPAddress"],
+        format!("{subnet}.11")
+    );
+
+    // `holdfast delete` removes what holdfast made and leaves the external ones.
+    let out = common::delete(&p, &[]);
+    assert_exit(&out, 0, "holdfast delete");
+    assert_eq!(
+        docker(&["network", "inspect", &ext_net]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        docker(&["volume", "inspect", &ext_vol]).status.code(),
+        Some(0)
+    );
+    assert_ne!(
+        docker(&["network", "inspect", &format!("{}-custom", p.name)])
+            .status
+            .code(),
+        Some(0),
+        "the named network was not removed"
+    );
+}

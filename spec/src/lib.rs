@@ -259,6 +259,7 @@ fn decode_tree(
     match state {
         Some(mut state) if !report.has_errors() => {
             apply_defaults(&mut state);
+            state.inactive_services = inactive.keys().cloned().collect();
             Ok(Loaded {
                 state,
                 report,
@@ -336,34 +337,6 @@ impl DesiredState {
     /// platform`). The controller refuses such a state rather than apply part of it.
     pub fn not_applied_yet(&self) -> Vec<String> {
         let mut out = Vec::new();
-        for (name, n) in &self.networks {
-            let fields: Vec<&str> = [
-                (n.name.is_some(), "name"),
-                (n.external, "external"),
-                (n.enable_ipv6.is_some(), "enable_ipv6"),
-                (!n.driver_opts.is_empty(), "driver_opts"),
-                (n.ipam.is_some(), "ipam"),
-            ]
-            .into_iter()
-            .filter_map(|(set, f)| set.then_some(f))
-            .collect();
-            if !fields.is_empty() {
-                out.push(format!("network `{name}`: {}", fields.join(", ")));
-            }
-        }
-        for (name, v) in &self.volumes {
-            let fields: Vec<&str> = [
-                (v.name.is_some(), "name"),
-                (v.external, "external"),
-                (!v.driver_opts.is_empty(), "driver_opts"),
-            ]
-            .into_iter()
-            .filter_map(|(set, f)| set.then_some(f))
-            .collect();
-            if !fields.is_empty() {
-                out.push(format!("volume `{name}`: {}", fields.join(", ")));
-            }
-        }
         for (name, s) in &self.services {
             let fields = s.not_applied_yet();
             if !fields.is_empty() {
@@ -390,9 +363,6 @@ impl Service {
                 out.push(field);
             }
         };
-        note(self.platform.is_some(), "platform");
-        note(self.runtime.is_some(), "runtime");
-        note(!self.devices.is_empty(), "devices");
         note(self.network_mode.is_some(), "network_mode");
         note(self.deploy.replicas.is_some(), "deploy.replicas");
         note(
@@ -400,21 +370,6 @@ impl Service {
                 d.condition == DependencyCondition::ServiceCompletedSuccessfully || d.restart
             }),
             "depends_on (service_completed_successfully, restart)",
-        );
-        note(
-            self.volumes.iter().any(|m| {
-                m.selinux.is_some()
-                    || m.nocopy
-                    || m.propagation.is_some()
-                    || m.create_host_path == Some(false)
-            }),
-            "volumes (z, Z, nocopy, propagation, create_host_path)",
-        );
-        note(
-            self.networks
-                .values()
-                .any(|n| n.ipv4_address.is_some() || n.ipv6_address.is_some()),
-            "networks (ipv4_address, ipv6_address)",
         );
         out
     }

@@ -6,7 +6,7 @@
 //! that parses back to the same value, as long as no value contains `$` (interpolation
 //! has already happened, so a `$` would be read as a variable again).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use schemars::JsonSchema;
@@ -47,6 +47,12 @@ pub const RUNTIME_OPTION_FIELDS: [&str; 21] = [
 #[schemars(transform = schema::top_level_extras)]
 #[serde(deny_unknown_fields)]
 pub struct DesiredState {
+    /// Services of the file left out because none of their profiles is active. Not
+    /// part of the file's content or of its hash: the controller keeps their containers
+    /// rather than remove them as gone from the file.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub inactive_services: BTreeSet<String>,
     /// Project name. Containers, networks and volumes are owned per project. Defaults to
     /// the name of the folder that holds the file, as Compose does.
     #[serde(default)]

@@ -19,8 +19,8 @@ use std::fmt;
 
 use bollard::Docker;
 use bollard::models::{
-    EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
-    NetworkInspect, VolumeCreateRequest,
+    EndpointSettings, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkDisconnectRequest, NetworkInspect, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     InspectContainerOptions, InspectNetworkOptions, ListContainersOptionsBuilder,
@@ -41,9 +41,35 @@ pub fn volume_fix(full: &str) -> String {
     VOLUME_FIX.replace("{volume}", full)
 }
 
+/// The Docker name of the network `name` of `project`: its `name:`, or
+/// `<project>_<name>`.
+pub fn network_docker_name(project: &str, name: &str, spec: &holdfast_spec::Network) -> String {
+    spec.name
+        .clone()
+        .unwrap_or_else(|| network_name(project, name))
+}
+
+/// The Docker name of the named volume `name` of `project`: its `name:`, or
+/// `<project>_<name>`.
+pub fn volume_docker_name(project: &str, name: &str, spec: &holdfast_spec::Volume) -> String {
+    spec.name
+        .clone()
+        .unwrap_or_else(|| volume_name(project, name))
+}
+
 /// Why a network or volume could not be observed or brought to the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
+    /// An `external: true` network or volume does not exist; holdfast never creates one.
+    #[error(
+        "{kind} `{name}` is declared `external: true` but does not exist; holdfast never creates an external {kind}: create it (`docker {kind} create {name}`), or remove `external: true` so that holdfast creates and owns it"
+    )]
+    ExternalMissing {
+        /// `network` or `volume`.
+        kind: &'static str,
+        /// Its Docker name.
+        name: String,
+    },
     /// A network of the project's name for it exists, but the project does not own it.
     #[error(
         "network `{name}` exists but is not holdfast's ({owner}); holdfast changes only what it owns: remove it (`docker network rm {name}`) or give the network another name in the file"
@@ -294,9 +320,15 @@ pub async fn observe_network(
     name: &str,
     spec: &holdfast_spec::Network,
 ) -> Result<Observed, ObjectError> {
-    let full = network_name(project, name);
+    let full = network_docker_name(project, name, spec);
     match inspect_network(docker, &full).await? {
+        None if spec.external => Err(ObjectError::ExternalMissing {
+            kind: "network",
+            name: full,
+        }),
         None => Ok(Observed::Missing),
+        // Not the project's: used as it is, never compared or changed.
+        Some(_) if spec.external => Ok(Observed::Current),
         Some(live) => compare_network(project, &full, spec, &live),
     }
 }
@@ -315,7 +347,12 @@ pub async fn ensure_network(
     name: &str,
     spec: &holdfast_spec::Network,
 ) -> Result<Ensured, ObjectError> {
-    let full = network_name(project, name);
+    let full = network_docker_name(project, name, spec);
+    if spec.external {
+        return observe_network(docker, project, name, spec)
+            .await
+            .map(|_| Ensured::Existed);
+    }
     // The no-op case takes no lock: one inspect. Anything else (missing, changed, two
     // of a name) is sorted out under the creation lock.
     if let Ok(Some(live)) = inspect_network(docker, &full).await
@@ -359,6 +396,28 @@ async fn create_network(
         driver: Some(network_driver(spec)),
         internal: Some(spec.internal),
         labels: Some(owner_labels(project, &spec.labels, &content_hash(spec))),
+        enable_ipv6: spec.enable_ipv6,
+        options: (!spec.driver_opts.is_empty()).then(|| {
+            spec.driver_opts
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }),
+        ipam: spec.ipam.as_ref().map(|ipam| Ipam {
+            driver: ipam.driver.clone(),
+            config: Some(
+                ipam.config
+                    .iter()
+                    .map(|pool| IpamConfig {
+                        subnet: pool.subnet.clone(),
+                        ip_range: pool.ip_range.clone(),
+                        gateway: pool.gateway.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     docker
@@ -530,9 +589,17 @@ pub async fn observe_volume(
     name: &str,
     spec: &holdfast_spec::Volume,
 ) -> Result<Observed, ObjectError> {
-    let full = volume_name(project, name);
+    let full = volume_docker_name(project, name, spec);
     let live = match docker.inspect_volume(&full).await {
+        // Not the project's: used as it is, never compared or changed.
+        Ok(_) if spec.external => return Ok(Observed::Current),
         Ok(v) => v,
+        Err(e) if is_not_found(&e) && spec.external => {
+            return Err(ObjectError::ExternalMissing {
+                kind: "volume",
+                name: full,
+            });
+        }
         Err(e) if is_not_found(&e) => return Ok(Observed::Missing),
         Err(source) => {
             return Err(ObjectError::Docker {
@@ -563,7 +630,7 @@ pub async fn ensure_volume(
     name: &str,
     spec: &holdfast_spec::Volume,
 ) -> Result<Ensured, ObjectError> {
-    let full = volume_name(project, name);
+    let full = volume_docker_name(project, name, spec);
     match observe_volume(docker, project, name, spec).await? {
         Observed::Current => return Ok(Ensured::Existed),
         Observed::Changed(changes) => return Ok(Ensured::Kept { changes }),
@@ -572,6 +639,12 @@ pub async fn ensure_volume(
     let request = VolumeCreateRequest {
         name: Some(full.clone()),
         driver: Some(volume_driver(spec)),
+        driver_opts: (!spec.driver_opts.is_empty()).then(|| {
+            spec.driver_opts
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }),
         labels: Some(owner_labels(project, &spec.labels, &content_hash(spec))),
         ..Default::default()
     };

@@ -298,15 +298,25 @@ impl Controller {
         let mut objects = BTreeMap::new();
         let mut removals = Vec::new();
         let mut removal_refused = BTreeSet::new();
+        // Owned objects that the state keeps without naming them (services whose
+        // profile is inactive): neither removed nor reconciled.
+        let mut kept = BTreeSet::new();
         for kind in self.registry.kinds() {
             let desired = kind.desired(&state);
-            let owned = kind
-                .owned(&state.name)
-                .await
-                .map_err(|source| SetDesiredError::Owned {
-                    kind: kind.kind(),
-                    source,
-                })?;
+            let mut owned =
+                kind.owned(&state.name)
+                    .await
+                    .map_err(|source| SetDesiredError::Owned {
+                        kind: kind.kind(),
+                        source,
+                    })?;
+            owned.retain(|o| {
+                let keep = kind.kept(&state, &o.name);
+                if keep {
+                    kept.insert(ObjectRef::new(kind.kind(), &o.name));
+                }
+                !keep
+            });
             let removed = guard::removals(&desired, &owned);
             if removed.mass && !self.options.allow_mass_removal {
                 removal_refused.insert(kind.kind().to_string());
@@ -357,9 +367,16 @@ impl Controller {
         let stale: Vec<ObjectRef> = lock(&self.statuses)
             .values()
             .filter_map(|s| ObjectRef::parse(&s.key))
-            .filter(|k| !objects.contains_key(k) && !removals.contains(k))
+            .filter(|k| !objects.contains_key(k) && !removals.contains(k) && !kept.contains(k))
             .collect();
         keys.extend(stale);
+        // A kept object is not the state's: its status (from when it was) goes, so
+        // that it neither shows as Ready nor holds up convergence.
+        for key in &kept {
+            if lock(&self.statuses).contains_key(&key.to_string()) {
+                self.drop_status(&state.name, key);
+            }
+        }
         if let Some(store) = &self.store
             && let Err(e) = store.put_doc(PROJECT_DOC, &state.name)
         {

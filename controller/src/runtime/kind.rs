@@ -372,6 +372,13 @@ pub trait Kind: Send + Sync + 'static {
         false
     }
 
+    /// Whether the owned object `name`, which `state` does not name, is kept rather
+    /// than removed as gone from the file (a service whose profile is inactive).
+    fn kept(&self, state: &DesiredState, name: &str) -> bool {
+        let _ = (state, name);
+        false
+    }
+
     /// Registers the kind's own metrics (beyond the runtime's per-kind ones).
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         let _ = registry;
@@ -410,6 +417,8 @@ pub trait DynKind: Send + Sync {
     fn columns(&self) -> &'static [Column];
     /// [`Kind::report_only`].
     fn report_only(&self, state: &DesiredState, name: &str) -> bool;
+    /// [`Kind::kept`].
+    fn kept(&self, state: &DesiredState, name: &str) -> bool;
     /// [`Kind::register_metrics`].
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry);
 }
@@ -448,6 +457,9 @@ impl<K: Kind> DynKind for K {
     }
     fn report_only(&self, state: &DesiredState, name: &str) -> bool {
         Kind::report_only(self, state, name)
+    }
+    fn kept(&self, state: &DesiredState, name: &str) -> bool {
+        Kind::kept(self, state, name)
     }
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         Kind::register_metrics(self, registry)

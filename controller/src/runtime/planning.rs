@@ -42,7 +42,7 @@ pub async fn plan(
     let published = BTreeMap::new();
     for kind in registry.kinds() {
         let desired = kind.desired(state);
-        let owned = match kind.owned(&state.name).await {
+        let mut owned = match kind.owned(&state.name).await {
             Ok(owned) => owned,
             Err(e) => {
                 out.push(Planned {
@@ -52,6 +52,7 @@ pub async fn plan(
                 Vec::new()
             }
         };
+        owned.retain(|o| !kind.kept(state, &o.name));
         let removed = guard::removals(&desired, &owned);
         let mut names: BTreeSet<String> = desired.iter().map(|d| d.name.clone()).collect();
         names.extend(removed.names.iter().cloned());

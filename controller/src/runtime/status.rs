@@ -156,7 +156,7 @@ impl Controller {
         }
     }
 
-    fn drop_status(&self, project: &str, key: &ObjectRef) {
+    pub(super) fn drop_status(&self, project: &str, key: &ObjectRef) {
         lock(&self.statuses).remove(&key.to_string());
         lock(&self.published).remove(key);
         lock(&self.requests).remove(key);

@@ -195,6 +195,7 @@ impl<N: Name> Kind for Fake<N> {
 
 fn state(name: &str) -> DesiredState {
     DesiredState {
+        inactive_services: Default::default(),
         name: name.into(),
         services: BTreeMap::new(),
         networks: BTreeMap::new(),

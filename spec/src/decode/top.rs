@@ -265,6 +265,7 @@ pub(crate) fn decode_document(
     f.finish(cx, TOP_UNSUPPORTED);
 
     Some(DesiredState {
+        inactive_services: Default::default(),
         name,
         services,
         networks: networks?,

@@ -93,10 +93,10 @@ pub fn needs(state: &DesiredState, route: &Route) -> Vec<Need> {
 /// share.
 fn upstream_key(state: &DesiredState, service: &str, port: u16) -> String {
     match shared_network(state, service) {
-        Some(network) => address_key(&crate::docker::ownership::network_name(
-            &state.name,
-            &network,
-        )),
+        Some(network) => address_key(&match state.networks.get(&network) {
+            Some(spec) => crate::docker::objects::network_docker_name(&state.name, &network, spec),
+            None => crate::docker::ownership::network_name(&state.name, &network),
+        }),
         None => endpoint_key(port),
     }
 }

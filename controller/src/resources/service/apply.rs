@@ -4,9 +4,10 @@ use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, Mount,
-    MountType, NetworkConnectRequest, NetworkingConfig, PortBinding as DockerPortBinding,
-    ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HealthConfig,
+    HostConfig, HostConfigLogConfig, Mount, MountType, MountVolumeOptions, NetworkConnectRequest,
+    NetworkingConfig, PortBinding as DockerPortBinding, ResourcesUlimits, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RestartContainerOptionsBuilder,
@@ -35,17 +36,40 @@ pub enum ApplyError {
     /// is gone, a new one is created.
     #[error("container `{0}` is being removed; waiting for it to go")]
     BeingRemoved(String),
+    /// The service's `platform` is not the engine's.
+    #[error(
+        "service `{service}` wants platform `{wanted}` but the Docker engine runs `{engine}`; set `platform: {engine}` or remove `platform:`, or run the service on a host of that platform"
+    )]
+    PlatformMismatch {
+        /// The service.
+        service: String,
+        /// Its `platform`.
+        wanted: String,
+        /// The engine's `os/arch`.
+        engine: String,
+    },
+    /// A bind with `create_host_path: false` names a host path that does not exist.
+    #[error(
+        "service `{service}`: the host path `{path}` of a bind mount does not exist, and `create_host_path: false` says not to create it; create it, or remove `create_host_path: false`"
+    )]
+    HostPathMissing {
+        /// The service.
+        service: String,
+        /// The missing path.
+        path: String,
+    },
     /// The engine refused.
     #[error(transparent)]
     Api(#[from] bollard::errors::Error),
 }
 
 impl ApplyError {
-    /// Whether retrying without a change cannot succeed. None of these: a foreign
-    /// container holding the name may be removed by the operator, so that is retried
-    /// with (capped) backoff too.
+    /// Whether retrying without a change cannot succeed: only a platform the engine
+    /// does not run. A foreign container holding the name may be removed by the
+    /// operator, and a missing host path created, so those are retried with (capped)
+    /// backoff.
     pub fn is_permanent(&self) -> bool {
-        false
+        matches!(self, ApplyError::PlatformMismatch { .. })
     }
 
     /// Whether this is a passing state of the engine to wait out, not a failure.
@@ -79,6 +103,27 @@ fn signed(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// The endpoint of `desired` on network `name`: its aliases and fixed addresses.
+fn endpoint(
+    desired: &DesiredContainer,
+    name: &str,
+    aliases: &std::collections::BTreeSet<String>,
+) -> EndpointSettings {
+    EndpointSettings {
+        aliases: Some(aliases.iter().cloned().collect()),
+        ipam_config: desired
+            .options
+            .fixed_addresses
+            .get(name)
+            .map(|fixed| EndpointIpamConfig {
+                ipv4_address: fixed.ipv4.clone(),
+                ipv6_address: fixed.ipv6.clone(),
+                ..Default::default()
+            }),
+        ..Default::default()
+    }
+}
+
 /// The engine's create request for `desired`, with only the first network attached
 /// (engines before API 1.44 accept one network at create; the rest are connected
 /// before the container starts).
@@ -95,7 +140,13 @@ pub fn create_body(desired: &DesiredContainer) -> ContainerCreateBody {
                 host_port: Some(p.host_port.map(|n| n.to_string()).unwrap_or_default()),
             });
     }
-    let exposed: Vec<String> = port_bindings.keys().cloned().collect();
+    let exposed: Vec<String> = port_bindings
+        .keys()
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .union(&o.expose)
+        .cloned()
+        .collect();
     let mut binds = Vec::new();
     let mut mounts = Vec::new();
     for m in &desired.mounts {
@@ -104,7 +155,7 @@ pub fn create_body(desired: &DesiredContainer) -> ContainerCreateBody {
                 binds.push(format!(
                     "{source}:{}{}",
                     m.target,
-                    if m.read_only { ":ro" } else { "" }
+                    m.options.bind_suffix(m.read_only)
                 ));
             }
             _ => mounts.push(Mount {
@@ -112,6 +163,10 @@ pub fn create_body(desired: &DesiredContainer) -> ContainerCreateBody {
                 source: m.source.clone(),
                 typ: Some(MountType::VOLUME),
                 read_only: Some(m.read_only),
+                volume_options: m.options.nocopy.then(|| MountVolumeOptions {
+                    no_copy: Some(true),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
         }
@@ -170,6 +225,20 @@ pub fn create_body(desired: &DesiredContainer) -> ContainerCreateBody {
                 })
                 .collect()
         }),
+        devices: (!o.devices.is_empty()).then(|| {
+            o.devices
+                .iter()
+                .map(|d| {
+                    let mut parts = d.splitn(3, ':').map(str::to_string);
+                    DeviceMapping {
+                        path_on_host: parts.next(),
+                        path_in_container: parts.next(),
+                        cgroup_permissions: parts.next(),
+                    }
+                })
+                .collect()
+        }),
+        runtime: o.runtime.clone(),
         tmpfs: (!o.tmpfs.is_empty()).then(|| {
             o.tmpfs
                 .iter()
@@ -186,10 +255,7 @@ pub fn create_body(desired: &DesiredContainer) -> ContainerCreateBody {
             .map(|(name, aliases)| NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(
                     name.clone(),
-                    EndpointSettings {
-                        aliases: Some(aliases.iter().cloned().collect()),
-                        ..Default::default()
-                    },
+                    endpoint(desired, name, aliases),
                 )])),
             });
     ContainerCreateBody {
@@ -242,9 +308,12 @@ pub async fn create_and_start(
     docker: &Docker,
     desired: &DesiredContainer,
 ) -> Result<String, ApplyError> {
-    let options = CreateContainerOptionsBuilder::default()
-        .name(&desired.name)
-        .build();
+    check_before_create(docker, desired).await?;
+    let mut options = CreateContainerOptionsBuilder::default().name(&desired.name);
+    if let Some(platform) = &desired.options.platform {
+        options = options.platform(platform);
+    }
+    let options = options.build();
     let created = match docker
         .create_container(Some(options), create_body(desired))
         .await
@@ -257,15 +326,75 @@ pub async fn create_and_start(
     for (name, aliases) in desired.networks.iter().skip(1) {
         let request = NetworkConnectRequest {
             container: id.clone(),
-            endpoint_config: Some(EndpointSettings {
-                aliases: Some(aliases.iter().cloned().collect()),
-                ..Default::default()
-            }),
+            endpoint_config: Some(endpoint(desired, name, aliases)),
         };
         docker.connect_network(name, request).await?;
     }
     start(docker, &id).await?;
     Ok(id)
+}
+
+/// The engine's platform, `os/arch` as Go names them (`linux/amd64`).
+pub async fn engine_platform(docker: &Docker) -> Result<String, bollard::errors::Error> {
+    let version = docker.version().await?;
+    Ok(format!(
+        "{}/{}",
+        version.os.unwrap_or_default(),
+        version.arch.unwrap_or_default()
+    ))
+}
+
+/// Whether `wanted` (`os[/arch[/variant]]`, as Compose writes it) is `engine`'s
+/// platform. Compose's aliases for the architecture (`x86_64`, `aarch64`) count, and a
+/// variant is not compared (the engine does not report one).
+pub fn platform_matches(wanted: &str, engine: &str) -> bool {
+    fn arch(a: &str) -> String {
+        match a.to_ascii_lowercase().as_str() {
+            "x86_64" | "x86-64" => "amd64".to_string(),
+            "aarch64" => "arm64".to_string(),
+            other => other.to_string(),
+        }
+    }
+    let mut w = wanted.split('/');
+    let mut e = engine.split('/');
+    let (w_os, e_os) = (w.next().unwrap_or_default(), e.next().unwrap_or_default());
+    if !w_os.eq_ignore_ascii_case(e_os) {
+        return false;
+    }
+    match (w.next(), e.next()) {
+        (Some(w_arch), Some(e_arch)) => arch(w_arch) == arch(e_arch),
+        _ => true,
+    }
+}
+
+/// What must hold before the container is created: its platform is the engine's, and
+/// the host paths of binds with `create_host_path: false` exist.
+async fn check_before_create(
+    docker: &Docker,
+    desired: &DesiredContainer,
+) -> Result<(), ApplyError> {
+    if let Some(wanted) = &desired.options.platform {
+        let engine = engine_platform(docker).await?;
+        if !platform_matches(wanted, &engine) {
+            return Err(ApplyError::PlatformMismatch {
+                service: desired.service.clone(),
+                wanted: wanted.clone(),
+                engine,
+            });
+        }
+    }
+    for m in &desired.mounts {
+        if let (MountKind::Bind, Some(source), true) =
+            (m.kind, &m.source, m.options.host_path_must_exist)
+            && !std::path::Path::new(source).exists()
+        {
+            return Err(ApplyError::HostPathMissing {
+                service: desired.service.clone(),
+                path: source.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Who holds the name `desired` wants: another container of this project, or a

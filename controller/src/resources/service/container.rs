@@ -4,7 +4,7 @@
 //! Each type documents how observe fills it from `docker inspect`, and how two values
 //! that Docker treats as the same are [normalised](Limits::normalized) before comparing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use holdfast_spec::{ByteSize, MountKind, Protocol};
@@ -84,7 +84,8 @@ impl fmt::Display for PortBinding {
 /// A volume or bind mount.
 ///
 /// Observe fills `source` from the inspect `Mounts` entry's `Name` for a volume and its
-/// `Source` for a bind, and `read_only` from `!RW`.
+/// `Source` for a bind, and `read_only` from `!RW`; the [options](MountOptions) as
+/// each of them documents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountSpec {
     /// `volume` or `bind`.
@@ -96,16 +97,77 @@ pub struct MountSpec {
     pub target: String,
     /// Mounted read-only.
     pub read_only: bool,
+    /// `z`/`Z`, propagation, `nocopy` and `create_host_path`; left out of the spec
+    /// hash when unset, so mounts without them keep their hashes.
+    #[serde(flatten, default)]
+    pub options: MountOptions,
+}
+
+/// The options of a mount beyond its source, target and mode.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MountOptions {
+    /// SELinux relabelling of a bind mount, `z` or `Z`. Observe reads it from the
+    /// inspect `Mounts` entry's `Mode` (`ro,Z`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selinux: Option<String>,
+    /// Bind propagation (`rprivate`, `shared`, …). Observe reads `Propagation`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<String>,
+    /// A volume is not filled with the image's files. Observe reads
+    /// `HostConfig.Mounts[].VolumeOptions.NoCopy`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub nocopy: bool,
+    /// A missing host path of a bind is an error rather than created
+    /// (`bind.create_host_path: false`). Apply checks the path before creating the
+    /// container; it is not a property of the container, so observe leaves it `false`
+    /// and drift does not compare it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub host_path_must_exist: bool,
+}
+
+impl MountOptions {
+    /// The options of a mount of the spec.
+    pub fn from_spec(mount: &holdfast_spec::Mount) -> Self {
+        MountOptions {
+            selinux: mount.selinux.clone(),
+            propagation: mount.propagation.clone(),
+            nocopy: mount.nocopy,
+            host_path_must_exist: mount.create_host_path == Some(false),
+        }
+    }
+
+    /// The suffix of a `Binds` entry after `SOURCE:TARGET`: `:ro,Z,rshared`, or `""`.
+    pub fn bind_suffix(&self, read_only: bool) -> String {
+        let parts: Vec<&str> = [
+            read_only.then_some("ro"),
+            self.selinux.as_deref(),
+            self.propagation.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(":{}", parts.join(","))
+        }
+    }
 }
 
 impl MountSpec {
     /// Whether `self` (desired) is satisfied by `live`, a mount at the same target: same
-    /// kind and mode, and the same source unless `self` is an anonymous volume.
+    /// kind and mode, the same source unless `self` is an anonymous volume, and the
+    /// options `self` sets.
     pub fn is_satisfied_by(&self, live: &MountSpec) -> bool {
+        let (want, have) = (&self.options, &live.options);
         self.kind == live.kind
             && self.read_only == live.read_only
             && self.target == live.target
             && (self.source.is_none() || self.source == live.source)
+            && (want.selinux.is_none() || want.selinux == have.selinux)
+            && (want.propagation.is_none() || want.propagation == have.propagation)
+            && want.nocopy == have.nocopy
     }
 }
 
@@ -121,8 +183,9 @@ impl fmt::Display for MountSpec {
             write!(f, "{source}:")?;
         }
         f.write_str(&self.target)?;
-        if self.read_only {
-            f.write_str(":ro")?;
+        f.write_str(&self.options.bind_suffix(self.read_only))?;
+        if self.options.nocopy {
+            f.write_str(" (nocopy)")?;
         }
         Ok(())
     }
@@ -303,6 +366,7 @@ mod tests {
             source: Some("shop_data".into()),
             target: "/data".into(),
             read_only: false,
+            options: MountOptions::default(),
         };
         assert_eq!(named.to_string(), "volume shop_data:/data");
         let anonymous = MountSpec {
@@ -321,6 +385,7 @@ mod tests {
             source: Some("/etc/app.conf".into()),
             target: "/app.conf".into(),
             read_only: true,
+            options: MountOptions::default(),
         };
         assert_eq!(ro.to_string(), "bind /etc/app.conf:/app.conf:ro");
         assert!(!ro.is_satisfied_by(&MountSpec {
@@ -460,6 +525,66 @@ pub struct RuntimeOptions {
     /// `HostConfig.Tmpfs`, path → mount options (`""` for none).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub tmpfs: BTreeMap<String, String>,
+    /// `Config.ExposedPorts` as `PORT/PROTOCOL`. On the live side it also holds the
+    /// image's `EXPOSE` and the published ports, so drift asks only that the desired
+    /// ones be among them.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub expose: BTreeSet<String>,
+    /// `HostConfig.Devices` as `HOST:CONTAINER:PERMISSIONS`, with Docker's defaults
+    /// written out (the container path is the host path, the permissions `rwm`).
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub devices: BTreeSet<String>,
+    /// `HostConfig.Runtime`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// The platform (`os[/arch[/variant]]`) the container is created for; apply checks
+    /// it against the engine's. On the live side the container's `Platform`, which is
+    /// the OS only, so drift compares the OS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Docker network name → the fixed addresses the service sets there
+    /// (`ipv4_address`, `ipv6_address`); on the live side the endpoint's
+    /// `IPAMConfig`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub fixed_addresses: BTreeMap<String, FixedAddress>,
+}
+
+/// A container's fixed addresses on one network.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FixedAddress {
+    /// `ipv4_address`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv4: Option<String>,
+    /// `ipv6_address`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<String>,
+}
+
+impl fmt::Display for FixedAddress {
+    /// `10.5.0.10, fd00::10`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<&str> = [self.ipv4.as_deref(), self.ipv6.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// A `devices` entry of the spec, `HOST[:CONTAINER][:PERMISSIONS]`, as
+/// `HOST:CONTAINER:PERMISSIONS` with Docker's defaults filled in.
+pub fn device_of(entry: &str) -> String {
+    let is_perms = |p: &str| !p.is_empty() && p.chars().all(|c| matches!(c, 'r' | 'w' | 'm'));
+    let parts: Vec<&str> = entry.splitn(3, ':').collect();
+    let (host, container, perms) = match parts.as_slice() {
+        [host] => (*host, *host, "rwm"),
+        [host, perms] if is_perms(perms) => (*host, *host, *perms),
+        [host, container] => (*host, *container, "rwm"),
+        [host, container, perms] => (*host, *container, *perms),
+        _ => (entry, entry, "rwm"),
+    };
+    format!("{host}:{container}:{perms}")
 }
 
 impl RuntimeOptions {
@@ -498,6 +623,12 @@ impl RuntimeOptions {
                     None => (t.clone(), String::new()),
                 })
                 .collect(),
+            expose: s.expose.iter().map(|p| format!("{p}/tcp")).collect(),
+            devices: s.devices.iter().map(|d| device_of(d)).collect(),
+            runtime: s.runtime.clone(),
+            platform: s.platform.clone(),
+            // Keyed by Docker network name, which only the caller knows.
+            fixed_addresses: BTreeMap::new(),
         }
     }
 
@@ -616,6 +747,41 @@ impl RuntimeOptions {
         }
         if !desired.tmpfs.is_empty() && desired.tmpfs != live.tmpfs {
             note("tmpfs", map(&desired.tmpfs), map(&live.tmpfs));
+        }
+        let joined =
+            |s: &BTreeSet<String>| format!("[{}]", s.iter().cloned().collect::<Vec<_>>().join(","));
+        if !desired.expose.is_subset(&live.expose) {
+            note("expose", joined(&desired.expose), joined(&live.expose));
+        }
+        if !desired.devices.is_empty() && desired.devices != live.devices {
+            note("devices", joined(&desired.devices), joined(&live.devices));
+        }
+        if let Some(d) = &desired.runtime
+            && Some(d) != live.runtime.as_ref()
+        {
+            note("runtime", d.clone(), text(&live.runtime));
+        }
+        for (network, want) in &desired.fixed_addresses {
+            let have = live
+                .fixed_addresses
+                .get(network)
+                .cloned()
+                .unwrap_or_default();
+            if (want.ipv4.is_some() && want.ipv4 != have.ipv4)
+                || (want.ipv6.is_some() && want.ipv6 != have.ipv6)
+            {
+                note(
+                    "networks",
+                    format!("{network} address {want}"),
+                    format!("{network} address {have}"),
+                );
+            }
+        }
+        let os = |p: &str| p.split('/').next().unwrap_or_default().to_ascii_lowercase();
+        if let Some(d) = &desired.platform
+            && live.platform.as_deref().map(os) != Some(os(d))
+        {
+            note("platform", d.clone(), text(&live.platform));
         }
         out
     }

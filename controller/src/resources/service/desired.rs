@@ -15,7 +15,7 @@ use holdfast_spec::hash::content_hash;
 use holdfast_spec::{MountKind, Service, parse_env_lines};
 use serde::{Deserialize, Serialize};
 
-use super::container::{Limits, MountSpec, PortBinding, RestartSpec, RuntimeOptions};
+use super::container::{FixedAddress, Limits, MountSpec, PortBinding, RestartSpec, RuntimeOptions};
 use super::labels;
 
 /// Where secrets are mounted when their target is not an absolute path.
@@ -37,14 +37,31 @@ pub struct ResolvedInputs {
     /// Secret name → SHA-256 (hex) of the secret file's content, for at least every
     /// secret the service uses.
     pub secret_digests: BTreeMap<String, String>,
+    /// Network name in the file → its Docker name, for the networks whose Docker name
+    /// is not `<project>_<network>` (a `name:`).
+    pub network_names: BTreeMap<String, String>,
+    /// Volume name in the file → its Docker name, for the volumes whose Docker name is
+    /// not `<project>_<volume>` (a `name:`).
+    pub volume_names: BTreeMap<String, String>,
 }
 
 impl ResolvedInputs {
     /// Fills [`secret_files`](Self::secret_files) from the desired state's top-level
-    /// `secrets:`.
+    /// `secrets:`, and [`network_names`](Self::network_names) and
+    /// [`volume_names`](Self::volume_names) from its `networks:` and `volumes:`.
     pub fn with_secret_files_from(mut self, state: &holdfast_spec::DesiredState) -> Self {
         for (name, secret) in &state.secrets {
             self.secret_files.insert(name.clone(), secret.file.clone());
+        }
+        for (name, network) in &state.networks {
+            if let Some(docker_name) = &network.name {
+                self.network_names.insert(name.clone(), docker_name.clone());
+            }
+        }
+        for (name, volume) in &state.volumes {
+            if let Some(docker_name) = &volume.name {
+                self.volume_names.insert(name.clone(), docker_name.clone());
+            }
         }
         self
     }
@@ -214,7 +231,7 @@ impl DesiredContainer {
         let mut mounts: Vec<MountSpec> = service
             .volumes
             .iter()
-            .map(|m| mount_from_spec(project, m))
+            .map(|m| mount_from_spec(project, m, &inputs.volume_names))
             .collect();
         let mut secret_digests = BTreeMap::new();
         for secret in &service.secrets {
@@ -236,17 +253,33 @@ impl DesiredContainer {
                     &secret.target
                 }),
                 read_only: true,
+                options: Default::default(),
             });
         }
         mounts.sort_by(|a, b| a.target.cmp(&b.target));
 
+        let mut options = RuntimeOptions::from_spec(service);
         let networks = service
             .networks
             .iter()
             .map(|(name, membership)| {
                 let mut aliases: BTreeSet<String> = membership.aliases.iter().cloned().collect();
                 aliases.insert(service_name.to_string());
-                (network_name(project, name), aliases)
+                let docker_name = inputs
+                    .network_names
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| network_name(project, name));
+                if membership.ipv4_address.is_some() || membership.ipv6_address.is_some() {
+                    options.fixed_addresses.insert(
+                        docker_name.clone(),
+                        FixedAddress {
+                            ipv4: membership.ipv4_address.clone(),
+                            ipv6: membership.ipv6_address.clone(),
+                        },
+                    );
+                }
+                (docker_name, aliases)
             })
             .collect();
 
@@ -293,7 +326,7 @@ impl DesiredContainer {
                 driver: l.driver.clone(),
                 options: l.options.clone(),
             }),
-            options: RuntimeOptions::from_spec(service),
+            options,
             secret_digests,
             spec_hash: String::new(),
         };
@@ -346,9 +379,18 @@ pub fn merge_env(
     env
 }
 
-fn mount_from_spec(project: &str, mount: &holdfast_spec::Mount) -> MountSpec {
+fn mount_from_spec(
+    project: &str,
+    mount: &holdfast_spec::Mount,
+    volume_names: &BTreeMap<String, String>,
+) -> MountSpec {
     let source = match mount.kind {
-        MountKind::Volume => mount.source.as_deref().map(|v| volume_name(project, v)),
+        MountKind::Volume => mount.source.as_deref().map(|v| {
+            volume_names
+                .get(v)
+                .cloned()
+                .unwrap_or_else(|| volume_name(project, v))
+        }),
         MountKind::Bind => mount.source.clone(),
     };
     MountSpec {
@@ -356,6 +398,7 @@ fn mount_from_spec(project: &str, mount: &holdfast_spec::Mount) -> MountSpec {
         source,
         target: mount.target.clone(),
         read_only: mount.read_only,
+        options: super::container::MountOptions::from_spec(mount),
     }
 }
 

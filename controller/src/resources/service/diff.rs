@@ -591,6 +591,7 @@ state: running
             source: Some("/".into()),
             target: "/host".into(),
             read_only: false,
+            options: Default::default(),
         });
         live.networks
             .insert("bridge".into(), BTreeSet::from(["x".to_string()]));

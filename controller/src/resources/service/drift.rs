@@ -105,13 +105,21 @@ pub enum Field {
     Ulimits,
     /// `tmpfs`.
     Tmpfs,
+    /// `expose`.
+    Expose,
+    /// `devices`.
+    Devices,
+    /// `runtime`.
+    Runtime,
+    /// `platform`.
+    Platform,
     /// Whether the container runs.
     Running,
 }
 
 impl Field {
     /// Every field, in the order drift reports them.
-    pub const ALL: [Field; 32] = [
+    pub const ALL: [Field; 36] = [
         Field::Image,
         Field::Command,
         Field::Entrypoint,
@@ -143,12 +151,17 @@ impl Field {
         Field::Sysctls,
         Field::Ulimits,
         Field::Tmpfs,
+        Field::Expose,
+        Field::Devices,
+        Field::Runtime,
+        Field::Platform,
         Field::Running,
     ];
 
     /// The lowercase name: `image`, `command`, `entrypoint`, `env`, `ports`, `mounts`,
     /// `limits`, `restart`, `networks`, `labels`, then the Compose names of the runtime
-    /// options (`hostname` … `tmpfs`), and `running`.
+    /// options (`hostname` … `tmpfs`, `expose`, `devices`, `runtime`, `platform`), and
+    /// `running`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Field::Image => "image",
@@ -182,6 +195,10 @@ impl Field {
             Field::Sysctls => "sysctls",
             Field::Ulimits => "ulimits",
             Field::Tmpfs => "tmpfs",
+            Field::Expose => "expose",
+            Field::Devices => "devices",
+            Field::Runtime => "runtime",
+            Field::Platform => "platform",
             Field::Running => "running",
         }
     }
@@ -789,6 +806,7 @@ mod tests {
             source: Some("/".into()),
             target: "/host".into(),
             read_only: false,
+            options: Default::default(),
         });
         let d = drift(&db, &live, &image);
         let f = only(&d, Field::Mounts);
@@ -924,6 +942,7 @@ mod tests {
             ]
             .into_iter()
             .chain(holdfast_spec::RUNTIME_OPTION_FIELDS)
+            .chain(["expose", "devices", "runtime", "platform"])
             .chain(["running"])
             .collect::<Vec<_>>()
         );

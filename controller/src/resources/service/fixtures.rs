@@ -100,6 +100,7 @@ pub(crate) fn inputs_for(state: &DesiredState, service: &str) -> ResolvedInputs 
             .keys()
             .map(|name| (name.clone(), format!("digest-of-{name}")))
             .collect(),
+        ..ResolvedInputs::default()
     }
     .with_secret_files_from(state)
 }
@@ -172,6 +173,7 @@ pub(crate) fn live_of(desired: &DesiredContainer) -> LiveContainer {
                 source: Some("f00d".repeat(16)),
                 target: target.clone(),
                 read_only: false,
+                options: Default::default(),
             });
         }
     }

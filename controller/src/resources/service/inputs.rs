@@ -64,6 +64,7 @@ pub fn resolve(
         env_files,
         secret_files: BTreeMap::new(),
         secret_digests,
+        ..ResolvedInputs::default()
     }
     .with_secret_files_from(state))
 }

@@ -369,6 +369,12 @@ impl Kind for Service {
         }
     }
 
+    /// A service left out because its profiles are inactive keeps its container, as
+    /// in Compose: it is not gone from the file.
+    fn kept(&self, state: &DesiredState, name: &str) -> bool {
+        state.inactive_services.contains(name)
+    }
+
     fn report_only(&self, state: &DesiredState, name: &str) -> bool {
         state
             .services

@@ -8,7 +8,9 @@ use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use holdfast_spec::{MountKind, Protocol};
 
-use super::container::{Limits, MountSpec, PortBinding, RestartSpec, RuntimeOptions};
+use super::container::{
+    FixedAddress, Limits, MountOptions, MountSpec, PortBinding, RestartSpec, RuntimeOptions,
+};
 use super::labels;
 use super::live::{
     ContainerState, Health, ImageDefaults, LiveContainer, container_name, env_from_list,
@@ -230,6 +232,20 @@ pub fn live_from_inspect(c: ContainerInspectResponse) -> LiveContainer {
     }
     ports.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
 
+    // `nocopy` is only in the request the container was created with.
+    let nocopy: BTreeSet<String> = host
+        .mounts
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| {
+            m.volume_options
+                .as_ref()
+                .and_then(|o| o.no_copy)
+                .unwrap_or(false)
+        })
+        .filter_map(|m| m.target.clone())
+        .collect();
     let mut mounts: Vec<MountSpec> = c
         .mounts
         .unwrap_or_default()
@@ -244,23 +260,49 @@ pub fn live_from_inspect(c: ContainerInspectResponse) -> LiveContainer {
                 MountKind::Volume => m.name,
                 MountKind::Bind => m.source,
             };
+            let target = m.destination?;
+            let bind = kind == MountKind::Bind;
+            let options = MountOptions {
+                selinux: m
+                    .mode
+                    .as_deref()
+                    .unwrap_or_default()
+                    .split(',')
+                    .find(|o| *o == "z" || *o == "Z")
+                    .filter(|_| bind)
+                    .map(str::to_string),
+                propagation: m.propagation.filter(|p| bind && !p.is_empty()),
+                nocopy: nocopy.contains(&target),
+                host_path_must_exist: false,
+            };
             Some(MountSpec {
                 kind,
                 source,
-                target: m.destination?,
+                target,
                 read_only: !m.rw.unwrap_or(true),
+                options,
             })
         })
         .collect();
     mounts.sort_by(|a, b| a.target.cmp(&b.target));
 
     let mut addresses = BTreeMap::new();
+    let mut fixed_addresses = BTreeMap::new();
     let networks: BTreeMap<String, BTreeSet<String>> = c
         .network_settings
         .and_then(|n| n.networks)
         .unwrap_or_default()
         .into_iter()
         .map(|(name, endpoint)| {
+            if let Some(ipam) = &endpoint.ipam_config {
+                let fixed = FixedAddress {
+                    ipv4: ipam.ipv4_address.clone().filter(|a| !a.is_empty()),
+                    ipv6: ipam.ipv6_address.clone().filter(|a| !a.is_empty()),
+                };
+                if fixed != FixedAddress::default() {
+                    fixed_addresses.insert(name.clone(), fixed);
+                }
+            }
             if let Some(ip) = endpoint.ip_address.filter(|ip| !ip.is_empty()) {
                 addresses.insert(name.clone(), ip);
             }
@@ -331,6 +373,25 @@ pub fn live_from_inspect(c: ContainerInspectResponse) -> LiveContainer {
                 .filter_map(|u| Some((u.name?, (u.soft.unwrap_or(0), u.hard.unwrap_or(0)))))
                 .collect(),
             tmpfs: host.tmpfs.unwrap_or_default().into_iter().collect(),
+            expose: config
+                .exposed_ports
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            devices: host
+                .devices
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|d| {
+                    let on_host = d.path_on_host?;
+                    let inside = d.path_in_container.unwrap_or_else(|| on_host.clone());
+                    let perms = d.cgroup_permissions.unwrap_or_else(|| "rwm".to_string());
+                    Some(format!("{on_host}:{inside}:{perms}"))
+                })
+                .collect(),
+            runtime: host.runtime,
+            platform: c.platform,
+            fixed_addresses,
         },
         state: ContainerState::from_docker(&status, state.exit_code.unwrap_or(0))
             .unwrap_or(ContainerState::Dead),

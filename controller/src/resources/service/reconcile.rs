@@ -10,7 +10,7 @@ use holdfast_spec::{DesiredState, DriftMode};
 use tokio::time::Instant;
 
 use super::apply::{self, ApplyError};
-use super::desired::{DesiredContainer, DesiredError, network_name, volume_name};
+use super::desired::{DesiredContainer, DesiredError};
 use super::drift::{Field, FieldDrift};
 use super::inputs::{self, InputError};
 use super::live::{ContainerState, Health, ImageDefaults, LiveContainer};
@@ -514,7 +514,7 @@ async fn prerequisites(
     );
     for network in service.networks.keys() {
         let spec = cx.state.networks.get(network).unwrap_or(&no_network);
-        let full = network_name(project, network);
+        let full = objects::network_docker_name(project, network, spec);
         // A live cache that shows the network as made from this spec: no call.
         if observer.knows_current(Named::Network, &full, &content_hash(spec)) {
             continue;
@@ -562,7 +562,7 @@ async fn prerequisites(
             continue;
         };
         let spec = cx.state.volumes.get(volume).unwrap_or(&no_volume);
-        let full = volume_name(project, volume);
+        let full = objects::volume_docker_name(project, volume, spec);
         if observer.knows_current(Named::Volume, &full, &content_hash(spec)) {
             continue;
         }
