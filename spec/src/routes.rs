@@ -217,7 +217,7 @@ fn default_drain() -> Duration {
 /// `routes.NAME.health`: the probe a new container must pass, on the address the proxy
 /// will use, before the route switches to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct RouteHealth {
     /// The path requested (GET, with the route's first host). Default `/`.
     pub path: String,
