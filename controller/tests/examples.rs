@@ -1,6 +1,7 @@
 //! The layered examples (`examples/layered/`): each seed team's base file and override
 //! files, merged by `holdfast validate -f ... --print`, with the override's values winning;
-//! an error in an override file is reported at the override's FILE:LINE:COL.
+//! an error in an override file is reported at the override's FILE:LINE:COL; and one
+//! layering applied against the real engine with its image built on this machine.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,6 +9,11 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use serde_json::Value;
+
+mod common;
+
+use common::{assert_exit, env_of, inspect, run};
+use holdfast_testkit::{TestProject, docker};
 
 fn layered(folder: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -179,4 +185,65 @@ fn an_error_in_the_override_names_the_override_file_line_and_column() {
     );
     assert!(!stderr.contains("compose.yaml:"), "{stderr}");
     insta::assert_snapshot!(stderr);
+}
+
+#[test]
+fn marketplace_layers_apply_with_a_locally_built_image() {
+    let p = TestProject::new("layered-apply");
+    let src = layered("toogoodtogo");
+    let tag = format!("holdfast-test/layered-{}:1", std::process::id());
+    for file in ["compose.yaml", "docker-compose.prod.yml"] {
+        let text = std::fs::read_to_string(src.join(file))
+            .unwrap()
+            .replace("name: toogoodtogo", &format!("name: {}", p.name))
+            .replace("../../quickstart/image", "./image")
+            .replace("holdfast-quickstart/busybox:1", &tag);
+        p.write_file(file, &text);
+    }
+    let image = src.join("../../quickstart/image/Dockerfile");
+    p.write_file("image/Dockerfile", &std::fs::read_to_string(image).unwrap());
+    std::fs::copy("/bin/busybox", p.dir.join("image/busybox")).unwrap();
+
+    let state = p.state_dir();
+    let out = run(
+        &p,
+        &[
+            "apply",
+            "-f",
+            "compose.yaml",
+            "-f",
+            "docker-compose.prod.yml",
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--timeout",
+            "50s",
+        ],
+    );
+    assert_exit(
+        &out,
+        0,
+        "holdfast apply -f compose.yaml -f docker-compose.prod.yml",
+    );
+    let bot = inspect(&p, "bot");
+    assert_eq!(bot["Config"]["Image"], tag.as_str());
+    assert_eq!(bot["State"]["Status"], "running");
+    let env = env_of(&bot);
+    assert_eq!(
+        env.get("ENVIRONMENT").map(String::as_str),
+        Some("production")
+    );
+    assert_eq!(bot["HostConfig"]["RestartPolicy"]["Name"], "unless-stopped");
+    assert_eq!(bot["HostConfig"]["Memory"], 512 << 20);
+    assert_eq!(bot["HostConfig"]["LogConfig"]["Config"]["max-size"], "10m");
+    // The production file resets the base file's database ports: nothing published.
+    for internal in ["postgres", "redis"] {
+        let c = inspect(&p, internal);
+        let bindings = &c["HostConfig"]["PortBindings"];
+        assert!(
+            bindings.as_object().is_none_or(|b| b.is_empty()),
+            "{internal}: {bindings}"
+        );
+    }
+    drop(p);
+    docker(&["rmi", "-f", &tag]);
 }
