@@ -346,6 +346,17 @@ impl DesiredState {
         out
     }
 
+    /// Whether service `name` is a one-shot: another service waits for it with
+    /// `depends_on: {NAME: {condition: service_completed_successfully}}`. A one-shot's
+    /// container that exited 0 has completed; it is not started again.
+    pub fn is_one_shot(&self, name: &str) -> bool {
+        self.services.values().any(|s| {
+            s.depends_on
+                .get(name)
+                .is_some_and(|d| d.condition == DependencyCondition::ServiceCompletedSuccessfully)
+        })
+    }
+
     /// The hash of the whole desired state; see [`hash::content_hash`].
     pub fn content_hash(&self) -> String {
         hash::content_hash(self)
@@ -366,10 +377,8 @@ impl Service {
         note(self.network_mode.is_some(), "network_mode");
         note(self.deploy.replicas.is_some(), "deploy.replicas");
         note(
-            self.depends_on.values().any(|d| {
-                d.condition == DependencyCondition::ServiceCompletedSuccessfully || d.restart
-            }),
-            "depends_on (service_completed_successfully, restart)",
+            self.depends_on.values().any(|d| d.restart),
+            "depends_on (restart)",
         );
         out
     }

@@ -30,6 +30,9 @@ pub const RUNNING: &str = "running";
 /// What a service publishes while its container runs and is healthy (or has no health
 /// check).
 pub const HEALTHY: &str = "healthy";
+/// What a service publishes while its container has exited with code 0: the container's
+/// ID. A one-shot (`service_completed_successfully`) has then completed.
+pub const COMPLETED: &str = "completed";
 /// What a service publishes while it has a container at all: its ID.
 pub const CONTAINER: &str = "container";
 
@@ -96,9 +99,7 @@ fn need(dep: &str, condition: DependencyCondition) -> Need {
         key: match condition {
             DependencyCondition::ServiceStarted => RUNNING,
             DependencyCondition::ServiceHealthy => HEALTHY,
-            // Refused before it gets here (`Service::not_applied_yet`); waits on
-            // health meanwhile.
-            DependencyCondition::ServiceCompletedSuccessfully => HEALTHY,
+            DependencyCondition::ServiceCompletedSuccessfully => COMPLETED,
         }
         .to_string(),
     }
@@ -119,6 +120,9 @@ fn published(
         return out;
     };
     out.insert(CONTAINER.to_string(), id.to_string());
+    if let Some((ContainerState::Exited { code: 0 }, _)) = after {
+        out.insert(COMPLETED.to_string(), id.to_string());
+    }
     if let Some((ContainerState::Running, health)) = after {
         out.insert(RUNNING.to_string(), id.to_string());
         if matches!(health, Health::None | Health::Healthy) {

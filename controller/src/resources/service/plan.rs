@@ -12,7 +12,8 @@
 //! 5. same hash but configuration drift (someone recreated or changed it by hand):
 //!    [`Action::Recreate`] naming the drifted fields;
 //! 6. dead (Docker cannot start a dead container): [`Action::Recreate`];
-//! 7. exited or created: [`Action::Start`];
+//! 7. exited or created: [`Action::Start`] — except a one-shot
+//!    ([`PlanPolicy::one_shot`]) that exited 0: it has completed, [`Action::Nothing`];
 //! 8. paused: [`Action::Restart`];
 //! 9. running but unhealthy: [`Action::Restart`] — Docker's restart policy never
 //!    does this (moby #28400); the runtime should rate-limit it;
@@ -21,7 +22,7 @@
 use serde::Serialize;
 
 use super::desired::DesiredContainer;
-use super::drift::{FieldDrift, drift, missing_container};
+use super::drift::{Field, FieldDrift, drift, missing_container};
 use super::key;
 use super::live::{ContainerState, Health, ImageDefaults, LiveContainer};
 
@@ -44,6 +45,10 @@ pub struct PlanPolicy {
     pub report_only: bool,
     /// The resource is suspended: plan nothing.
     pub suspended: bool,
+    /// The service is a one-shot (another service waits for it with
+    /// `service_completed_successfully`): once its container exited 0 it is done and is
+    /// not started again.
+    pub one_shot: bool,
 }
 
 /// One step of bringing the container to the desired state.
@@ -139,14 +144,18 @@ pub fn plan(
     image: &ImageDefaults,
     policy: &PlanPolicy,
 ) -> ServicePlan {
-    let drift = match live {
+    let mut drift = match live {
         Some(live) => drift(desired, live, image),
         None => vec![missing_container()],
     };
+    // A one-shot that completed is meant to have stopped.
+    if policy.one_shot && live.is_some_and(completed) {
+        drift.retain(|d| d.field != Field::Running);
+    }
     let action = if policy.suspended || policy.report_only {
         Action::Nothing
     } else {
-        decide(desired, live, &drift)
+        decide(desired, live, &drift, policy.one_shot)
     };
     ServicePlan {
         service: desired.service.clone(),
@@ -155,10 +164,16 @@ pub fn plan(
     }
 }
 
+/// Whether the container exited with code 0 (a one-shot that did so has completed).
+pub fn completed(live: &LiveContainer) -> bool {
+    live.state == ContainerState::Exited { code: 0 }
+}
+
 fn decide(
     desired: &DesiredContainer,
     live: Option<&LiveContainer>,
     drift: &[FieldDrift],
+    one_shot: bool,
 ) -> Action {
     let Some(live) = live else {
         return Action::Create;
@@ -183,6 +198,7 @@ fn decide(
         (ContainerState::Dead, _) => Action::Recreate {
             reasons: vec![DEAD.to_string()],
         },
+        (ContainerState::Exited { code: 0 }, _) if one_shot => Action::Nothing,
         (ContainerState::Exited { .. } | ContainerState::Created, _) => Action::Start,
         (ContainerState::Paused, _) => Action::Restart {
             reason: PAUSED.to_string(),
@@ -446,7 +462,7 @@ mod tests {
         live.state = ContainerState::Exited { code: 1 };
         let policy = PlanPolicy {
             report_only: true,
-            suspended: false,
+            ..PlanPolicy::default()
         };
         let p = plan(&desired, Some(&live), &image, &policy);
         assert_eq!(p.actions, vec![Action::Nothing]);
@@ -460,13 +476,42 @@ mod tests {
     }
 
     #[test]
+    fn a_one_shot_that_exited_0_is_not_started_again() {
+        let (desired, image, mut live) = fixtures::web();
+        let one_shot = PlanPolicy {
+            one_shot: true,
+            ..PlanPolicy::default()
+        };
+        live.state = ContainerState::Exited { code: 0 };
+        let p = plan(&desired, Some(&live), &image, &one_shot);
+        assert_eq!(p.actions, vec![Action::Nothing]);
+        assert!(p.drift.is_empty(), "{:?}", p.drift);
+        // Not a one-shot: started again, reported as drift.
+        let p = plan(&desired, Some(&live), &image, &PlanPolicy::default());
+        assert_eq!(p.actions, vec![Action::Start]);
+        // A one-shot that failed runs again.
+        live.state = ContainerState::Exited { code: 1 };
+        let p = plan(&desired, Some(&live), &image, &one_shot);
+        assert_eq!(p.actions, vec![Action::Start]);
+        // A changed one-shot is recreated (and so runs again).
+        live.state = ContainerState::Exited { code: 0 };
+        live.labels.insert(SPEC_HASH.into(), "old".into());
+        let p = plan(&desired, Some(&live), &image, &one_shot);
+        assert!(
+            matches!(p.actions[..], [Action::Recreate { .. }]),
+            "{:?}",
+            p.actions
+        );
+    }
+
+    #[test]
     fn suspended_does_nothing() {
         let (desired, image, mut live) = fixtures::web();
         live.health = Health::Unhealthy;
         live.labels.insert(SPEC_HASH.into(), "old".into());
         let policy = PlanPolicy {
-            report_only: false,
             suspended: true,
+            ..PlanPolicy::default()
         };
         assert_eq!(
             plan(&desired, Some(&live), &image, &policy).actions,

@@ -266,6 +266,7 @@ async fn reconcile_with(
     let policy = PlanPolicy {
         report_only: service.holdfast.drift == DriftMode::Report,
         suspended: cx.suspended,
+        one_shot: cx.state.is_one_shot(name),
     };
     let held = policy.suspended || policy.report_only;
     // Whether this pass may change anything at all.
@@ -367,7 +368,7 @@ async fn reconcile_with(
 
     if held {
         report.outcome = if the_plan.drift.is_empty() {
-            readiness(live.as_ref())
+            readiness_of(live.as_ref(), policy.one_shot)
         } else {
             Outcome::Drifted
         };
@@ -438,7 +439,7 @@ async fn reconcile_with(
 
     if cx.mode == Mode::Plan {
         report.outcome = if the_plan.is_noop() {
-            readiness(live.as_ref())
+            readiness_of(live.as_ref(), policy.one_shot)
         } else {
             Outcome::Progressing {
                 reason: "changes planned".into(),
@@ -469,14 +470,14 @@ async fn reconcile_with(
         observer.removed(old);
     }
     report.outcome = match (changed, id) {
-        (false, _) => readiness(live.as_ref()),
+        (false, _) => readiness_of(live.as_ref(), policy.one_shot),
         (true, Some(id)) => {
             let after = observer
                 .reinspect(&id)
                 .await
                 .map_err(docker("inspect the new container"))?;
             report.after = after.as_ref().map(|l| (l.state, l.health));
-            readiness(after.as_ref())
+            readiness_of(after.as_ref(), policy.one_shot)
         }
         (true, None) => {
             report.after = None;
@@ -666,6 +667,23 @@ async fn service_image(
 
 /// Ready when running (and healthy, if it has a check); otherwise why not.
 pub fn readiness(live: Option<&LiveContainer>) -> Outcome {
+    readiness_of(live, false)
+}
+
+/// [`readiness`] for a `one_shot` service too: its container is ready once it exited 0
+/// (it has completed) and still progressing while it runs.
+pub fn readiness_of(live: Option<&LiveContainer>, one_shot: bool) -> Outcome {
+    if one_shot && let Some(live) = live {
+        if super::plan::completed(live) {
+            return Outcome::Ready;
+        }
+        if live.state == ContainerState::Running {
+            return Outcome::Progressing {
+                reason: "running to completion".into(),
+                retry_after: POLL,
+            };
+        }
+    }
     let Some(live) = live else {
         return Outcome::Progressing {
             reason: "no container".into(),
