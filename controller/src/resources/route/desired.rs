@@ -253,14 +253,7 @@ fn slot_switch(
         .get(&ObjectRef::new(crate::resources::service::KIND, service))?
         .get(HEALTHY)?;
     let port = route.paths.iter().find(|p| p.prefix == prefix)?.port;
-    let key = (service.to_string(), port);
-    let blue = super::ports::allocate(state).get(&key).copied()?;
-    let green = super::ports::allocate_green(state).get(&key).copied()?;
-    Some(holdfast_proxy::model::SlotSwitch {
-        blue: Upstream(format!("127.0.0.1:{blue}")),
-        green: Upstream(format!("127.0.0.1:{green}")),
-        marker: slot::marker(state_dir, &state.name, service),
-    })
+    slot::switch(state, state_dir, service, port)
 }
 
 /// `user:hash` lines of an htpasswd file.

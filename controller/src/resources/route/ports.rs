@@ -34,9 +34,10 @@ pub fn allocate_green(state: &DesiredState) -> BTreeMap<(String, u16), u16> {
 }
 
 /// Host ports by `(service, container port)`.
-type Ports = BTreeMap<(String, u16), u16>;
+pub type Ports = BTreeMap<(String, u16), u16>;
 
-fn allocate_all(state: &DesiredState) -> (Ports, Ports) {
+/// [`allocate`] and [`allocate_green`] in one go.
+pub fn allocate_all(state: &DesiredState) -> (Ports, Ports) {
     let (mut blue, mut green) = (BTreeMap::new(), BTreeMap::new());
     let Some(proxy) = &state.proxy else {
         return (blue, green);

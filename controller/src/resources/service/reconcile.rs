@@ -151,7 +151,7 @@ pub enum ReconcileError {
 }
 
 /// Wraps an engine error with what was being done.
-fn docker(op: &'static str) -> impl FnOnce(bollard::errors::Error) -> ReconcileError {
+pub(super) fn docker(op: &'static str) -> impl FnOnce(bollard::errors::Error) -> ReconcileError {
     move |source| ReconcileError::Docker { op, source }
 }
 
@@ -491,7 +491,8 @@ async fn reconcile_with(
     Ok(report)
 }
 
-fn short(id: &str) -> &str {
+/// The 12-character form of a container ID.
+pub(super) fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 

@@ -34,7 +34,7 @@ use super::desired::DesiredContainer;
 use super::live::{ContainerState, Health, ImageDefaults, LiveContainer};
 use super::observe::Observer;
 use super::plan::{Action, PlanPolicy, ServicePlan, plan};
-use super::reconcile::{Context, Outcome, ReconcileError, Report, readiness};
+use super::reconcile::{Context, Outcome, ReconcileError, Report, docker, readiness, short};
 use crate::resources::route::proxies::Proxies;
 use decide::{Decision, Seen, decide};
 use metrics::RolloutMetrics;
@@ -213,19 +213,13 @@ impl Pass<'_, '_> {
 
     /// The slot switch the route renders for this service, when it switches by marker.
     fn switch_model(&self) -> Option<holdfast_proxy::model::SlotSwitch> {
-        let marker = self.marker()?;
-        let key = (self.name.to_string(), self.port);
-        let blue = crate::resources::route::ports::allocate(self.cx.state)
-            .get(&key)
-            .copied()?;
-        let green = crate::resources::route::ports::allocate_green(self.cx.state)
-            .get(&key)
-            .copied()?;
-        Some(holdfast_proxy::model::SlotSwitch {
-            blue: holdfast_proxy::model::Upstream(format!("127.0.0.1:{blue}")),
-            green: holdfast_proxy::model::Upstream(format!("127.0.0.1:{green}")),
-            marker,
-        })
+        self.marker()?;
+        slot::switch(
+            self.cx.state,
+            &self.rollouts.state_dir,
+            self.name,
+            self.port,
+        )
     }
 
     /// Points the route at `slot` by the marker (engines that switch by marker).
@@ -945,14 +939,6 @@ fn progressing(reason: &str, retry_after: Duration) -> Outcome {
         reason: reason.to_string(),
         retry_after,
     }
-}
-
-fn short(id: &str) -> &str {
-    id.get(..12).unwrap_or(id)
-}
-
-fn docker(op: &'static str) -> impl FnOnce(bollard::errors::Error) -> ReconcileError {
-    move |source| ReconcileError::Docker { op, source }
 }
 
 /// The last [`LOG_LINES`] lines of container `id` (empty when they cannot be read).

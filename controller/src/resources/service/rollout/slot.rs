@@ -59,8 +59,7 @@ pub fn in_slot(state: &DesiredState, desired: &DesiredContainer, slot: Slot) -> 
         return out;
     }
     out.name = format!("{}-green", desired.name);
-    let blue = ports::allocate(state);
-    let green = ports::allocate_green(state);
+    let (blue, green) = ports::allocate_all(state);
     for p in &mut out.ports {
         let key = (desired.service.clone(), p.container_port);
         if p.host_ip == "127.0.0.1"
@@ -112,6 +111,24 @@ pub fn set_marker(marker: &std::path::Path, slot: Slot) -> std::io::Result<()> {
             _ => Ok(()),
         },
     }
+}
+
+/// The slot switch a route renders for `service`'s container port `port`: both slot
+/// addresses and the marker under `state_dir`.
+pub fn switch(
+    state: &DesiredState,
+    state_dir: &std::path::Path,
+    service: &str,
+    port: u16,
+) -> Option<holdfast_proxy::model::SlotSwitch> {
+    let key = (service.to_string(), port);
+    let (blue, green) = ports::allocate_all(state);
+    let address = |p: &u16| holdfast_proxy::model::Upstream(format!("127.0.0.1:{p}"));
+    Some(holdfast_proxy::model::SlotSwitch {
+        blue: address(blue.get(&key)?),
+        green: address(green.get(&key)?),
+        marker: marker(state_dir, &state.name, service),
+    })
 }
 
 /// The slot the marker points the route at.
