@@ -375,12 +375,16 @@ impl Service {
             }
         };
         note(self.network_mode.is_some(), "network_mode");
-        note(self.deploy.replicas.is_some(), "deploy.replicas");
         note(
             self.depends_on.values().any(|d| d.restart),
             "depends_on (restart)",
         );
         out
+    }
+
+    /// How many containers run the service: `deploy.replicas`, one when absent.
+    pub fn replicas(&self) -> u32 {
+        self.deploy.replicas.unwrap_or(1)
     }
 
     /// The hash of this service's resolved spec; see [`hash::content_hash`]. holdfast's

@@ -189,9 +189,7 @@ fn route_model(
             prefix: p.prefix.clone(),
             strip_prefix: p.strip_prefix,
             service: p.service.clone(),
-            upstreams: upstream(state, published, &p.service, p.port)
-                .into_iter()
-                .collect(),
+            upstreams: upstreams(state, published, &p.service, p.port),
         })
         .collect();
     sort_paths(&mut paths);
@@ -217,20 +215,39 @@ fn route_model(
     })
 }
 
-/// The live address of `service`'s `port`, if the service is healthy and publishes one.
-fn upstream(
+/// The live addresses of `service`'s `port`: its container's, if the service is
+/// healthy and publishes one; with `deploy.replicas`, those of its healthy replicas
+/// (the service publishes only theirs), so a route keeps serving while one replica is
+/// replaced.
+fn upstreams(
     state: &DesiredState,
     published: &BTreeMap<ObjectRef, BTreeMap<String, String>>,
     service: &str,
     port: u16,
-) -> Option<Upstream> {
-    let values = published.get(&ObjectRef::new(crate::resources::service::KIND, service))?;
-    values.get(HEALTHY)?;
-    let value = values.get(&upstream_key(state, service, port))?;
-    Some(match shared_network(state, service) {
-        Some(_) => Upstream(format!("{value}:{port}")),
-        None => Upstream(value.clone()),
-    })
+) -> Vec<Upstream> {
+    let Some(values) = published.get(&ObjectRef::new(crate::resources::service::KIND, service))
+    else {
+        return Vec::new();
+    };
+    let replicated = state
+        .services
+        .get(service)
+        .is_some_and(|s| s.replicas() != 1);
+    if !replicated && !values.contains_key(HEALTHY) {
+        return Vec::new();
+    }
+    let Some(value) = values.get(&upstream_key(state, service, port)) else {
+        return Vec::new();
+    };
+    let shared = shared_network(state, service).is_some();
+    value
+        .split(',')
+        .filter(|v| !v.is_empty())
+        .map(|v| match shared {
+            true => Upstream(format!("{v}:{port}")),
+            false => Upstream(v.to_string()),
+        })
+        .collect()
 }
 
 /// The slot switch of a healthy start-first service's path (see

@@ -33,8 +33,30 @@ pub fn allocate_green(state: &DesiredState) -> BTreeMap<(String, u16), u16> {
     allocate_all(state).1
 }
 
-/// Host ports by `(service, container port)`.
+/// Host ports by `(instance, container port)`, where the instance is the service's
+/// name for its first replica and [`instance`] for the others.
 pub type Ports = BTreeMap<(String, u16), u16>;
+
+/// The key a replica's ports are allocated under: the service's name for replica 1
+/// (so a service scaled from one replica keeps its address), `service#n` for replica
+/// `n` (`#` cannot occur in a service name).
+pub fn instance(service: &str, replica: u32) -> String {
+    if replica <= 1 {
+        service.to_string()
+    } else {
+        format!("{service}#{replica}")
+    }
+}
+
+/// What replica `n`'s port is hashed from; replica 1's is the service's own, as before
+/// replicas.
+fn hash_key(project: &str, service: &str, port: u16, replica: u32) -> String {
+    if replica <= 1 {
+        format!("{project}/{service}/{port}")
+    } else {
+        format!("{project}/{service}/{port}/{replica}")
+    }
+}
 
 /// [`allocate`] and [`allocate_green`] in one go.
 pub fn allocate_all(state: &DesiredState) -> (Ports, Ports) {
@@ -66,23 +88,40 @@ pub fn allocate_all(state: &DesiredState) -> (Ports, Ports) {
         taken.insert(free);
         Some(free)
     };
+    let replicas = |service: &str| {
+        state
+            .services
+            .get(service)
+            .map_or(1, |s| s.replicas().max(1))
+    };
     for (service, port) in &wanted {
-        if let Some(p) = pick(format!("{}/{service}/{port}", state.name)) {
-            blue.insert((service.clone(), *port), p);
+        for n in 1..=replicas(service) {
+            if let Some(p) = pick(hash_key(&state.name, service, *port, n)) {
+                blue.insert((instance(service, n), *port), p);
+            }
         }
     }
     for (service, port) in wanted {
         let start_first = state.services.get(&service).is_some_and(|s| {
             s.deploy.update_config.order == holdfast_spec::UpdateOrder::StartFirst
         });
-        if start_first && let Some(p) = pick(format!("{}/{service}/{port}/green", state.name)) {
-            green.insert((service, port), p);
+        if !start_first {
+            continue;
+        }
+        for n in 1..=replicas(&service) {
+            if let Some(p) = pick(format!(
+                "{}/green",
+                hash_key(&state.name, &service, port, n)
+            )) {
+                green.insert((instance(&service, n), port), p);
+            }
         }
     }
     (blue, green)
 }
 
-/// `service` with the 127.0.0.1 ports its routes need added to `ports`.
+/// `service` with the 127.0.0.1 ports its routes need added to `ports` (those of its
+/// first replica; see [`instance`] for the others').
 pub fn with_route_ports<'a>(
     state: &DesiredState,
     name: &str,

@@ -236,18 +236,82 @@ fn convert(
             container.get(..12).unwrap_or(container).to_string(),
         );
     }
-    out.published = published(
-        report.container.as_deref(),
-        report.after,
-        report.live.as_ref(),
-        addresses,
-    );
-    if plan_mode {
-        out.diff = Some(diff::render_pair(
-            report.desired.as_ref(),
+    out.published = if report.replicas.is_empty() {
+        published(
+            report.container.as_deref(),
+            report.after,
             report.live.as_ref(),
-            &report.image_defaults,
-        ));
+            addresses,
+        )
+    } else {
+        published_by_replicas(&report.replicas, addresses)
+    };
+    if !report.replicas.is_empty() {
+        let ids: Vec<&str> = report
+            .replicas
+            .iter()
+            .filter_map(|r| r.container.as_deref())
+            .map(|c| c.get(..12).unwrap_or(c))
+            .collect();
+        out.columns.insert("CONTAINER".into(), ids.join(","));
+    }
+    if plan_mode {
+        let pairs: Vec<&reconcile::Report> = if report.replicas.is_empty() {
+            vec![&report]
+        } else {
+            report.replicas.iter().collect()
+        };
+        let (mut live, mut desired) = (String::new(), String::new());
+        for r in pairs {
+            let (l, d) = diff::render_pair(r.desired.as_ref(), r.live.as_ref(), &r.image_defaults);
+            live.push_str(&l);
+            desired.push_str(&d);
+        }
+        out.diff = Some((live, desired));
+    }
+    out
+}
+
+/// What a service of several replicas publishes: [`CONTAINER`] while any has a
+/// container; [`RUNNING`], [`HEALTHY`] and [`COMPLETED`] once every replica is so
+/// (each value lists the replicas' IDs); and the addresses of the replicas that are
+/// running and healthy, comma-separated, so that a route sends traffic to those and
+/// keeps serving while one is replaced.
+fn published_by_replicas(
+    replicas: &[reconcile::Report],
+    addresses: bool,
+) -> BTreeMap<String, String> {
+    let each: Vec<BTreeMap<String, String>> = replicas
+        .iter()
+        .map(|r| published(r.container.as_deref(), r.after, r.live.as_ref(), addresses))
+        .collect();
+    let mut out = BTreeMap::new();
+    let joined = |key: &str, all: bool| -> Option<String> {
+        let values: Vec<&str> = each
+            .iter()
+            .filter_map(|p| p.get(key).map(String::as_str))
+            .collect();
+        (!values.is_empty() && (!all || values.len() == each.len())).then(|| values.join(","))
+    };
+    if let Some(ids) = joined(CONTAINER, false) {
+        out.insert(CONTAINER.to_string(), ids);
+    }
+    for key in [RUNNING, HEALTHY, COMPLETED] {
+        if let Some(v) = joined(key, true) {
+            out.insert(key.to_string(), v);
+        }
+    }
+    let healthy = each.iter().filter(|p| p.contains_key(HEALTHY));
+    let mut routed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in healthy {
+        for (k, v) in p {
+            if k.starts_with("endpoint:") || k.starts_with("address:") {
+                routed.entry(k.clone()).or_default().push(v.clone());
+            }
+        }
+    }
+    for (k, v) in routed {
+        out.insert(k, v.join(","));
     }
     out
 }

@@ -11,6 +11,7 @@
 //!   own defaults ([`ImageDefaults`]);
 //! - [`drift`](mod@drift): how the live container differs from the desired one, field by field;
 //! - [`plan`](mod@plan): the actions that bring the live container to the desired one;
+//! - [`replicas`]: several containers of one service (`deploy.replicas`);
 //! - [`rollout`]: zero-downtime (start-first) updates of a service behind a route.
 //!
 //! ```
@@ -45,6 +46,7 @@ pub mod live;
 pub mod observe;
 pub mod plan;
 pub mod reconcile;
+pub mod replicas;
 pub mod rollout;
 
 #[cfg(test)]

@@ -117,6 +117,9 @@ pub struct Report {
     pub held: bool,
     /// Where a start-first update stands: the phase and each phase's time.
     pub rollout: Option<String>,
+    /// With `deploy.replicas` other than 1, each replica's own report, in order; the
+    /// fields above then sum them up (see [`replicas`](super::replicas)).
+    pub replicas: Vec<Report>,
 }
 
 /// Why a reconcile failed.
@@ -259,7 +262,7 @@ async fn reconcile_with(
             .map_err(docker("list the service's containers"))?;
         return remove(cx, observer, name, owned).await;
     };
-    let mut lives = observer
+    let lives = observer
         .containers(project, Some(name))
         .await
         .map_err(docker("list and inspect the service's containers"))?;
@@ -309,6 +312,85 @@ async fn reconcile_with(
         .await;
     }
 
+    let count = service.replicas();
+    // Scaled to one, or from one: the replicas' own path names and removes them.
+    if count != 1
+        || lives
+            .iter()
+            .any(|l| super::replicas::index(&desired.name, l) > 1)
+    {
+        return super::replicas::reconcile(
+            cx,
+            observer,
+            Converge {
+                name,
+                desired,
+                lives,
+                image_defaults,
+                policy,
+                steps,
+                object_drift,
+            },
+            count,
+            service.deploy.update_config.parallelism,
+        )
+        .await;
+    }
+    converge(
+        cx,
+        observer,
+        Converge {
+            name,
+            desired,
+            lives,
+            image_defaults,
+            policy,
+            steps,
+            object_drift,
+        },
+    )
+    .await
+}
+
+/// What [`converge`] brings to the file: one container's desired side and what was
+/// observed of it.
+#[derive(Debug)]
+pub(super) struct Converge<'n> {
+    /// The service.
+    pub name: &'n str,
+    /// The container wanted.
+    pub desired: DesiredContainer,
+    /// The live containers that may be it.
+    pub lives: Vec<LiveContainer>,
+    /// The image's own configuration.
+    pub image_defaults: ImageDefaults,
+    /// How far the pass may go.
+    pub policy: PlanPolicy,
+    /// What was done so far.
+    pub steps: Vec<String>,
+    /// Networks and volumes that differ from the file.
+    pub object_drift: Vec<FieldDrift>,
+}
+
+/// Plans and carries out one container of a service: the container itself when the
+/// service runs one, one replica otherwise.
+pub(super) async fn converge(
+    cx: &Context<'_>,
+    observer: &Observer<'_>,
+    c: Converge<'_>,
+) -> Result<Report, ReconcileError> {
+    let Converge {
+        name,
+        desired,
+        mut lives,
+        image_defaults,
+        policy,
+        steps,
+        object_drift,
+    } = c;
+    let mut steps = steps;
+    let held = policy.suspended || policy.report_only;
+    let act = cx.mode == Mode::Apply && !held;
     // Observe: one container per service; extras (a crash between create and remove,
     // or a copy made by hand with our labels) go.
     lives.sort_by_key(|l| {
@@ -364,6 +446,7 @@ async fn reconcile_with(
         after: live.as_ref().map(|l| (l.state, l.health)),
         held,
         rollout: None,
+        replicas: Vec::new(),
     };
 
     if held {
@@ -732,6 +815,7 @@ async fn remove(
         after: None,
         held: cx.suspended,
         rollout: None,
+        replicas: Vec::new(),
     };
     if owned.is_empty() {
         return Ok(report);

@@ -104,6 +104,7 @@ pub fn routes_to<'a>(state: &'a DesiredState, service: &str) -> Vec<(&'a str, &'
 pub fn applies(state: &DesiredState, service: &str) -> bool {
     state.services.get(service).is_some_and(|s| {
         s.deploy.update_config.order == UpdateOrder::StartFirst
+            && s.replicas() == 1
             && state.proxy.as_ref().is_some_and(|p| p.service.is_none())
             && !routes_to(state, service).is_empty()
     })
@@ -906,6 +907,7 @@ impl Pass<'_, '_> {
             image_defaults: self.image_defaults.clone(),
             held: false,
             rollout,
+            replicas: Vec::new(),
         }
     }
 
