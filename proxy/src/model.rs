@@ -116,12 +116,13 @@ pub struct PathModel {
     /// The service's name (for the 503 page and the status).
     pub service: String,
     /// The live addresses; empty while the service is not Ready, and then the path
-    /// answers 503 with holdfast's page (unless `switch` is set).
+    /// answers 503 with holdfast's page (unless `switches` is set).
     pub upstreams: Vec<Upstream>,
-    /// For a service updated start-first: its two slot addresses and the file that
-    /// picks one, instead of `upstreams`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub switch: Option<SlotSwitch>,
+    /// For a service updated start-first, instead of `upstreams`: per replica, its two
+    /// slot addresses and the file that picks one. With several, each request goes to
+    /// one replica picked at random, then to the slot its marker names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub switches: Vec<SlotSwitch>,
 }
 
 /// The two addresses a start-first service's containers take turns on, and the file
@@ -233,7 +234,7 @@ pub mod fixtures {
     /// `prefix` (stripped or not) to `service` at `upstreams` (none: the service is down).
     pub fn path(prefix: &str, strip: bool, service: &str, upstreams: &[&str]) -> PathModel {
         PathModel {
-            switch: None,
+            switches: Vec::new(),
             prefix: prefix.into(),
             strip_prefix: strip,
             service: service.into(),

@@ -164,12 +164,34 @@ async fn rollback_service(
         applied: !req.dry_run,
     };
     if !req.dry_run {
-        if let Err(e) = records.request_rollback(&project, &name, revision.number) {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot ask for the rollback: {e}"),
-            )
-            .into_response();
+        // Each replica keeps its own record: each goes back to its revision of the
+        // same spec.
+        let replicas = c
+            .desired_state()
+            .and_then(|s| s.services.get(&name).map(|s| s.replicas()))
+            .unwrap_or(1);
+        for n in 1..=replicas.max(1) {
+            let instance = crate::resources::route::ports::instance(&name, n);
+            let number = if n == 1 {
+                Some(revision.number)
+            } else {
+                records
+                    .load(&project, &instance)
+                    .revisions
+                    .iter()
+                    .find(|r| r.desired.spec_hash == revision.desired.spec_hash)
+                    .map(|r| r.number)
+            };
+            let Some(number) = number else {
+                continue;
+            };
+            if let Err(e) = records.request_rollback(&project, &instance, number) {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("cannot ask for the rollback: {e}"),
+                )
+                .into_response();
+            }
         }
         c.trigger(&key);
     }

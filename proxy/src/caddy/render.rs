@@ -275,6 +275,27 @@ fn reverse_proxy(
     Value::Object(proxy)
 }
 
+/// The slot of `switch` picked per request by whether its marker exists: no reload
+/// moves traffic.
+fn slot_subroute(
+    switch: &crate::model::SlotSwitch,
+    route: &RouteModel,
+    model: &ProxyModel,
+    options: &RenderOptions,
+) -> Value {
+    let marker = switch.marker.display().to_string();
+    json!({
+        "handler": "subroute",
+        "routes": [
+            {
+                "match": [{"file": {"root": "/", "try_files": [marker]}}],
+                "handle": [reverse_proxy(&[&switch.green], route, model, options)],
+            },
+            {"handle": [reverse_proxy(&[&switch.blue], route, model, options)]},
+        ],
+    })
+}
+
 fn path_route(
     path: &PathModel,
     route: &RouteModel,
@@ -286,19 +307,35 @@ fn path_route(
     if path.strip_prefix && !prefix.is_empty() {
         handle.push(json!({"handler": "rewrite", "strip_path_prefix": prefix}));
     }
-    if let Some(switch) = &path.switch {
-        // Picked per request by whether the marker exists: no reload moves traffic.
-        let marker = switch.marker.display().to_string();
-        handle.push(json!({
-            "handler": "subroute",
-            "routes": [
-                {
-                    "match": [{"file": {"root": "/", "try_files": [marker]}}],
-                    "handle": [reverse_proxy(&[&switch.green], route, model, options)],
-                },
-                {"handle": [reverse_proxy(&[&switch.blue], route, model, options)]},
-            ],
-        }));
+    if let [switch] = path.switches.as_slice() {
+        handle.push(slot_subroute(switch, route, model, options));
+    } else if !path.switches.is_empty() {
+        // Each request picks a replica at random (by the first hex digit of its UUID),
+        // then the slot its marker names. Every upstream stays a literal address, so
+        // the proxy counts each slot's requests in flight.
+        let n = path.switches.len();
+        let routes: Vec<Value> = path
+            .switches
+            .iter()
+            .enumerate()
+            .map(|(j, switch)| {
+                let handle = json!([slot_subroute(switch, route, model, options)]);
+                if j + 1 == n {
+                    return json!({"handle": handle});
+                }
+                let digits: String = "0123456789abcdef"
+                    .chars()
+                    .enumerate()
+                    .filter(|(k, _)| k % n == j)
+                    .map(|(_, c)| c)
+                    .collect();
+                json!({
+                    "match": [{"expression": format!("{{http.request.uuid}}.matches('^[{digits}]')")}],
+                    "handle": handle,
+                })
+            })
+            .collect();
+        handle.push(json!({"handler": "subroute", "routes": routes}));
     } else if path.upstreams.is_empty() {
         handle.push(json!({
             "handler": "static_response",

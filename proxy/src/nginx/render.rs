@@ -161,15 +161,48 @@ fn route_text(name: &str, route: &RouteModel, listen: &Listen) -> String {
     };
     let stem = file_stem(name);
     for (i, path) in route.paths.iter().enumerate() {
-        if let Some(switch) = &path.switch {
+        if !path.switches.is_empty() {
             // No keepalive: each request has its own connection, so the connections
             // to a slot are its requests in flight (what a drain waits on).
-            for (name, u) in [
-                (upstream_name(&stem, i), &switch.blue),
-                (green_name(&stem, i), &switch.green),
-            ] {
-                o.open(&format!("upstream {name}"));
-                o.line(&format!("server {}", quote(&u.0)));
+            for (j, switch) in path.switches.iter().enumerate() {
+                for (name, u) in [
+                    (
+                        replica_name(&upstream_name(&stem, i), j, &path.switches),
+                        &switch.blue,
+                    ),
+                    (
+                        replica_name(&green_name(&stem, i), j, &path.switches),
+                        &switch.green,
+                    ),
+                ] {
+                    o.open(&format!("upstream {name}"));
+                    o.line(&format!("server {}", quote(&u.0)));
+                    o.close();
+                }
+            }
+            if path.switches.len() > 1 {
+                // Each request picks a replica at random, then the slot its marker names.
+                let n = path.switches.len();
+                o.open(&format!(
+                    "split_clients \"${{request_id}}\" {}",
+                    replica_var(&stem, i)
+                ));
+                for j in 0..n - 1 {
+                    o.line(&format!("{:.2}% {j}", 100.0 / n as f64));
+                }
+                o.line(&format!("* {}", n - 1));
+                o.close();
+                o.open(&format!(
+                    "map {} {}",
+                    replica_var(&stem, i),
+                    marker_var(&stem, i)
+                ));
+                for (j, switch) in path.switches.iter().enumerate() {
+                    o.line(&format!(
+                        "{j} {}",
+                        quote(&switch.marker.display().to_string())
+                    ));
+                }
                 o.close();
             }
             continue;
@@ -288,7 +321,7 @@ fn route_text(name: &str, route: &RouteModel, listen: &Listen) -> String {
             body(&mut o);
             o.close();
         }
-        if path.upstreams.is_empty() && path.switch.is_none() {
+        if path.upstreams.is_empty() && path.switches.is_empty() {
             o.open(&format!("location @{}", unavailable_name(i)));
             o.line("default_type \"text/html; charset=utf-8\"");
             o.line(&format!(
@@ -309,7 +342,7 @@ fn route_text(name: &str, route: &RouteModel, listen: &Listen) -> String {
 }
 
 fn location_body(o: &mut Out, route: &RouteModel, path: &PathModel, stem: &str, i: usize) {
-    if path.upstreams.is_empty() && path.switch.is_none() {
+    if path.upstreams.is_empty() && path.switches.is_empty() {
         // `try_files` runs after the access phase (allow/deny, basic auth), a
         // `return` here would run before it.
         o.line(&format!(
@@ -323,15 +356,26 @@ fn location_body(o: &mut Out, route: &RouteModel, path: &PathModel, stem: &str, 
         ));
         return;
     }
-    if let Some(switch) = &path.switch {
+    if let Some(switch) = path.switches.first() {
         // Picked per request by whether the marker exists: no reload moves traffic.
         let var = format!("$holdfast_slot_{i}");
-        o.line(&format!("set {var} {}", upstream_name(stem, i)));
-        o.open(&format!(
-            "if (-f {})",
-            quote(&switch.marker.display().to_string())
-        ));
-        o.line(&format!("set {var} {}", green_name(stem, i)));
+        let (blue, green, marker) = if path.switches.len() > 1 {
+            let pick = format!("${{{}}}", &replica_var(stem, i)[1..]);
+            (
+                quote(&format!("{}_{pick}", upstream_name(stem, i))),
+                quote(&format!("{}_{pick}", green_name(stem, i))),
+                marker_var(stem, i),
+            )
+        } else {
+            (
+                upstream_name(stem, i),
+                green_name(stem, i),
+                quote(&switch.marker.display().to_string()),
+            )
+        };
+        o.line(&format!("set {var} {blue}"));
+        o.open(&format!("if (-f {marker})"));
+        o.line(&format!("set {var} {green}"));
         o.close();
         let prefix = path.prefix.trim_end_matches('/');
         if path.strip_prefix && !prefix.is_empty() {
@@ -406,6 +450,26 @@ fn upstream_name(stem: &str, i: usize) -> String {
 
 fn green_name(stem: &str, i: usize) -> String {
     format!("{}_green", upstream_name(stem, i))
+}
+
+/// The upstream `name` of replica `j` among `switches`: `name` itself for a service of
+/// one container, `name_j` otherwise.
+fn replica_name(name: &str, j: usize, switches: &[crate::model::SlotSwitch]) -> String {
+    if switches.len() > 1 {
+        format!("{name}_{j}")
+    } else {
+        name.to_string()
+    }
+}
+
+/// The variable that holds the replica a request of path `i` goes to.
+fn replica_var(stem: &str, i: usize) -> String {
+    format!("$holdfast_replica_{}_{i}", stem.replace('-', "_"))
+}
+
+/// The variable that holds the marker of that replica.
+fn marker_var(stem: &str, i: usize) -> String {
+    format!("$holdfast_marker_{}_{i}", stem.replace('-', "_"))
 }
 
 /// `text` with the characters of a PCRE pattern escaped.

@@ -320,7 +320,7 @@ mod tests {
         r.paths.insert(
             0,
             PathModel {
-                switch: None,
+                switches: Vec::new(),
                 prefix: "/api".into(),
                 strip_prefix: true,
                 service: "api".into(),

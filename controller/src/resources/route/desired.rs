@@ -127,7 +127,7 @@ pub fn model(
     for (name, route) in &state.routes {
         let mut r = route_model(state, name, route, published, ca)?;
         for path in &mut r.paths {
-            path.switch = slot_switch(
+            path.switches = slot_switches(
                 state,
                 proxy,
                 published,
@@ -185,7 +185,7 @@ fn route_model(
         .paths
         .iter()
         .map(|p| PathModel {
-            switch: None,
+            switches: Vec::new(),
             prefix: p.prefix.clone(),
             strip_prefix: p.strip_prefix,
             service: p.service.clone(),
@@ -250,10 +250,12 @@ fn upstreams(
         .collect()
 }
 
-/// The slot switch of a healthy start-first service's path (see
-/// [`rollout`](crate::resources::service::rollout)): both slot addresses, picked by
-/// the marker. `None` for other services, and while the service is not healthy.
-fn slot_switch(
+/// The slot switches of a healthy start-first service's path (see
+/// [`rollout`](crate::resources::service::rollout)): both slot addresses of each
+/// replica, picked by its marker. None for other services, and while the service is
+/// not healthy; with replicas, those of the replicas that serve (one of whose
+/// addresses the service publishes).
+fn slot_switches(
     state: &DesiredState,
     proxy: &Proxy,
     published: &BTreeMap<ObjectRef, BTreeMap<String, String>>,
@@ -261,16 +263,41 @@ fn slot_switch(
     state_dir: &std::path::Path,
     route: &Route,
     prefix: &str,
-) -> Option<holdfast_proxy::model::SlotSwitch> {
+) -> Vec<holdfast_proxy::model::SlotSwitch> {
     use crate::resources::service::rollout::{self, slot};
+    let (Some(values), Some(count)) = (
+        published.get(&ObjectRef::new(crate::resources::service::KIND, service)),
+        state.services.get(service).map(|s| s.replicas()),
+    ) else {
+        return Vec::new();
+    };
+    let Some(port) = route
+        .paths
+        .iter()
+        .find(|p| p.prefix == prefix)
+        .map(|p| p.port)
+    else {
+        return Vec::new();
+    };
     if !rollout::applies(state, service) || !slot::switches_by_marker(proxy) {
-        return None;
+        return Vec::new();
     }
-    published
-        .get(&ObjectRef::new(crate::resources::service::KIND, service))?
-        .get(HEALTHY)?;
-    let port = route.paths.iter().find(|p| p.prefix == prefix)?.port;
-    slot::switch(state, state_dir, service, port)
+    if count == 1 {
+        if !values.contains_key(HEALTHY) {
+            return Vec::new();
+        }
+        return slot::switch(state, state_dir, service, port, 1)
+            .into_iter()
+            .collect();
+    }
+    let serving: Vec<&str> = values
+        .get(&endpoint_key(port))
+        .map(|v| v.split(',').collect())
+        .unwrap_or_default();
+    (1..=count)
+        .filter_map(|n| slot::switch(state, state_dir, service, port, n))
+        .filter(|s| serving.contains(&s.blue.0.as_str()) || serving.contains(&s.green.0.as_str()))
+        .collect()
 }
 
 /// `user:hash` lines of an htpasswd file.

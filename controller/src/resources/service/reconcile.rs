@@ -293,7 +293,14 @@ async fn reconcile_with(
     }
 
     let image_defaults = observe::image_defaults(&image_info);
+    let count = service.replicas();
+    // Scaled to one, or from one: the replicas' own path names and removes them.
+    let replicated = count != 1
+        || lives
+            .iter()
+            .any(|l| super::replicas::index(&desired.name, l) > 1);
     if act
+        && !replicated
         && let Some(rollouts) = cx.rollouts
         && super::rollout::applies(cx.state, name)
     {
@@ -307,18 +314,13 @@ async fn reconcile_with(
                 lives,
                 image_defaults,
                 steps,
+                replica: 1,
             },
         )
         .await;
     }
 
-    let count = service.replicas();
-    // Scaled to one, or from one: the replicas' own path names and removes them.
-    if count != 1
-        || lives
-            .iter()
-            .any(|l| super::replicas::index(&desired.name, l) > 1)
-    {
+    if replicated {
         return super::replicas::reconcile(
             cx,
             observer,

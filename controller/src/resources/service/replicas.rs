@@ -139,19 +139,50 @@ pub(super) async fn reconcile(
             steps: Vec::new(),
             object_drift: Vec::new(),
         };
-        let report = if act && busy >= parallelism.max(1) {
+        let start_first = cx
+            .rollouts
+            .filter(|_| act && super::rollout::applies(cx.state, name));
+        let report = if let Some(rollouts) = start_first {
+            let instance = ports::instance(name, n);
+            let idle = rollouts.records().load(&cx.state.name, &instance).phase
+                == super::rollout::record::Phase::Idle;
+            let current = mine
+                .iter()
+                .any(|l| l.spec_hash() == Some(want.spec_hash.as_str()));
+            // A replica with no container yet takes nothing away: it never waits.
+            if busy >= parallelism.max(1) && idle && !current && !mine.is_empty() {
+                // Waits, still published as it is, so the route keeps it.
+                let planning = Context {
+                    mode: Mode::Plan,
+                    ..*cx
+                };
+                let mut planned = converge(&planning, observer, part()).await?;
+                planned.outcome = waiting(n, busy, parallelism);
+                planned
+            } else {
+                super::rollout::reconcile(
+                    cx,
+                    observer,
+                    rollouts,
+                    name,
+                    super::rollout::Observed {
+                        desired: want.clone(),
+                        lives: mine.clone(),
+                        image_defaults: image_defaults.clone(),
+                        steps: Vec::new(),
+                        replica: n,
+                    },
+                )
+                .await?
+            }
+        } else if act && busy >= parallelism.max(1) {
             let planning = Context {
                 mode: Mode::Plan,
                 ..*cx
             };
             let mut planned = converge(&planning, observer, part()).await?;
             if replaces(&planned) {
-                planned.outcome = Outcome::Progressing {
-                    reason: format!(
-                        "replica {n} waits to be replaced: {busy} replica(s) not ready (parallelism {parallelism})"
-                    ),
-                    retry_after: WAIT,
-                };
+                planned.outcome = waiting(n, busy, parallelism);
                 planned
             } else {
                 converge(cx, observer, part()).await?
@@ -167,6 +198,16 @@ pub(super) async fn reconcile(
     let mut out = sum(name, &desired, reports, steps, object_drift, held);
     out.applied |= removed;
     Ok(out)
+}
+
+/// The outcome of replica `n` while `busy` others are being replaced.
+fn waiting(n: u32, busy: u32, parallelism: u32) -> Outcome {
+    Outcome::Progressing {
+        reason: format!(
+            "replica {n} waits to be replaced: {busy} replica(s) not ready (parallelism {parallelism})"
+        ),
+        retry_after: WAIT,
+    }
 }
 
 /// Whether the planned pass would replace a live container.

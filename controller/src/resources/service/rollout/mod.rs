@@ -104,7 +104,6 @@ pub fn routes_to<'a>(state: &'a DesiredState, service: &str) -> Vec<(&'a str, &'
 pub fn applies(state: &DesiredState, service: &str) -> bool {
     state.services.get(service).is_some_and(|s| {
         s.deploy.update_config.order == UpdateOrder::StartFirst
-            && s.replicas() == 1
             && state.proxy.as_ref().is_some_and(|p| p.service.is_none())
             && !routes_to(state, service).is_empty()
     })
@@ -130,6 +129,9 @@ pub(super) struct Observed {
     pub image_defaults: ImageDefaults,
     /// What the pass did so far (networks, images).
     pub steps: Vec<String>,
+    /// Which replica this is (1 for a service of one container): each replica is
+    /// updated on its own, with its own record, slots and marker.
+    pub replica: u32,
 }
 
 /// One pass of a start-first service.
@@ -145,6 +147,7 @@ pub(super) async fn reconcile(
         lives,
         image_defaults,
         steps,
+        replica,
     } = observed;
     let (Some(proxy), Some((_, route, port))) =
         (&cx.state.proxy, routes_to(cx.state, name).first().copied())
@@ -161,7 +164,12 @@ pub(super) async fn reconcile(
         proxy,
         route,
         port,
-        record: rollouts.records.load(&cx.state.name, name),
+        record: rollouts.records.load(
+            &cx.state.name,
+            &crate::resources::route::ports::instance(name, replica),
+        ),
+        instance: crate::resources::route::ports::instance(name, replica),
+        replica,
         target: desired.clone(),
         file_hash: desired.spec_hash.clone(),
         lives,
@@ -181,6 +189,10 @@ struct Pass<'a, 'c> {
     route: &'a Route,
     port: u16,
     record: Record,
+    /// What the record and the marker are kept under: the service, or
+    /// `service#n` for its replica `n`.
+    instance: String,
+    replica: u32,
     /// The spec in force: the file's, or a pinned rollback's.
     target: DesiredContainer,
     /// The file's spec hash.
@@ -202,14 +214,14 @@ impl Pass<'_, '_> {
     fn save(&self) -> Result<(), ReconcileError> {
         self.rollouts
             .records
-            .save(self.project(), self.name, &self.record)
+            .save(self.project(), &self.instance, &self.record)
             .map_err(|e| ReconcileError::Rollout(format!("cannot save the update record: {e}")))
     }
 
     /// The marker that picks the routed slot, when the engine switches by marker.
     fn marker(&self) -> Option<std::path::PathBuf> {
         slot::switches_by_marker(self.proxy)
-            .then(|| slot::marker(&self.rollouts.state_dir, self.project(), self.name))
+            .then(|| slot::marker(&self.rollouts.state_dir, self.project(), &self.instance))
     }
 
     /// The slot switch the route renders for this service, when it switches by marker.
@@ -220,6 +232,7 @@ impl Pass<'_, '_> {
             &self.rollouts.state_dir,
             self.name,
             self.port,
+            self.replica,
         )
     }
 
@@ -252,7 +265,7 @@ impl Pass<'_, '_> {
         if let Some(number) = self
             .rollouts
             .records
-            .take_rollback(self.project(), self.name)
+            .take_rollback(self.project(), &self.instance)
         {
             match self.record.revisions.iter().find(|r| r.number == number) {
                 Some(revision) => {
@@ -395,7 +408,7 @@ impl Pass<'_, '_> {
             );
             return Ok(self.report(old, progressing(&reason, wait), false));
         }
-        let desired = in_slot(self.cx.state, &self.target, slot);
+        let desired = in_slot(self.cx.state, &self.target, slot, self.replica);
         let id = apply::create_and_start(self.docker(), &desired).await?;
         let Some(new) = self
             .observer
@@ -462,7 +475,7 @@ impl Pass<'_, '_> {
         if l.state.is_running() {
             self.mark(Slot::of(&l))?;
         }
-        let desired = in_slot(self.cx.state, &self.target, Slot::of(&l));
+        let desired = in_slot(self.cx.state, &self.target, Slot::of(&l), self.replica);
         let the_plan = plan(
             &desired,
             Some(&l),
@@ -901,6 +914,7 @@ impl Pass<'_, '_> {
                 self.cx.state,
                 &self.target,
                 live.as_ref().map_or(Slot::Blue, Slot::of),
+                self.replica,
             )),
             after: live.as_ref().map(|l| (l.state, l.health)),
             live,

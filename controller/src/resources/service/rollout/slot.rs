@@ -53,15 +53,24 @@ impl Slot {
 /// its name gets `-green`, its routed ports become the second ports and it carries the
 /// slot label. The spec hash stays the same: the slot is where a container runs, not
 /// what it is.
-pub fn in_slot(state: &DesiredState, desired: &DesiredContainer, slot: Slot) -> DesiredContainer {
+///
+/// `desired` is the container of replica `replica` (see
+/// [`replicas`](crate::resources::service::replicas)), whose ports are that replica's.
+pub fn in_slot(
+    state: &DesiredState,
+    desired: &DesiredContainer,
+    slot: Slot,
+    replica: u32,
+) -> DesiredContainer {
     let mut out = desired.clone();
     if slot == Slot::Blue {
         return out;
     }
     out.name = format!("{}-green", desired.name);
     let (blue, green) = ports::allocate_all(state);
+    let instance = ports::instance(&desired.service, replica);
     for p in &mut out.ports {
-        let key = (desired.service.clone(), p.container_port);
+        let key = (instance.clone(), p.container_port);
         if p.host_ip == "127.0.0.1"
             && p.host_port.is_some()
             && blue.get(&key).copied() == p.host_port
@@ -85,14 +94,15 @@ pub fn address(live: &LiveContainer, port: u16) -> Option<String> {
         .map(|h| format!("127.0.0.1:{h}"))
 }
 
-/// The marker file that moves `service`'s route to its green slot while it exists
-/// (see [`SlotSwitch`](holdfast_proxy::model::SlotSwitch)): under `<state dir>/slots/`,
+/// The marker file that moves the route of `instance` (a service, or one of its
+/// replicas: [`ports::instance`]) to its green slot while it exists (see
+/// [`SlotSwitch`](holdfast_proxy::model::SlotSwitch)): under `<state dir>/slots/`,
 /// which the proxy's user must be able to read.
-pub fn marker(state_dir: &std::path::Path, project: &str, service: &str) -> std::path::PathBuf {
+pub fn marker(state_dir: &std::path::Path, project: &str, instance: &str) -> std::path::PathBuf {
     state_dir
         .join("slots")
         .join(project)
-        .join(format!("{service}.green"))
+        .join(format!("{instance}.green"))
 }
 
 /// Points the route at `slot`: creates the marker for green (write, then rename), removes
@@ -113,21 +123,23 @@ pub fn set_marker(marker: &std::path::Path, slot: Slot) -> std::io::Result<()> {
     }
 }
 
-/// The slot switch a route renders for `service`'s container port `port`: both slot
-/// addresses and the marker under `state_dir`.
+/// The slot switch a route renders for replica `replica` of `service`'s container
+/// port `port`: both slot addresses and the marker under `state_dir`.
 pub fn switch(
     state: &DesiredState,
     state_dir: &std::path::Path,
     service: &str,
     port: u16,
+    replica: u32,
 ) -> Option<holdfast_proxy::model::SlotSwitch> {
-    let key = (service.to_string(), port);
+    let instance = ports::instance(service, replica);
+    let key = (instance.clone(), port);
     let (blue, green) = ports::allocate_all(state);
     let address = |p: &u16| holdfast_proxy::model::Upstream(format!("127.0.0.1:{p}"));
     Some(holdfast_proxy::model::SlotSwitch {
         blue: address(blue.get(&key)?),
         green: address(green.get(&key)?),
-        marker: marker(state_dir, &state.name, service),
+        marker: marker(state_dir, &state.name, &instance),
     })
 }
 
