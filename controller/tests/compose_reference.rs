@@ -270,19 +270,16 @@ fn holdfast_resolves_the_corpus_as_docker_compose_does() {
             }
         };
         compared += 1;
-        let (ours, theirs) = (
-            normalise_holdfast(&ours, &rules),
-            normalise_compose(&theirs, &rules),
-        );
-        let mut ours = ours;
+        let theirs = normalise_compose(&theirs, &rules);
+        let mut ours = normalise_holdfast(&ours, &rules);
         across(&mut ours, &theirs, &rules);
         fields += count_fields(&ours);
         diff(&rel, "", &ours, &theirs, &mut differences);
     }
     assert!(
         differences.is_empty(),
-        "{} differences from Docker Compose {COMPOSE_VERSION} that are not deliberate (add a \
-         deliberate one to DELIBERATE and to docs/desired-state.md, with its reason):\n{}",
+        "{} differences from Docker Compose {COMPOSE_VERSION} that are not deliberate (fix holdfast, \
+         or add a deliberate one to DELIBERATE and to docs/desired-state.md, with its reason):\n{}",
         differences.len(),
         differences.join("\n")
     );
@@ -296,7 +293,7 @@ fn holdfast_resolves_the_corpus_as_docker_compose_does() {
         compared >= MIN_COMPARED,
         "only {compared} files compared (at least {MIN_COMPARED})"
     );
-    assert!(fields > 3000, "only {fields} fields compared");
+    assert!(fields > 9000, "only {fields} fields compared");
     let fired = rules.fired.borrow();
     let idle: Vec<&str> = DELIBERATE
         .iter()
