@@ -121,3 +121,36 @@ fn schema_is_json_and_the_shipped_copy_is_current() {
         "docs/holdfast.schema.json is stale: run `cargo run -p holdfast -- schema > docs/holdfast.schema.json`"
     );
 }
+
+#[test]
+fn paths_of_a_file_extended_by_a_file_named_relative_are_absolute() {
+    // `cd FOLDER && holdfast validate --print compose.yaml`, as posthog's file is run.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "name: p\nservices:\n  db:\n    extends: {file: base.yaml, service: db}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("base.yaml"),
+        "services:\n  db:\n    image: postgres\n    volumes: [\"./init:/docker-entrypoint-initdb.d\"]\n",
+    )
+    .unwrap();
+    let out = Command::cargo_bin("holdfast")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["validate", "--print", "compose.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = std::fs::canonicalize(dir.path()).unwrap().join("init");
+    assert_eq!(
+        state["services"]["db"]["volumes"][0]["source"],
+        want.to_string_lossy().as_ref()
+    );
+}

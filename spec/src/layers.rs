@@ -140,7 +140,9 @@ impl<'r> Layers<'r> {
         } else {
             self.report.add_file(path, text)
         };
-        self.dirs.push(dir);
+        // Absolute, so that a relative path in an included or extended file named
+        // relative to a file named relative (`validate compose.yaml`) resolves too.
+        self.dirs.push(std::path::absolute(&dir).unwrap_or(dir));
         match parse_in(text, file) {
             Ok(Some(root)) => Some(root),
             Ok(None) => Some(Node {

@@ -219,16 +219,24 @@ fn decode_tree(
                 .or_else(|| dotenv.get(name).cloned()),
         }
     };
+    // As Compose: `COMPOSE_PROJECT_NAME` (environment, then `.env`) names the project
+    // before `name:` does, and interpolation sees the project's name under it.
+    let from_env = lookup(PROJECT_NAME_VARIABLE).filter(|n| !n.is_empty());
+    let project = from_env.clone().unwrap_or_else(|| {
+        file_project_name(&root, &lookup).unwrap_or_else(|| decode::project_name_from(&folder))
+    });
+    let lookup = |name: &str| -> Option<String> {
+        lookup(name).or_else(|| (name == PROJECT_NAME_VARIABLE).then(|| project.clone()))
+    };
+    // As Compose: `COMPOSE_PROFILES` split at commas, empty names kept, so that a
+    // service of the profile `""` runs when no profile is named.
     let active: Vec<String> = match &options.profiles {
         Some(p) => p.clone(),
         None => lookup("COMPOSE_PROFILES")
-            .map(|v| {
-                v.split(',')
-                    .map(|p| p.trim().to_string())
-                    .filter(|p| !p.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .collect(),
     };
     let inactive = {
         let mut layers = layers::Layers::new(&mut report);
@@ -245,7 +253,7 @@ fn decode_tree(
             ..decode::SourceMap::default()
         },
     };
-    let state = decode::decode_document(&mut cx, &root, &folder);
+    let state = decode::decode_document(&mut cx, &root, &folder, from_env.as_deref());
     let mut diagnostics = cx.diags;
     let state = match state {
         Some(state) => {
@@ -299,36 +307,103 @@ fn apply_defaults(state: &mut DesiredState) {
             .entry(DEFAULT_NETWORK.to_string())
             .or_default();
     }
+    // An external network or volume without `name:` is the Docker object of that very
+    // name, not `<project>_<name>`: it is not the project's (as in Compose).
+    for (key, network) in &mut state.networks {
+        if network.external && network.name.is_none() {
+            network.name = Some(key.clone());
+        }
+    }
+    for (key, volume) in &mut state.volumes {
+        if volume.external && volume.name.is_none() {
+            volume.name = Some(key.clone());
+        }
+    }
 }
 
-/// Reads `KEY=value` lines, as Compose reads `.env`. A missing file is no variables.
-fn read_dotenv(path: &Path) -> HashMap<String, String> {
+/// The variable that names the project, as in Compose.
+const PROJECT_NAME_VARIABLE: &str = "COMPOSE_PROJECT_NAME";
+
+/// The project name the file's own `name:` gives, interpolated; `None` when it has
+/// none (or one that is not a plain string, which decoding reports).
+fn file_project_name(root: &yaml::Node, lookup: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let yaml::Value::Map(entries) = &root.value else {
+        return None;
+    };
+    entries
+        .iter()
+        .find_map(|(key, value)| match (&key.value, &value.value) {
+            (yaml::Value::Scalar { text: k, .. }, yaml::Value::Scalar { text, .. })
+                if k == "name" =>
+            {
+                interpolate::interpolate(text, lookup)
+                    .ok()
+                    .map(|out| out.text)
+                    .filter(|n| !n.is_empty())
+            }
+            _ => None,
+        })
+}
+
+/// Reads `.env` as Compose does (see [`parse_env_file`]), its variables taking the
+/// process environment's. A missing file is no variables.
+pub fn read_dotenv(path: &Path) -> HashMap<String, String> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return HashMap::new();
     };
-    parse_env_lines(&text)
+    parse_env_file(&text, &|name| std::env::var(name).ok())
+}
+
+/// Parses an env file as Compose does: `KEY=value` lines (see [`parse_env_lines`]), in
+/// which a value that is not in single quotes may use variables (`URL=pg://${USER}@db`):
+/// `lookup`'s, else those of the lines above. A value whose interpolation fails is kept
+/// as written.
+pub fn parse_env_file(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> HashMap<String, String> {
+    let mut vars = HashMap::new();
+    for (key, value, quote) in env_lines(text) {
+        let value = if quote == Some('\'') || !value.contains('$') {
+            value.to_string()
+        } else {
+            let lookup = |name: &str| lookup(name).or_else(|| vars.get(name).cloned());
+            interpolate::interpolate(value, &lookup)
+                .map(|out| out.text)
+                .unwrap_or_else(|_| value.to_string())
+        };
+        vars.insert(key.to_string(), value);
+    }
+    vars
 }
 
 /// Parses `KEY=value` lines: `#` comments, an optional `export ` prefix and quotes
 /// around the value.
 pub fn parse_env_lines(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                return None;
-            }
-            let line = line.strip_prefix("export ").unwrap_or(line);
-            let (k, v) = line.split_once('=')?;
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-                .unwrap_or(v);
-            Some((k.trim().to_string(), v.to_string()))
-        })
+    env_lines(text)
+        .map(|(k, v, _)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// The `KEY=value` lines of an env file: key, value without its quotes, and the quote
+/// that surrounded it.
+fn env_lines(text: &str) -> impl Iterator<Item = (&str, &str, Option<char>)> {
+    text.lines().filter_map(|line| {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            return None;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let (k, v) = line.split_once('=')?;
+        let v = v.trim();
+        let quoted = ['"', '\''].into_iter().find_map(|q| {
+            v.strip_prefix(q)
+                .and_then(|v| v.strip_suffix(q))
+                .map(|inner| (inner, Some(q)))
+        });
+        let (v, quote) = quoted.unwrap_or((v, None));
+        Some((k.trim(), v, quote))
+    })
 }
 
 impl DesiredState {

@@ -275,3 +275,39 @@ fn an_include_cycle_is_an_error() {
         .render();
     assert!(text.contains("includes or extends itself"), "{text}");
 }
+
+#[test]
+fn the_empty_profile_is_active_when_none_is_named_as_in_compose() {
+    // dify's file: its default vector store has `profiles: ['', weaviate]`.
+    let src = "name: p
+services:
+  app:
+    image: busybox
+  store:
+    image: busybox
+    profiles: ['', weaviate]
+  other:
+    image: busybox
+    profiles: [qdrant]
+";
+    let (_dir, paths) = folder(&[("compose.yaml", src)]);
+    let loaded = load_files(&paths, &options(None)).unwrap();
+    assert_eq!(
+        loaded.state.services.keys().collect::<Vec<_>>(),
+        ["app", "store"]
+    );
+    let named = load_files(&paths, &options(Some(vec!["qdrant".into()]))).unwrap();
+    assert_eq!(
+        named.state.services.keys().collect::<Vec<_>>(),
+        ["app", "other"]
+    );
+    let listed = LoadOptions {
+        variables: Some(HashMap::from([(
+            "COMPOSE_PROFILES".to_string(),
+            "qdrant,".to_string(),
+        )])),
+        ..options(None)
+    };
+    let both = load_files(&paths, &listed).unwrap();
+    assert_eq!(both.state.services.len(), 3);
+}

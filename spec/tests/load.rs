@@ -297,3 +297,110 @@ fn schema_describes_every_service_field() {
     );
     assert_eq!(schema["properties"]["services"]["type"], "object");
 }
+
+/// Writes `holdfast.yaml` (and `.env` when given) into a new folder and loads it with the
+/// process environment and `.env`, as `holdfast validate` does.
+fn load_with_dotenv(folder: &str, file: &str, dotenv: Option<&str>) -> Result<Loaded, Report> {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().join(folder);
+    std::fs::create_dir_all(&dir).unwrap();
+    if let Some(text) = dotenv {
+        std::fs::write(dir.join(".env"), text).unwrap();
+    }
+    std::fs::write(dir.join("holdfast.yaml"), file).unwrap();
+    load_file(&dir.join("holdfast.yaml"), &LoadOptions::default())
+}
+
+#[test]
+fn dotenv_values_use_the_variables_above_them_as_in_compose() {
+    let dotenv = "HF_T1_USER=app\nHF_T1_HOST=\"db\"\nHF_T1_URL=postgres://${HF_T1_USER}@${HF_T1_HOST}/x\n\
+                  HF_T1_RAW='${HF_T1_USER}'\nHF_T1_DEFAULT=${HF_T1_UNSET:-fallback}\n";
+    let file = "name: x\nservices:\n  a:\n    image: busybox\n    environment:\n      \
+                URL: ${HF_T1_URL}\n      RAW: ${HF_T1_RAW}\n      DEFAULT: ${HF_T1_DEFAULT}\n";
+    let loaded =
+        load_with_dotenv("p", file, Some(dotenv)).unwrap_or_else(|r| panic!("{}", r.render()));
+    let env = &loaded.state.services["a"].environment;
+    assert_eq!(env["URL"], "postgres://app@db/x");
+    assert_eq!(
+        env["RAW"], "${HF_T1_USER}",
+        "single quotes keep `$` as written"
+    );
+    assert_eq!(env["DEFAULT"], "fallback");
+}
+
+#[test]
+fn compose_project_name_names_the_project_and_is_a_variable() {
+    // From `.env`, it wins over `name:`, as in Compose.
+    let file = "name: written\nservices:\n  a:\n    image: busybox\n    labels: {p: \"${COMPOSE_PROJECT_NAME}\"}\n";
+    let loaded = load_with_dotenv("folder", file, Some("COMPOSE_PROJECT_NAME=from-env\n")).unwrap();
+    assert_eq!(loaded.state.name, "from-env");
+    assert_eq!(loaded.state.services["a"].labels["p"], "from-env");
+    // Without it, the variable is the project's name: `name:`, else the folder's.
+    let loaded = load_with_dotenv("folder", file, None).unwrap();
+    assert_eq!(loaded.state.name, "written");
+    assert_eq!(loaded.state.services["a"].labels["p"], "written");
+    let unnamed =
+        "services:\n  a:\n    image: busybox\n    labels: {p: \"${COMPOSE_PROJECT_NAME:-none}\"}\n";
+    let loaded = load_with_dotenv("My_Folder", unnamed, None).unwrap();
+    assert_eq!(loaded.state.name, "my_folder");
+    assert_eq!(loaded.state.services["a"].labels["p"], "my_folder");
+    // An invalid one is an error that says where it came from.
+    let report =
+        load_with_dotenv("folder", file, Some("COMPOSE_PROJECT_NAME=Bad Name\n")).unwrap_err();
+    assert!(
+        report
+            .render()
+            .contains("`COMPOSE_PROJECT_NAME` is `Bad Name`, which is not a valid project name"),
+        "{}",
+        report.render()
+    );
+}
+
+#[test]
+fn external_networks_and_volumes_without_a_name_are_the_objects_of_their_key() {
+    let loaded = load_str(
+        Path::new("holdfast.yaml"),
+        "name: shop\nservices:\n  a:\n    image: busybox\n    networks: [proxy, own]\n    \
+         volumes: [\"data:/data\", \"certs:/certs\"]\nnetworks:\n  proxy: {external: true}\n  own: {}\n\
+         volumes:\n  data: {external: true}\n  certs: {}\n",
+        &vars(),
+    )
+    .unwrap_or_else(|r| panic!("{}", r.render()));
+    let s = &loaded.state;
+    assert_eq!(s.networks["proxy"].name.as_deref(), Some("proxy"));
+    assert_eq!(
+        s.networks["own"].name, None,
+        "the project's own: `shop_own`"
+    );
+    assert_eq!(s.volumes["data"].name.as_deref(), Some("data"));
+    assert_eq!(s.volumes["certs"].name, None);
+}
+
+#[test]
+fn mount_targets_are_cleaned_as_compose_cleans_them() {
+    let loaded = load_str(
+        Path::new("/srv/app/holdfast.yaml"),
+        "name: x\nservices:\n  a:\n    image: busybox\n    volumes:\n      - \"./html/:/var/www/html/\"\n      \
+         - \"data:/var/lib//data/./x/../\"\n      - {type: bind, source: /etc/app, target: /etc/app/}\nvolumes:\n  data: {}\n",
+        &vars(),
+    )
+    .unwrap_or_else(|r| panic!("{}", r.render()));
+    let targets: Vec<&str> = loaded.state.services["a"]
+        .volumes
+        .iter()
+        .map(|m| m.target.as_str())
+        .collect();
+    assert_eq!(targets, ["/var/www/html", "/var/lib/data", "/etc/app"]);
+    // `/x` and `/x/` are one target: a clash, as in Compose.
+    let report = load_str(
+        Path::new("holdfast.yaml"),
+        "name: x\nservices:\n  a:\n    image: busybox\n    volumes: [\"/a:/x\", \"/b:/x/\"]\n",
+        &vars(),
+    )
+    .unwrap_err();
+    assert!(
+        report.render().contains("target `/x`"),
+        "{}",
+        report.render()
+    );
+}

@@ -19,7 +19,7 @@ use crate::suggest::closest;
 use crate::yaml::{Node, Value};
 
 pub(crate) use service::valid_container_name;
-pub(crate) use top::decode_document;
+pub(crate) use top::{decode_document, project_name_from};
 
 /// A name used somewhere in the file that must resolve to something defined elsewhere.
 #[derive(Debug, Clone)]

@@ -41,6 +41,22 @@ pub(crate) fn decode_mounts(cx: &mut Cx<'_>, service: &str, node: &Node) -> Vec<
     out
 }
 
+/// An absolute path cleaned as Compose cleans a mount target (Go's `path.Clean`): no
+/// `//`, `.` or trailing `/`, and `..` taken back.
+fn clean_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
 fn is_path(source: &str) -> bool {
     source.starts_with('/') || source.starts_with('.') || source.starts_with('~')
 }
@@ -59,6 +75,13 @@ fn short_form(cx: &mut Cx<'_>, service: &str, span: Span, text: &str) -> Option<
             return None;
         }
     };
+    if parts.len() > 1 && parts.iter().any(|p| p.is_empty()) {
+        cx.error(
+            Diagnostic::error(span, format!("`{text}` has an empty part between its colons"))
+                .with_help("write \"SOURCE:TARGET\" or \"SOURCE:TARGET:ro\"; if a variable gives the source, set it"),
+        );
+        return None;
+    }
     let mut extra = Extra::default();
     for option in mode.unwrap_or("").split(',').filter(|o| !o.is_empty()) {
         match option {
@@ -110,6 +133,7 @@ fn build(
         );
         return None;
     }
+    let target = &clean_path(target);
     let source = source.filter(|s| !s.is_empty());
     let kind = kind.unwrap_or(match source {
         Some(s) if is_path(s) => MountKind::Bind,

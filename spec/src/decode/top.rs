@@ -65,10 +65,13 @@ pub(crate) fn project_name_from(folder: &str) -> String {
         .collect()
 }
 
+/// Decodes the whole file. The project is named `from_env` (`COMPOSE_PROJECT_NAME`)
+/// when set, else by `name:`, else after `default_name`, the file's folder.
 pub(crate) fn decode_document(
     cx: &mut Cx<'_>,
     root: &Node,
     default_name: &str,
+    from_env: Option<&str>,
 ) -> Option<DesiredState> {
     let mut f = Fields::new(cx, root, "the desired-state file")?;
 
@@ -79,8 +82,8 @@ pub(crate) fn decode_document(
             ),
         );
     }
-    let name = match f.get("name") {
-        Some(node) => {
+    let name = match (from_env, f.get("name")) {
+        (None, Some(node)) => {
             let name = cx.string(node, "a project name")?;
             if !valid_project_name(&name) {
                 cx.error(
@@ -94,7 +97,17 @@ pub(crate) fn decode_document(
             }
             name
         }
-        None => {
+        (Some(name), _) => {
+            let name = name.to_string();
+            if !valid_project_name(&name) {
+                cx.error(
+                    Diagnostic::error(root.span, format!("`COMPOSE_PROJECT_NAME` is `{name}`, which is not a valid project name"))
+                        .with_help("use lowercase letters, digits, `-` and `_`, starting with a letter or digit, in the environment or in `.env`"),
+                );
+            }
+            name
+        }
+        (None, None) => {
             let name = project_name_from(default_name);
             if name.is_empty() {
                 cx.error(

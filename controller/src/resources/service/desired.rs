@@ -12,7 +12,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use holdfast_spec::hash::content_hash;
-use holdfast_spec::{MountKind, Service, parse_env_lines};
+use holdfast_spec::{MountKind, Service, parse_env_file};
 use serde::{Deserialize, Serialize};
 
 use super::container::{FixedAddress, Limits, MountSpec, PortBinding, RestartSpec, RuntimeOptions};
@@ -366,14 +366,16 @@ pub fn secret_target(target: &str) -> String {
 }
 
 /// The environment a container gets: each env file's `KEY=VALUE` lines in order, a
-/// later file overriding an earlier one, then `environment` overriding them all.
+/// later file overriding an earlier one, then `environment` overriding them all. As in
+/// Compose, a value may use `${VAR}`: the controller's environment, else a variable of
+/// the lines above it.
 pub fn merge_env(
     env_files: &[String],
     environment: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     for text in env_files {
-        env.extend(parse_env_lines(text));
+        env.extend(parse_env_file(text, &|name| std::env::var(name).ok()));
     }
     env.extend(environment.iter().map(|(k, v)| (k.clone(), v.clone())));
     env
@@ -501,6 +503,17 @@ mod tests {
         assert_eq!(env["C"], "quoted");
         assert_eq!(env["D"], "from-environment");
         assert_eq!(env.len(), 4);
+    }
+
+    #[test]
+    fn env_file_values_use_the_lines_above_as_in_compose() {
+        let files = vec![
+            "HF_U7_USER=app\nHF_U7_URL=pg://${HF_U7_USER}@db\nHF_U7_RAW='${HF_U7_USER}'\n"
+                .to_string(),
+        ];
+        let env = merge_env(&files, &BTreeMap::new());
+        assert_eq!(env["HF_U7_URL"], "pg://app@db");
+        assert_eq!(env["HF_U7_RAW"], "${HF_U7_USER}");
     }
 
     #[test]
