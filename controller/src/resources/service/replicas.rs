@@ -294,6 +294,11 @@ fn sum(
     }
     plan.drift.extend(object_drift);
     let first = reports.first();
+    let rollouts: Vec<String> = reports
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.rollout.as_ref().map(|line| format!("{}: {line}", i + 1)))
+        .collect();
     Report {
         service: name.to_string(),
         plan: Some(plan),
@@ -311,7 +316,7 @@ fn sum(
         image_defaults: first.map(|r| r.image_defaults.clone()).unwrap_or_default(),
         after: first.and_then(|r| r.after),
         held,
-        rollout: None,
+        rollout: (!rollouts.is_empty()).then(|| rollouts.join("; ")),
         replicas: reports,
     }
 }
