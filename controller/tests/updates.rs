@@ -507,6 +507,38 @@ fn a_version_that_dies_during_monitor_is_rolled_back() {
     }
 }
 
+/// `holdfast rollback` while the new version is still monitored goes back to the one
+/// that served before the update, not to an older revision.
+#[test]
+fn a_rollback_during_monitor_goes_back_to_the_version_before() {
+    let s = setup("upd-rollback-monitor", false);
+    let update = ", monitor: 15s, failure_action: rollback";
+    s.write(Version::Healthy(1), update);
+    let controller = start_controller(&s.p, &["--resync", "5s"]);
+    s.wait_serving(1, &controller);
+    let idle = wait_until(Duration::from_secs(40), || s.record()["phase"] == "idle");
+    assert!(idle.is_some(), "{}", s.record());
+
+    s.write(Version::Healthy(2), update);
+    s.wait_serving(2, &controller);
+    assert_eq!(s.record()["phase"], "monitoring", "{}", s.record());
+    let out = cli(&s.p, &["rollback", "service/web", "--dry-run"]);
+    assert_exit(&out, 0, "rollback --dry-run during monitor");
+    assert!(
+        stdout(&out).contains("before the update under way"),
+        "{}",
+        stdout(&out)
+    );
+    let out = cli(&s.p, &["rollback", "service/web", "--yes"]);
+    assert_exit(&out, 0, "rollback during monitor");
+    s.wait_serving(1, &controller);
+    let record = s.record();
+    assert!(record["pin"].is_object(), "{record}");
+    // Held: the file still says version 2.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(s.body(), "1\n");
+}
+
 /// The proxy gone in the middle of an update: nothing is stopped while it cannot be
 /// read, and the update finishes once it is back.
 #[test]

@@ -135,11 +135,7 @@ async fn rollback_service(
         return error(StatusCode::NOT_FOUND, format!("no resource `{key}`")).into_response();
     }
     let record = records.load(&project, &name);
-    let revision = match req.to {
-        Some(n) => record.revisions.iter().find(|r| r.number == n),
-        None => record.revisions.last(),
-    };
-    let Some(revision) = revision else {
+    let Some(revision) = record.rollback_target(req.to) else {
         let known: Vec<String> = record
             .revisions
             .iter()
@@ -158,7 +154,10 @@ async fn rollback_service(
     };
     let response = super::types::ServiceRollbackResponse {
         service: name.clone(),
-        from_image: record.current.as_ref().map(|d| d.image.clone()),
+        from_image: match (record.before_update(), &record.to) {
+            (Some(_), Some(to)) => Some(to.image.clone()),
+            _ => record.current.as_ref().map(|d| d.image.clone()),
+        },
         to_image: revision.desired.image.clone(),
         revision: revision.number,
         applied: !req.dry_run,
@@ -177,10 +176,7 @@ async fn rollback_service(
             } else {
                 records
                     .load(&project, &instance)
-                    .revisions
-                    .iter()
-                    .find(|r| r.desired.spec_hash == revision.desired.spec_hash)
-                    .map(|r| r.number)
+                    .revision_of(&revision.desired.spec_hash)
             };
             let Some(number) = number else {
                 continue;

@@ -183,10 +183,13 @@ pub fn rollback(
             Ok(p) => p,
             Err(e) => return fail(e),
         };
+        let target = match preview.revision {
+            0 => "the spec that served before the update under way".to_string(),
+            n => format!("revision {n}"),
+        };
         println!(
-            "Roll service/{service} back from {} to revision {} ({})",
+            "Roll service/{service} back from {} to {target} ({})",
             preview.from_image.as_deref().unwrap_or("<unknown>"),
-            preview.revision,
             preview.to_image
         );
         if dry_run {
@@ -194,8 +197,7 @@ pub fn rollback(
         }
         if !yes
             && let Err(code) = super::source::confirm_rollback(&format!(
-                "Replace the running container start-first, and hold revision {} until the file changes?",
-                preview.revision
+                "Replace the running container start-first, and hold {target} until the file changes?"
             ))
         {
             return code;
@@ -210,10 +212,9 @@ pub fn rollback(
             )
             .await
         {
-            Ok(done) => {
+            Ok(_) => {
                 println!(
-                    "Rolling back to revision {}; follow it with `holdfast rollout status service/{service} -w`.",
-                    done.revision
+                    "Rolling back to {target}; follow it with `holdfast rollout status service/{service} -w`."
                 );
                 ExitCode::SUCCESS
             }

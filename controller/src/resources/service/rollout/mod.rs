@@ -267,7 +267,7 @@ impl Pass<'_, '_> {
             .records
             .take_rollback(self.project(), &self.instance)
         {
-            match self.record.revisions.iter().find(|r| r.number == number) {
+            match self.record.rollback_target(Some(number)) {
                 Some(revision) => {
                     self.record.pin = Some(Pin {
                         desired: record::restored(revision.desired.clone()),

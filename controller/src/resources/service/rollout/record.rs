@@ -212,6 +212,46 @@ impl Record {
         self.in_flight = None;
     }
 
+    /// The spec that served before the update under way, while one is (it becomes a
+    /// revision only once the update ends): revision `0` for `holdfast rollback`.
+    pub fn before_update(&self) -> Option<Revision> {
+        let current = self.current.as_ref()?;
+        let to = self.to.as_ref()?;
+        (self.phase != Phase::Idle && to.hash != current.spec_hash).then(|| Revision {
+            number: 0,
+            desired: current.clone(),
+            at_ms: 0,
+        })
+    }
+
+    /// The revision `holdfast rollback` goes to: `to`, or with none the spec before the
+    /// update under way, else the last earlier spec. `0` is the spec before the update
+    /// under way ([`Record::before_update`]).
+    pub fn rollback_target(&self, to: Option<u32>) -> Option<Revision> {
+        match to {
+            Some(0) => self.before_update(),
+            Some(n) => self.revisions.iter().find(|r| r.number == n).cloned(),
+            None => self
+                .before_update()
+                .or_else(|| self.revisions.last().cloned()),
+        }
+    }
+
+    /// The number of this record's revision of the spec `spec_hash` (another
+    /// replica's revision of the same spec), if it has one.
+    pub fn revision_of(&self, spec_hash: &str) -> Option<u32> {
+        if let Some(before) = self.before_update()
+            && before.desired.spec_hash == spec_hash
+        {
+            return Some(0);
+        }
+        self.revisions
+            .iter()
+            .rev()
+            .find(|r| r.desired.spec_hash == spec_hash)
+            .map(|r| r.number)
+    }
+
     /// Records `desired` as the spec serving now, keeping the one before it.
     pub fn set_current(&mut self, desired: &DesiredContainer) {
         if self
@@ -410,5 +450,33 @@ mod tests {
         records.request_rollback("shop", "web", 1).unwrap();
         assert_eq!(records.take_rollback("shop", "web"), Some(1));
         assert_eq!(records.take_rollback("shop", "web"), None, "taken once");
+    }
+
+    #[test]
+    fn a_rollback_during_an_update_goes_to_the_spec_that_served_before_it() {
+        let (v1, _, live) = crate::resources::service::fixtures::web();
+        let mut r = Record::default();
+        r.set_current(&v1);
+        assert!(
+            r.rollback_target(None).is_none(),
+            "nothing before the first"
+        );
+        let to = Side {
+            id: live.id.clone(),
+            slot: super::super::slot::Slot::Green,
+            hash: "v2".into(),
+            image: "web:2".into(),
+        };
+        r.begin(None, to, false);
+        r.enter(Phase::Monitoring);
+        let target = r.rollback_target(None).unwrap();
+        assert_eq!(
+            (target.number, target.desired.spec_hash.as_str()),
+            (0, v1.spec_hash.as_str())
+        );
+        assert_eq!(r.rollback_target(Some(0)).unwrap().number, 0);
+        assert_eq!(r.revision_of(&v1.spec_hash), Some(0));
+        r.finish(None);
+        assert!(r.before_update().is_none(), "no update under way");
     }
 }
