@@ -693,9 +693,10 @@ impl Pass<'_, '_> {
                 .await;
         }
         self.save()?;
+        let progress = probing(self.record.passes, health.passes);
         let reason = match &self.record.probe_error {
-            Some(e) => format!("probing {}/{}: {e}", self.record.passes, health.passes),
-            None => format!("probing {}/{}", self.record.passes, health.passes),
+            Some(e) => format!("{progress}: {e}"),
+            None => progress,
         };
         Ok(self.report(old, progressing(&reason, health.interval.std()), false))
     }
@@ -931,7 +932,7 @@ impl Pass<'_, '_> {
         let mut head = r.phase.as_str().to_string();
         match r.phase {
             Phase::Probing => {
-                head = format!("probing {}/{}", r.passes, self.route.health.passes);
+                head = probing(r.passes, self.route.health.passes);
                 if let Some(e) = &r.probe_error {
                     head.push_str(&format!(" ({e})"));
                 }
@@ -947,6 +948,16 @@ impl Pass<'_, '_> {
             head.push_str(" [rollback]");
         }
         format!("{head}; {}", r.timeline().join(", "))
+    }
+}
+
+/// `probing n/N`, and once the probes passed, that the container's own health
+/// check is what the update waits for.
+fn probing(passes: u32, needed: u32) -> String {
+    if passes >= needed {
+        format!("probing {needed}/{needed}, waiting for the container's health check")
+    } else {
+        format!("probing {passes}/{needed}")
     }
 }
 
