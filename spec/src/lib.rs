@@ -286,6 +286,18 @@ fn apply_defaults(state: &mut DesiredState) {
         service
             .depends_on
             .retain(|name, dep| dep.required || names.contains(name));
+        // `network_mode: service:NAME` joins NAME's container: NAME starts first, and a
+        // new container of NAME means this one must follow it, as in Compose.
+        if let Some(other) = service.network_service() {
+            service
+                .depends_on
+                .entry(other.to_string())
+                .or_insert(Dependency {
+                    condition: DependencyCondition::ServiceStarted,
+                    required: true,
+                    restart: true,
+                });
+        }
         if service.networks.is_empty() && service.network_mode.is_none() {
             service
                 .networks
@@ -374,13 +386,14 @@ impl Service {
                 out.push(field);
             }
         };
-        note(self.network_mode.is_some(), "network_mode");
         note(self.deploy.replicas.is_some(), "deploy.replicas");
-        note(
-            self.depends_on.values().any(|d| d.restart),
-            "depends_on (restart)",
-        );
         out
+    }
+
+    /// The service whose container this one shares its network with
+    /// (`network_mode: service:NAME`).
+    pub fn network_service(&self) -> Option<&str> {
+        self.network_mode.as_deref()?.strip_prefix("service:")
     }
 
     /// The hash of this service's resolved spec; see [`hash::content_hash`]. holdfast's

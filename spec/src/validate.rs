@@ -47,6 +47,7 @@ pub(crate) fn validate(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic>
             }
             RefKind::Volume => (state.volumes.keys().map(String::as_str).collect(), "volume"),
             RefKind::Secret => (state.secrets.keys().map(String::as_str).collect(), "secret"),
+            RefKind::Config => (state.configs.keys().map(String::as_str).collect(), "config"),
         };
         if r.kind == RefKind::Service && r.name == r.from_service {
             out.push(
@@ -88,6 +89,7 @@ pub(crate) fn validate(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic>
             RefKind::Network => "networks",
             RefKind::Volume => "volumes",
             RefKind::Secret => "secrets",
+            RefKind::Config => "configs",
         };
         if map
             .invalid_definitions
@@ -103,6 +105,10 @@ pub(crate) fn validate(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic>
             }
             None if r.kind == RefKind::Secret => format!(
                 "declare it under the top-level `secrets:` key (`secrets: {{{0}: {{file: ./{0}.txt}}}}`)",
+                r.name
+            ),
+            None if r.kind == RefKind::Config => format!(
+                "declare it under the top-level `configs:` key (`configs: {{{0}: {{file: ./{0}}}}}`)",
                 r.name
             ),
             None => format!(
@@ -297,6 +303,24 @@ fn dependency_edges(state: &DesiredState, map: &SourceMap) -> Vec<Edge> {
                 field: "depends_on",
             });
         }
+        if let Some(dep) = service.network_service()
+            && state.services.contains_key(dep)
+            && dep != name
+            && !service.depends_on.contains_key(dep)
+        {
+            let span = map
+                .references
+                .iter()
+                .find(|r| r.kind == RefKind::Service && r.from_service == *name && r.name == dep)
+                .map(|r| r.span)
+                .unwrap_or_default();
+            edges.push(Edge {
+                from: format!("service/{name}"),
+                to: format!("service/{dep}"),
+                span,
+                field: "network_mode",
+            });
+        }
     }
     edges
 }
@@ -381,6 +405,15 @@ fn report_cycles(edges: &[Edge]) -> Vec<Diagnostic> {
             format!(
                 "`{}` forms a cycle",
                 fields.iter().next().copied().unwrap_or_default()
+            )
+        } else if kinds.len() == 1 {
+            format!(
+                "{} form a cycle",
+                fields
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
             )
         } else {
             "dependencies form a cycle across kinds".to_string()
