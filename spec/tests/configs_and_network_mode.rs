@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use holdfast_spec::*;
 
@@ -100,7 +99,10 @@ fn config_mistakes_are_located() {
         let err = load(&src, &[]).unwrap_err();
         assert!(err.contains(message), "{err}");
         assert!(err.contains(help), "{err}");
-        assert!(err.contains("compose.yaml:5:"), "the uid is located too: {err}");
+        assert!(
+            err.contains("compose.yaml:5:"),
+            "the uid is located too: {err}"
+        );
     }
 }
 
@@ -113,7 +115,10 @@ fn network_mode_service_implies_a_restarting_dependency() {
     .unwrap();
     let app = &state.services["app"];
     assert_eq!(app.network_service(), Some("vpn"));
-    assert!(app.networks.is_empty(), "no default network in a network mode");
+    assert!(
+        app.networks.is_empty(),
+        "no default network in a network mode"
+    );
     let dep = app.depends_on["vpn"];
     assert_eq!(dep.condition, DependencyCondition::ServiceStarted);
     assert!(dep.restart && dep.required);
@@ -122,7 +127,10 @@ fn network_mode_service_implies_a_restarting_dependency() {
     assert_eq!(probe.condition, DependencyCondition::ServiceHealthy);
     assert!(state.services["host"].networks.is_empty());
     assert_eq!(state.services["bridge"].ports.len(), 1);
-    assert!(state.not_applied_yet().is_empty(), "network_mode is applied");
+    assert!(
+        state.not_applied_yet().is_empty(),
+        "network_mode is applied"
+    );
 }
 
 #[test]

@@ -8,8 +8,8 @@ use super::{Cx, Fields, RefKind, Unsupported, choice};
 use crate::diagnostic::Diagnostic;
 use crate::model::{
     Build, Dependency, DependencyCondition, Deploy, DriftMode, EnvFile, FailureAction, Healthcheck,
-    Logging, PullPolicy, ResourceAmounts, Resources, RestartPolicy, Service, ServiceNetwork,
-    ServiceConfig, ServiceSecret, Ulimit, UpdateConfig, UpdateOrder,
+    Logging, PullPolicy, ResourceAmounts, Resources, RestartPolicy, Service, ServiceConfig,
+    ServiceNetwork, ServiceSecret, Ulimit, UpdateConfig, UpdateOrder,
 };
 use crate::suggest::closest;
 use crate::yaml::{Node, Value};

@@ -9,12 +9,10 @@ use crate::diagnostic::Diagnostic;
 use crate::model::{Config, DesiredState, Ipam, IpamPool, Network, Secret, Volume};
 use crate::yaml::{Node, Value};
 
-const TOP_UNSUPPORTED: &[Unsupported] = &[
-    Unsupported {
-        field: "models",
-        help: "remove it",
-    },
-];
+const TOP_UNSUPPORTED: &[Unsupported] = &[Unsupported {
+    field: "models",
+    help: "remove it",
+}];
 
 const LATER: &[(&str, &str)] = &[
     ("backups", "backup schedules"),
@@ -322,9 +320,12 @@ fn decode_config(
         [one] => *one,
         [(first, _), (second, n), ..] => {
             cx.error(
-                Diagnostic::error(n.span, format!("config `{name}` sets both `{first}` and `{second}`"))
-                    .with_label("a second source")
-                    .with_help("keep one of `file`, `content` and `environment`"),
+                Diagnostic::error(
+                    n.span,
+                    format!("config `{name}` sets both `{first}` and `{second}`"),
+                )
+                .with_label("a second source")
+                .with_help("keep one of `file`, `content` and `environment`"),
             );
             return None;
         }
@@ -347,9 +348,14 @@ fn decode_config(
             let variable = cx.string(value, "a variable name")?;
             let Some(content) = (cx.vars)(&variable) else {
                 cx.error(
-                    Diagnostic::error(value.span, format!("variable `{variable}` of config `{name}` is not set"))
-                        .with_label("not set")
-                        .with_help(format!("set `{variable}` in the environment or in `.env` beside the file")),
+                    Diagnostic::error(
+                        value.span,
+                        format!("variable `{variable}` of config `{name}` is not set"),
+                    )
+                    .with_label("not set")
+                    .with_help(format!(
+                        "set `{variable}` in the environment or in `.env` beside the file"
+                    )),
                 );
                 return None;
             };
