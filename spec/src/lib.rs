@@ -154,18 +154,37 @@ pub fn load_files(paths: &[PathBuf], options: &LoadOptions) -> Result<Loaded, Re
 /// its folder is where relative paths start (and where included and extended files
 /// are read from).
 pub fn load_str(path: &Path, source: &str, options: &LoadOptions) -> Result<Loaded, Report> {
-    let base_dir = folder_of(path);
-    let mut report = Report::new(path, source);
+    load_texts(&[(path.to_path_buf(), source)], options)
+}
+
+/// Loads the files whose texts are at hand and merges them in order, as
+/// [`load_files`] does with files it reads: each path names its file in messages, and
+/// relative paths start from the first file's folder.
+pub fn load_texts(files: &[(PathBuf, &str)], options: &LoadOptions) -> Result<Loaded, Report> {
+    let Some((first, _)) = files.first() else {
+        return load_files(&[], options);
+    };
+    let base_dir = folder_of(first);
+    let mut report = Report::new(first, "");
     let mut layers = layers::Layers::new(&mut report);
-    let root = layers.text(path, source, base_dir.clone());
-    let root = root.map(|mut root| {
-        layers.resolve(&mut root, path);
-        root
-    });
+    let mut merged: Option<yaml::Node> = None;
+    let mut complete = true;
+    for (path, source) in files {
+        match layers.text(path, source, base_dir.clone()) {
+            Some(mut root) => {
+                layers.resolve(&mut root, path);
+                merged = Some(match merged {
+                    None => root,
+                    Some(base) => layers::merge(base, root, &[]),
+                });
+            }
+            None => complete = false,
+        }
+    }
     let dirs = std::mem::take(&mut layers.dirs);
-    match root {
-        Some(root) => decode_tree(report, root, &base_dir, dirs, options),
-        None => {
+    match merged {
+        Some(root) if complete => decode_tree(report, root, &base_dir, dirs, options),
+        _ => {
             report.sort();
             Err(report)
         }
