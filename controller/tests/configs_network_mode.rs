@@ -9,10 +9,9 @@ mod common;
 
 use common::{
     apply_ok, assert_apply_changes_nothing, assert_exit, containers_and_starts, exec, id_of,
-    inspect, plan, stdout,
+    inspect, mount_at, plan, stdout,
 };
 use holdfast_testkit::{TestProject, busybox_image, docker_ok, parse_docker_time};
-use serde_json::Value;
 
 /// `configured` mounts a config from a file (short form) and one written in the file
 /// (long form, with owner and mode); `other` mounts none. `{{greeting}}` is the knob.
@@ -44,15 +43,6 @@ fn out_of(container: &str, args: &[&str]) -> String {
     let out = exec(container, args);
     assert_exit(&out, 0, &format!("docker exec {args:?}"));
     stdout(&out)
-}
-
-fn mount_at<'a>(c: &'a Value, target: &str) -> &'a Value {
-    c["Mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["Destination"] == target)
-        .unwrap_or_else(|| panic!("nothing mounted at {target}: {}", c["Mounts"]))
 }
 
 /// The plan names `changed` (and not `other`), apply replaces it, `other` keeps its

@@ -285,41 +285,33 @@ struct Edge {
 /// come), so that one check finds cycles within and across kinds.
 fn dependency_edges(state: &DesiredState, map: &SourceMap) -> Vec<Edge> {
     let mut edges = Vec::new();
+    // The service `from` waits for `to`, because of `field`, written where `from` names
+    // `to`.
+    let mut edge = |from: &str, to: &str, field: &'static str| {
+        let span = map
+            .references
+            .iter()
+            .find(|r| r.kind == RefKind::Service && r.from_service == from && r.name == to)
+            .map(|r| r.span)
+            .unwrap_or_default();
+        edges.push(Edge {
+            from: format!("service/{from}"),
+            to: format!("service/{to}"),
+            span,
+            field,
+        });
+    };
     for (name, service) in &state.services {
-        for dep in service.depends_on.keys() {
-            if !state.services.contains_key(dep) || dep == name {
-                continue;
-            }
-            let span = map
-                .references
-                .iter()
-                .find(|r| r.kind == RefKind::Service && r.from_service == *name && r.name == *dep)
-                .map(|r| r.span)
-                .unwrap_or_default();
-            edges.push(Edge {
-                from: format!("service/{name}"),
-                to: format!("service/{dep}"),
-                span,
-                field: "depends_on",
-            });
+        let known = |dep: &str| state.services.contains_key(dep) && dep != name;
+        for dep in service.depends_on.keys().filter(|d| known(d)) {
+            edge(name, dep, "depends_on");
         }
+        // `network_mode: service:NAME` waits for NAME too.
         if let Some(dep) = service.network_service()
-            && state.services.contains_key(dep)
-            && dep != name
+            && known(dep)
             && !service.depends_on.contains_key(dep)
         {
-            let span = map
-                .references
-                .iter()
-                .find(|r| r.kind == RefKind::Service && r.from_service == *name && r.name == dep)
-                .map(|r| r.span)
-                .unwrap_or_default();
-            edges.push(Edge {
-                from: format!("service/{name}"),
-                to: format!("service/{dep}"),
-                span,
-                field: "network_mode",
-            });
+            edge(name, dep, "network_mode");
         }
     }
     edges
