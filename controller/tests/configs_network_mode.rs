@@ -143,7 +143,7 @@ services:
     image: {{image}}
     command: ["sleep", "3600"]
     init: true
-    network_mode: none
+    network_mode: {{lonely}}
   hosted:
     image: {{image}}
     command: ["sleep", "3600"]
@@ -154,11 +154,41 @@ services:
     command: ["sleep", "3600"]
     init: true
     network_mode: bridge
+  sidecar:
+    image: {{image}}
+    command: ["sleep", "3600"]
+    init: true
+    network_mode: "container:{{external}}"
   other:
     image: {{image}}
     command: ["sleep", "3600"]
     init: true
 "#;
+
+/// A container that is not the project's, removed when dropped.
+struct External(String);
+
+impl External {
+    fn start(name: &str) -> External {
+        docker_ok(&[
+            "run",
+            "-d",
+            "--init",
+            "--name",
+            name,
+            busybox_image(),
+            "sleep",
+            "3600",
+        ]);
+        External(name.to_string())
+    }
+}
+
+impl Drop for External {
+    fn drop(&mut self) {
+        let _ = holdfast_testkit::docker(&["rm", "-f", &self.0]);
+    }
+}
 
 fn network_mode(p: &TestProject, service: &str) -> String {
     inspect(p, service)["HostConfig"]["NetworkMode"]
@@ -176,7 +206,17 @@ fn mac(container: &str) -> String {
 fn network_modes_reach_the_container_and_a_replaced_service_takes_its_joiner_along() {
     busybox_image();
     let p = TestProject::new("network-mode");
-    p.write(&NETWORK_MODES.replace("{{knob}}", "3600"));
+    let external = External::start(&format!("{}-external", p.name));
+    let write_with = |knob: &str, lonely: &str| {
+        p.write(
+            &NETWORK_MODES
+                .replace("{{knob}}", knob)
+                .replace("{{lonely}}", lonely)
+                .replace("{{external}}", &external.0),
+        )
+    };
+    let write = |knob: &str| write_with(knob, "none");
+    write("3600");
     apply_ok(&p);
 
     let vpn = id_of(&p, "vpn");
@@ -184,7 +224,13 @@ fn network_modes_reach_the_container_and_a_replaced_service_takes_its_joiner_alo
     assert_eq!(network_mode(&p, "lonely"), "none");
     assert_eq!(network_mode(&p, "hosted"), "host");
     assert_eq!(network_mode(&p, "bridged"), "bridge");
-    for service in ["app", "lonely", "hosted", "bridged"] {
+    let ext = docker_ok(&["inspect", "-f", "{{.Id}}", &external.0]);
+    assert_eq!(
+        network_mode(&p, "sidecar"),
+        format!("container:{}", ext.trim())
+    );
+    assert_eq!(mac(&id_of(&p, "sidecar")), mac(&external.0));
+    for service in ["app", "lonely", "hosted", "bridged", "sidecar"] {
         let c = inspect(&p, service);
         assert_eq!(c["State"]["Running"], true, "{service}: {}", c["State"]);
     }
@@ -202,11 +248,11 @@ fn network_modes_reach_the_container_and_a_replaced_service_takes_its_joiner_alo
 
     // A new `vpn` container: `app` joined a network namespace that is gone, so it is
     // replaced too, and joins the new one; nothing else changes.
-    let others: Vec<(String, Option<String>)> = ["lonely", "hosted", "bridged", "other"]
+    let others: Vec<(String, Option<String>)> = ["lonely", "hosted", "bridged", "sidecar", "other"]
         .iter()
         .map(|s| (id_of(&p, s), p.started_at(s)))
         .collect();
-    p.write(&NETWORK_MODES.replace("{{knob}}", "3601"));
+    write("3601");
     let text = stdout(&plan(&p));
     assert!(text.contains("recreate service/vpn"), "{text}");
     assert!(!text.contains("service/other"), "{text}");
@@ -216,14 +262,33 @@ fn network_modes_reach_the_container_and_a_replaced_service_takes_its_joiner_alo
     assert_ne!(id_of(&p, "app"), app, "app still joins the old namespace");
     assert_eq!(network_mode(&p, "app"), format!("container:{vpn2}"));
     assert_eq!(mac(&id_of(&p, "app")), mac(&vpn2));
-    let now: Vec<(String, Option<String>)> = ["lonely", "hosted", "bridged", "other"]
+    let now: Vec<(String, Option<String>)> = ["lonely", "hosted", "bridged", "sidecar", "other"]
         .iter()
         .map(|s| (id_of(&p, s), p.started_at(s)))
         .collect();
     assert_eq!(now, others, "a service that joins no other was touched");
 
+    // `network_mode` is in the spec hash: changing it recreates only that service.
+    let lonely = id_of(&p, "lonely");
+    let before: Vec<String> = ["vpn", "app", "hosted", "other"]
+        .iter()
+        .map(|s| id_of(&p, s))
+        .collect();
+    write_with("3601", "bridge");
+    let text = stdout(&plan(&p));
+    assert!(text.contains("recreate service/lonely"), "{text}");
+    assert!(!text.contains("service/other"), "{text}");
+    apply_ok(&p);
+    assert_ne!(id_of(&p, "lonely"), lonely);
+    assert_eq!(network_mode(&p, "lonely"), "bridge");
+    let after: Vec<String> = ["vpn", "app", "hosted", "other"]
+        .iter()
+        .map(|s| id_of(&p, s))
+        .collect();
+    assert_eq!(after, before);
+
     // Level-triggered: `vpn` removed by hand is put back, and `app` follows it.
-    docker_ok(&["rm", "-f", &vpn2]);
+    docker_ok(&["rm", "-f", &id_of(&p, "vpn")]);
     let text = stdout(&plan(&p));
     assert!(
         text.contains("service/app"),

@@ -145,7 +145,7 @@ pub fn config_copy(dir: &Path, entry: &ServiceConfig, content: &[u8]) -> ConfigF
         })
         .collect();
     ConfigFile {
-        path: dir.join(format!("{name}-{}", &tag[..16])),
+        path: dir.join(format!("{name}-{}", tag.get(..16).unwrap_or(&tag))),
         digest,
     }
 }
