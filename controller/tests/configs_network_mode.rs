@@ -360,3 +360,40 @@ fn a_dependency_with_restart_true_restarts_its_dependent_when_it_restarts_or_is_
     let before = containers_and_starts(&p);
     assert_apply_changes_nothing(&p, &before);
 }
+
+/// The daemon keeps `restart: true` level-triggered: `db` restarted behind its back
+/// (`docker restart`) is followed by a restart of `api`, from the event stream, with no
+/// resync in sight; `worker` is left alone.
+#[test]
+fn the_controller_restarts_a_dependent_after_its_dependency_restarted_by_hand() {
+    busybox_image();
+    let p = TestProject::new("depends-restart-run");
+    p.write(&RESTARTS.replace("{{knob}}", "3600"));
+    let mut controller = common::start_controller(&p, &["--resync", "10m"]);
+    let up = std::time::Duration::from_secs(30);
+    assert!(
+        holdfast_testkit::wait_until(up, || ["db", "api", "worker"].iter().all(|s| p.is_ready(s)))
+            .is_some(),
+        "not up:\n{}",
+        controller.log()
+    );
+    let api = (id_of(&p, "api"), p.started_at("api"));
+    let worker = (id_of(&p, "worker"), p.started_at("worker"));
+
+    docker_ok(&["restart", "-t", "1", &id_of(&p, "db")]);
+    let started = |s: &str| p.started_at(s).map(|t| parse_docker_time(&t));
+    assert!(
+        holdfast_testkit::wait_until(up, || p.started_at("api") != api.1
+            && started("db") <= started("api"))
+        .is_some(),
+        "api was not restarted after db:\n{}",
+        controller.log()
+    );
+    assert_eq!(id_of(&p, "api"), api.0, "api was replaced, not restarted");
+    assert_eq!((id_of(&p, "worker"), p.started_at("worker")), worker);
+    assert!(
+        controller
+            .terminate(std::time::Duration::from_secs(20))
+            .success()
+    );
+}
