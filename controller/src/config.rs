@@ -106,8 +106,9 @@ pub struct GitSettings {
     pub tag: Option<String>,
     /// `--commit`.
     pub commit: Option<String>,
-    /// The file's path in the repository.
-    pub path: Option<String>,
+    /// The files' paths in the repository, merged in order (as repeated `-f`); none
+    /// means `holdfast.yaml`.
+    pub paths: Vec<String>,
     /// The poll interval.
     pub interval: Option<Duration>,
     /// HTTPS token file.
@@ -153,14 +154,20 @@ impl GitSettings {
         if interval < Duration::from_secs(1) {
             return Err(GitSettingsError::IntervalTooShort);
         }
-        let path = self.path.unwrap_or_else(|| "holdfast.yaml".into());
-        if path.is_empty()
-            || Path::new(&path).is_absolute()
-            || Path::new(&path)
-                .components()
-                .any(|c| matches!(c, std::path::Component::ParentDir))
-        {
-            return Err(GitSettingsError::PathOutsideRepository(path));
+        let paths = if self.paths.is_empty() {
+            vec!["holdfast.yaml".to_string()]
+        } else {
+            self.paths
+        };
+        for path in &paths {
+            if path.is_empty()
+                || Path::new(path).is_absolute()
+                || Path::new(path)
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                return Err(GitSettingsError::PathOutsideRepository(path.clone()));
+            }
         }
         if self.url.is_empty() {
             return Err(GitSettingsError::EmptyUrl);
@@ -168,7 +175,7 @@ impl GitSettings {
         Ok(GitSourceConfig {
             url: self.url,
             reference,
-            path,
+            paths,
             interval,
             credentials,
             fetch_timeout: FETCH_TIMEOUT,
@@ -235,6 +242,17 @@ impl Reader<'_> {
                 );
                 None
             }
+        }
+    }
+
+    /// A string, or a list of strings.
+    fn strings(&mut self, node: &Node, at: &str) -> Vec<String> {
+        match &node.value {
+            Value::Seq(items) => items
+                .iter()
+                .filter_map(|item| self.string(item, at))
+                .collect(),
+            _ => self.string(node, at).into_iter().collect(),
         }
     }
 
@@ -326,7 +344,7 @@ fn read_source(r: &mut Reader, node: &Node) -> Option<SourceConfig> {
             "branch" => git.branch = r.string(v, &at),
             "tag" => git.tag = r.string(v, &at),
             "commit" => git.commit = r.string(v, &at),
-            "path" => git.path = r.string(v, &at),
+            "path" => git.paths = r.strings(v, &at),
             "username" => git.username = r.string(v, &at),
             "interval" => {
                 git.interval =
@@ -423,7 +441,7 @@ mod tests {
         };
         assert_eq!(g.url, "https://example.com/acme/infra.git");
         assert_eq!(g.reference, GitRef::Branch("prod".into()));
-        assert_eq!(g.path, "web1/holdfast.yaml");
+        assert_eq!(g.paths, ["web1/holdfast.yaml"]);
         assert_eq!(g.interval, Duration::from_secs(30));
         match g.credentials {
             Credentials::Token { file, username } => {
@@ -449,8 +467,22 @@ mod tests {
         };
         assert_eq!(g.url, "/etc/holdfast/../infra");
         assert_eq!(g.reference, GitRef::Branch("main".into()));
-        assert_eq!(g.path, "holdfast.yaml");
+        assert_eq!(g.paths, ["holdfast.yaml"]);
         assert_eq!(g.interval, DEFAULT_INTERVAL);
+    }
+
+    #[test]
+    fn git_paths_may_be_a_list_merged_in_order() {
+        let c = parse_ok(
+            "source:\n  git:\n    url: x\n    path: [compose.yaml, compose.production.yaml]\n",
+        );
+        let SourceConfig::Git(g) = c.source else {
+            panic!("not git")
+        };
+        assert_eq!(g.paths, ["compose.yaml", "compose.production.yaml"]);
+        assert_eq!(g.shown_paths(), "compose.yaml, compose.production.yaml");
+        let e = parse_err("source:\n  git:\n    url: x\n    path: [a.yaml, /etc/b.yaml]\n");
+        assert!(e.contains("`/etc/b.yaml` must be relative"), "{e}");
     }
 
     #[test]

@@ -423,6 +423,7 @@ services:
     settings.add_filter(&p.name, "[project]");
     settings.add_filter(r"[0-9a-f]{64}", "[hash]");
     settings.add_filter(r"\b[0-9a-f]{12}\b", "[id]");
+    settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[time]");
     settings.add_filter(r#""(observed_at|since|time_ms|seq)": ?\d+"#, r#""$1": [n]"#);
     settings.add_filter(r"\b(observed_at|since|time_ms|seq): \d+", "$1: [n]");
     settings.add_filter(r"\b\d+[smhd]\b", "[age]");

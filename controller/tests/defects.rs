@@ -62,6 +62,7 @@ async fn reconcile_once(
         pulled: &holdfast::docker::image::Pulled::default(),
         creating: &tokio::sync::Mutex::new(()),
         rollouts: None,
+        configs_dir: &std::env::temp_dir().join("holdfast-configs"),
     };
     reconcile::reconcile(&cx, service).await
 }

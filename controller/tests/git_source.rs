@@ -1058,3 +1058,67 @@ fn the_controller_config_file_sets_the_source_and_the_webhook() {
     wait_converged(&p, &controller, &b, "b");
     stop(controller);
 }
+
+/// `--path` repeated: the files are merged in order, as repeated `-f` does. The
+/// override in the repository sets `MODE`; an error in it is refused with the
+/// override's own `FILE:LINE:COL`, and the state in force is kept.
+#[test]
+fn repeated_paths_merge_an_override_file_and_its_errors_name_it() {
+    busybox_image();
+    let p = TestProject::new("git-paths");
+    let remote = Remote::new("main");
+    let over = |mode: &str| format!("services:\n  app:\n    environment:\n      MODE: {mode}\n");
+    let a = remote.commit(
+        &[
+            ("compose.yaml", &app_file(&p, "base")),
+            ("deploy/compose.prod.yaml", &over("a")),
+        ],
+        "base and override",
+        ALICE,
+    );
+    let daemon = GitDaemon::serve(&remote);
+    let controller = start_git(
+        &p,
+        &daemon.url(&remote),
+        &[
+            "--interval",
+            "1s",
+            "--path",
+            "compose.yaml",
+            "--path",
+            "deploy/compose.prod.yaml",
+        ],
+        "controller.log",
+    );
+    // The override's value wins over the base's.
+    let id = wait_converged(&p, &controller, &a, "a");
+    let s = source(&p);
+    assert_eq!(s["path"], "compose.yaml, deploy/compose.prod.yaml", "{s:#}");
+
+    // A mistake in the override (line 3, column 5) is reported there.
+    let bad = "services:\n  app:\n    environmnet:\n      MODE: b\n";
+    let b = remote.commit(
+        &[("deploy/compose.prod.yaml", bad)],
+        "typo in the override",
+        BOB,
+    );
+    let s = wait_source(&p, &controller, "the failed commit", |s| {
+        s["failed"]["commit"]["id"] == b.as_str()
+    });
+    let error = s["failed"]["error"].as_str().unwrap();
+    assert!(error.contains("deploy/compose.prod.yaml:3:5"), "{s:#}");
+    assert!(
+        s["failed"]["details"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `environment`?"),
+        "{s:#}"
+    );
+    assert_eq!(s["last_applied"]["id"], a.as_str(), "{s:#}");
+    assert_eq!(id_of(&p, "app"), id, "the container was replaced");
+
+    // Fixed: the override applies again.
+    let c = remote.commit(&[("deploy/compose.prod.yaml", &over("c"))], "fix", ALICE);
+    wait_converged(&p, &controller, &c, "c");
+    stop(controller);
+}

@@ -8,7 +8,7 @@ mod common;
 
 use common::{
     apply_ok, assert_apply_changes_nothing, assert_exit, containers_and_starts, id_of, inspect,
-    plan,
+    mount_at, plan,
 };
 use holdfast_testkit::{TestProject, busybox_image, docker, docker_ok};
 use serde_json::{Value, json};
@@ -278,15 +278,6 @@ fn engine_platform() -> String {
     docker_ok(&["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"])
         .trim()
         .to_string()
-}
-
-fn mount_at<'a>(c: &'a Value, target: &str) -> &'a Value {
-    c["Mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["Destination"] == target)
-        .unwrap_or_else(|| panic!("no mount at {target}: {}", c["Mounts"]))
 }
 
 #[test]

@@ -154,18 +154,37 @@ pub fn load_files(paths: &[PathBuf], options: &LoadOptions) -> Result<Loaded, Re
 /// its folder is where relative paths start (and where included and extended files
 /// are read from).
 pub fn load_str(path: &Path, source: &str, options: &LoadOptions) -> Result<Loaded, Report> {
-    let base_dir = folder_of(path);
-    let mut report = Report::new(path, source);
+    load_texts(&[(path.to_path_buf(), source)], options)
+}
+
+/// Loads the files whose texts are at hand and merges them in order, as
+/// [`load_files`] does with files it reads: each path names its file in messages, and
+/// relative paths start from the first file's folder.
+pub fn load_texts(files: &[(PathBuf, &str)], options: &LoadOptions) -> Result<Loaded, Report> {
+    let Some((first, _)) = files.first() else {
+        return load_files(&[], options);
+    };
+    let base_dir = folder_of(first);
+    let mut report = Report::new(first, "");
     let mut layers = layers::Layers::new(&mut report);
-    let root = layers.text(path, source, base_dir.clone());
-    let root = root.map(|mut root| {
-        layers.resolve(&mut root, path);
-        root
-    });
+    let mut merged: Option<yaml::Node> = None;
+    let mut complete = true;
+    for (path, source) in files {
+        match layers.text(path, source, base_dir.clone()) {
+            Some(mut root) => {
+                layers.resolve(&mut root, path);
+                merged = Some(match merged {
+                    None => root,
+                    Some(base) => layers::merge(base, root, &[]),
+                });
+            }
+            None => complete = false,
+        }
+    }
     let dirs = std::mem::take(&mut layers.dirs);
-    match root {
-        Some(root) => decode_tree(report, root, &base_dir, dirs, options),
-        None => {
+    match merged {
+        Some(root) if complete => decode_tree(report, root, &base_dir, dirs, options),
+        _ => {
             report.sort();
             Err(report)
         }
@@ -294,6 +313,18 @@ fn apply_defaults(state: &mut DesiredState) {
         service
             .depends_on
             .retain(|name, dep| dep.required || names.contains(name));
+        // `network_mode: service:NAME` joins NAME's container: NAME starts first, and a
+        // new container of NAME means this one must follow it, as in Compose.
+        if let Some(other) = service.network_service() {
+            service
+                .depends_on
+                .entry(other.to_string())
+                .or_insert(Dependency {
+                    condition: DependencyCondition::ServiceStarted,
+                    required: true,
+                    restart: true,
+                });
+        }
         if service.networks.is_empty() && service.network_mode.is_none() {
             service
                 .networks
@@ -441,25 +472,22 @@ impl DesiredState {
 impl Service {
     /// The Compose fields this service sets that the file accepts but the controller
     /// does not carry to the container yet. The controller refuses to run such a
-    /// service (an error naming the field), rather than run it without them.
+    /// service (an error naming the field), rather than run it without them. Every
+    /// field the file accepts is carried now; a field accepted before the controller
+    /// applies it belongs here until it does.
     pub fn not_applied_yet(&self) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        let mut note = |set: bool, field: &'static str| {
-            if set {
-                out.push(field);
-            }
-        };
-        note(self.network_mode.is_some(), "network_mode");
-        note(
-            self.depends_on.values().any(|d| d.restart),
-            "depends_on (restart)",
-        );
-        out
+        Vec::new()
     }
 
     /// How many containers run the service: `deploy.replicas`, one when absent.
     pub fn replicas(&self) -> u32 {
         self.deploy.replicas.unwrap_or(1)
+    }
+
+    /// The service whose container this one shares its network with
+    /// (`network_mode: service:NAME`).
+    pub fn network_service(&self) -> Option<&str> {
+        self.network_mode.as_deref()?.strip_prefix("service:")
     }
 
     /// The hash of this service's resolved spec; see [`hash::content_hash`]. holdfast's

@@ -73,6 +73,11 @@ pub struct DesiredState {
     /// Secrets, each read from a file outside the desired-state file.
     #[serde(default)]
     pub secrets: BTreeMap<String, Secret>,
+    /// Configuration files mounted into services (`configs:`), from a file or written
+    /// in the desired-state file.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::configs")]
+    pub configs: BTreeMap<String, Config>,
     /// The reverse proxy that serves `routes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<crate::routes::Proxy>,
@@ -121,6 +126,11 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "schema::service_secrets")]
     pub secrets: Vec<ServiceSecret>,
+    /// Configs mounted read-only into the container, at `/<name>` unless a target is
+    /// given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::service_configs")]
+    pub configs: Vec<ServiceConfig>,
     /// Published ports. A port with no host IP binds to 127.0.0.1.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "schema::ports")]
@@ -358,6 +368,37 @@ pub struct ServiceSecret {
     /// The file name under `/run/secrets/` (or an absolute path). Defaults to `source`.
     #[serde(default)]
     pub target: String,
+}
+
+/// A config mounted into a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// The top-level config's name.
+    pub source: String,
+    /// The absolute path of the file inside the container. Defaults to `/<source>`.
+    #[serde(default)]
+    pub target: String,
+    /// The numeric user that owns the file in the container. Default `0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// The numeric group that owns the file in the container. Default `0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
+    /// The file's permission bits, such as `0440` (octal). Default `0444`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+}
+
+impl ServiceConfig {
+    /// The path inside the container: `target`, or `/<source>` when it is empty.
+    pub fn path(&self) -> String {
+        match self.target.as_str() {
+            "" => format!("/{}", self.source),
+            t if t.starts_with('/') => t.to_string(),
+            t => format!("/{t}"),
+        }
+    }
 }
 
 /// A published port.
@@ -804,4 +845,18 @@ pub struct Volume {
 pub struct Secret {
     /// The file that holds the secret, resolved against the desired-state file's folder.
     pub file: PathBuf,
+}
+
+/// A top-level config: a file on this host, or text written in the desired-state file
+/// (`content:`, or `environment:` naming a variable whose value is the text). Exactly
+/// one of the two is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The file that holds the config, resolved against the desired-state file's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// The config's text (`content:`, or the value of the `environment:` variable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
 }

@@ -155,6 +155,50 @@ pub(crate) fn service_secrets(generator: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// A service's `configs:`: names, or the long form with `target`, `uid`, `gid` and an
+/// octal `mode` (a number or a string such as `"0440"`).
+pub(crate) fn service_configs(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "array",
+        "items": {"oneOf": [
+            {"type": "string"},
+            {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["source"],
+                "properties": {
+                    "source": {"type": "string", "description": "The top-level config's name."},
+                    "target": {"type": "string", "description": "The absolute path inside the container. Default `/<source>`."},
+                    "uid": {"type": ["string", "integer"], "description": "The numeric owner of the file. Default 0."},
+                    "gid": {"type": ["string", "integer"], "description": "The numeric group of the file. Default 0."},
+                    "mode": {"type": ["string", "integer"], "description": "Permission bits in octal, such as 0440. Default 0444."}
+                }
+            }
+        ]}
+    })
+}
+
+/// The top-level `configs:`: each from `file`, `content` or `environment`.
+pub(crate) fn configs(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "additionalProperties": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "file": {"type": "string", "description": "The file that holds the config, relative to the desired-state file's folder."},
+                "content": {"type": "string", "description": "The config's text."},
+                "environment": {"type": "string", "description": "A variable whose value is the config's text."}
+            },
+            "oneOf": [
+                {"required": ["file"]},
+                {"required": ["content"]},
+                {"required": ["environment"]}
+            ]
+        }
+    })
+}
+
 pub(crate) fn ports(generator: &mut SchemaGenerator) -> Schema {
     let long = generator.subschema_for::<crate::model::Port>();
     json_schema!({
@@ -241,7 +285,7 @@ pub(crate) fn deploy_extras(schema: &mut Schema) {
     add_property(
         schema,
         "replicas",
-        serde_json::json!({"description": "Only 1: holdfast runs one container per service.", "const": 1}),
+        serde_json::json!({"description": "How many containers run the service, named <project>-<service>-<n> (one keeps the name <project>-<service>); 0 runs none. Above 1, no fixed host port and no container_name.", "type": "integer", "minimum": 0, "maximum": 100}),
     );
 }
 

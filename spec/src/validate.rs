@@ -47,6 +47,7 @@ pub(crate) fn validate(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic>
             }
             RefKind::Volume => (state.volumes.keys().map(String::as_str).collect(), "volume"),
             RefKind::Secret => (state.secrets.keys().map(String::as_str).collect(), "secret"),
+            RefKind::Config => (state.configs.keys().map(String::as_str).collect(), "config"),
         };
         if r.kind == RefKind::Service && r.name == r.from_service {
             out.push(
@@ -88,6 +89,7 @@ pub(crate) fn validate(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic>
             RefKind::Network => "networks",
             RefKind::Volume => "volumes",
             RefKind::Secret => "secrets",
+            RefKind::Config => "configs",
         };
         if map
             .invalid_definitions
@@ -103,6 +105,10 @@ pub(crate) fn validate(state: &DesiredState, map: &SourceMap) -> Vec<Diagnostic>
             }
             None if r.kind == RefKind::Secret => format!(
                 "declare it under the top-level `secrets:` key (`secrets: {{{0}: {{file: ./{0}.txt}}}}`)",
+                r.name
+            ),
+            None if r.kind == RefKind::Config => format!(
+                "declare it under the top-level `configs:` key (`configs: {{{0}: {{file: ./{0}}}}}`)",
                 r.name
             ),
             None => format!(
@@ -279,23 +285,33 @@ struct Edge {
 /// come), so that one check finds cycles within and across kinds.
 fn dependency_edges(state: &DesiredState, map: &SourceMap) -> Vec<Edge> {
     let mut edges = Vec::new();
+    // The service `from` waits for `to`, because of `field`, written where `from` names
+    // `to`.
+    let mut edge = |from: &str, to: &str, field: &'static str| {
+        let span = map
+            .references
+            .iter()
+            .find(|r| r.kind == RefKind::Service && r.from_service == from && r.name == to)
+            .map(|r| r.span)
+            .unwrap_or_default();
+        edges.push(Edge {
+            from: format!("service/{from}"),
+            to: format!("service/{to}"),
+            span,
+            field,
+        });
+    };
     for (name, service) in &state.services {
-        for dep in service.depends_on.keys() {
-            if !state.services.contains_key(dep) || dep == name {
-                continue;
-            }
-            let span = map
-                .references
-                .iter()
-                .find(|r| r.kind == RefKind::Service && r.from_service == *name && r.name == *dep)
-                .map(|r| r.span)
-                .unwrap_or_default();
-            edges.push(Edge {
-                from: format!("service/{name}"),
-                to: format!("service/{dep}"),
-                span,
-                field: "depends_on",
-            });
+        let known = |dep: &str| state.services.contains_key(dep) && dep != name;
+        for dep in service.depends_on.keys().filter(|d| known(d)) {
+            edge(name, dep, "depends_on");
+        }
+        // `network_mode: service:NAME` waits for NAME too.
+        if let Some(dep) = service.network_service()
+            && known(dep)
+            && !service.depends_on.contains_key(dep)
+        {
+            edge(name, dep, "network_mode");
         }
     }
     edges
@@ -381,6 +397,15 @@ fn report_cycles(edges: &[Edge]) -> Vec<Diagnostic> {
             format!(
                 "`{}` forms a cycle",
                 fields.iter().next().copied().unwrap_or_default()
+            )
+        } else if kinds.len() == 1 {
+            format!(
+                "{} form a cycle",
+                fields
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
             )
         } else {
             "dependencies form a cycle across kinds".to_string()

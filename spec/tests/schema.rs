@@ -78,7 +78,7 @@ fn schema_flags_unknown_fields_and_bad_values() {
         json!({"name": "x", "services": {"web": {"imgae": "nginx"}}}),
         json!({"name": "x", "services": {"web": {"image": "nginx", "restart": "sometimes"}}}),
         json!({"name": "x", "services": {"web": {"image": "nginx", "stop_grace_period": "30 seconds"}}}),
-        json!({"name": "x", "services": {"web": {"image": "nginx", "deploy": {"replicas": 3}}}}),
+        json!({"name": "x", "services": {"web": {"image": "nginx", "deploy": {"replicas": 300}}}}),
         json!({"name": "X Y", "services": {}}),
     ];
     for doc in bad {

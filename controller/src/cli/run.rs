@@ -92,9 +92,10 @@ struct SourceArgs {
     /// Stay on one commit.
     #[arg(long, requires = "git")]
     commit: Option<String>,
-    /// The desired-state file's path inside the repository.
+    /// The desired-state file's path inside the repository. Repeat it to merge files
+    /// in order, as repeated `-f` does (`--path compose.yaml --path compose.prod.yaml`).
     #[arg(long, requires = "git", default_value = "holdfast.yaml")]
-    path: String,
+    path: Vec<String>,
     /// How often to fetch (±10 % jitter); a webhook fetches at once.
     #[arg(long, requires = "git", value_parser = parse_duration, default_value = "60s")]
     interval: Duration,
@@ -139,7 +140,7 @@ impl SourceArgs {
                         branch: self.branch.clone(),
                         tag: self.tag.clone(),
                         commit: self.commit.clone(),
-                        path: Some(self.path.clone()),
+                        paths: self.path.clone(),
                         interval: Some(self.interval),
                         token_file: self.git_token_file.clone(),
                         username: Some(self.git_username.clone()),
@@ -356,9 +357,11 @@ async fn daemon(args: &Args) -> ExitCode {
             let status = git.status();
             controller.set_source(&format!(
                 "{} ({}, {})",
-                status.url, config.reference, config.path
+                status.url,
+                config.reference,
+                config.shown_paths()
             ));
-            tracing::info!(url = %status.url, reference = %config.reference, path = %config.path, "holdfast controller starting");
+            tracing::info!(url = %status.url, reference = %config.reference, path = %config.shown_paths(), "holdfast controller starting");
             source_task = tokio::spawn(git.clone().run());
         }
         _ => return ExitCode::from(2),

@@ -28,7 +28,7 @@ use crate::docker::Host;
 use crate::runtime::registry::Registry;
 
 /// Every kind holdfast drives, in the order `holdfast get` lists them. `state_dir`
-/// holds what kinds keep on the host (the routes' local CA).
+/// holds what kinds keep on the host (the routes' local CA, the copies of configs).
 ///
 /// Services and routes share one proxy driver: a start-first update asks the proxy
 /// which container it routes to and what still holds the old one.
@@ -40,6 +40,9 @@ pub fn kinds(host: &Arc<Host>, state_dir: &Path) -> Registry {
     ));
     let rollouts = service::rollout::Rollouts::new(state_dir, proxies.clone());
     Registry::new()
-        .with(service::Service::with_rollouts(host.clone(), rollouts))
+        .with(
+            service::Service::with_rollouts(host.clone(), rollouts)
+                .with_configs_dir(state_dir.join("configs")),
+        )
         .with(route::Route::with_proxies(state_dir, proxies, metrics))
 }

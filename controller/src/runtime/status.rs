@@ -113,10 +113,12 @@ impl Controller {
         lock(&self.published).insert(key.clone(), status.published.clone());
         lock(&self.statuses).insert(key.to_string(), status);
         lock(&self.finished).insert(key.clone(), pass);
-        self.changed.send_modify(|n| *n += 1);
+        // Dependents are queued before anyone is told, so that a waiter never sees the
+        // queue empty between this pass and the passes it causes.
         if phase_changed || published_changed {
             self.requeue_dependents(&desired, key);
         }
+        self.changed.send_modify(|n| *n += 1);
     }
 
     /// The first need of `key` that is not met, and asks for the actions it waits for.

@@ -201,6 +201,7 @@ fn state(name: &str) -> DesiredState {
         networks: BTreeMap::new(),
         volumes: BTreeMap::new(),
         secrets: BTreeMap::new(),
+        configs: BTreeMap::new(),
         proxy: None,
         routes: BTreeMap::new(),
     }

@@ -170,6 +170,17 @@ pub fn inspect_object(kind: &str, name: &str) -> Value {
     v[0].take()
 }
 
+/// The entry of a container's `Mounts` (in `docker inspect`) at `target`, which must
+/// exist.
+pub fn mount_at<'a>(c: &'a Value, target: &str) -> &'a Value {
+    c["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Destination"] == target)
+        .unwrap_or_else(|| panic!("no mount at {target}: {}", c["Mounts"]))
+}
+
 /// A container's environment (`Config.Env`) as a map.
 pub fn env_of(container: &Value) -> BTreeMap<String, String> {
     container["Config"]["Env"]

@@ -37,6 +37,7 @@ pub(crate) enum RefKind {
     Network,
     Volume,
     Secret,
+    Config,
 }
 
 /// Where things were written, for checks that look across the file.

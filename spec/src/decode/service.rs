@@ -8,8 +8,8 @@ use super::{Cx, Fields, RefKind, Unsupported, choice};
 use crate::diagnostic::Diagnostic;
 use crate::model::{
     Build, Dependency, DependencyCondition, Deploy, DriftMode, EnvFile, FailureAction, Healthcheck,
-    Logging, PullPolicy, ResourceAmounts, Resources, RestartPolicy, Service, ServiceNetwork,
-    ServiceSecret, Ulimit, UpdateConfig, UpdateOrder,
+    Logging, PullPolicy, ResourceAmounts, Resources, RestartPolicy, Service, ServiceConfig,
+    ServiceNetwork, ServiceSecret, Ulimit, UpdateConfig, UpdateOrder,
 };
 use crate::suggest::closest;
 use crate::yaml::{Node, Value};
@@ -115,10 +115,6 @@ const SERVICE_UNSUPPORTED: &[Unsupported] = &[
     Unsupported {
         field: "cpus",
         help: "use `deploy: {resources: {limits: {cpus: ...}}}`",
-    },
-    Unsupported {
-        field: "configs",
-        help: "mount the file with a bind mount under `volumes:` (`./app.conf:/etc/app.conf:ro`)",
     },
     Unsupported {
         field: "pid",
@@ -277,6 +273,10 @@ pub(crate) fn decode_service(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option
         .get("secrets")
         .map(|n| decode_service_secrets(cx, name, n))
         .unwrap_or_default();
+    s.configs = f
+        .get("configs")
+        .map(|n| decode_service_configs(cx, name, n))
+        .unwrap_or_default();
     s.ports = f
         .get("ports")
         .map(|n| decode_ports(cx, name, n))
@@ -433,6 +433,27 @@ pub(crate) fn decode_service(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option
                 .with_help(
                     "remove one of the two: a container in a network mode joins no networks",
                 ),
+            );
+        }
+        if let (Some(mode), Some(ports)) = (&s.network_mode, f.get("ports"))
+            && mode != "bridge"
+            && !s.ports.is_empty()
+        {
+            cx.error(
+                Diagnostic::error(
+                    ports.span,
+                    format!("service `{name}` publishes ports but has `network_mode: {mode}`"),
+                )
+                .with_label("no ports in this network mode")
+                .with_related(n.span, "the network mode")
+                .with_help(match mode.split_once(':') {
+                    Some(("service", other)) => format!(
+                        "publish the ports on service `{other}`, whose network this container shares"
+                    ),
+                    Some(_) => "publish the ports on the container whose network this one shares".to_string(),
+                    None if mode == "host" => "remove `ports:`: with host networking the process listens on the host's ports directly".to_string(),
+                    None => "remove `ports:`, or use `network_mode: bridge`".to_string(),
+                }),
             );
         }
     }
@@ -768,6 +789,105 @@ fn decode_service_secrets(cx: &mut Cx<'_>, service: &str, node: &Node) -> Vec<Se
         out.push(ServiceSecret { source, target });
     }
     out
+}
+
+fn decode_service_configs(cx: &mut Cx<'_>, service: &str, node: &Node) -> Vec<ServiceConfig> {
+    let Value::Seq(items) = &node.value else {
+        cx.expected(
+            node,
+            "a list of config names",
+            Some("write `configs: [name]`"),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let mut config = ServiceConfig {
+            source: String::new(),
+            target: String::new(),
+            uid: None,
+            gid: None,
+            mode: None,
+        };
+        let source_node = match &item.value {
+            Value::Map(_) => {
+                let Some(mut f) = Fields::new(cx, item, format!("a config of service `{service}`"))
+                else {
+                    continue;
+                };
+                let source = f.get("source");
+                config.target = cx
+                    .opt_string(f.get("target"), "an absolute path")
+                    .unwrap_or_default();
+                config.uid = f.get("uid").and_then(|n| numeric_id(cx, n, "uid"));
+                config.gid = f.get("gid").and_then(|n| numeric_id(cx, n, "gid"));
+                config.mode = f.get("mode").and_then(|n| file_mode(cx, n));
+                f.finish(cx, &[]);
+                let Some(source) = source else {
+                    cx.error(
+                        Diagnostic::error(item.span, "a config entry needs `source`")
+                            .with_help("write `source: NAME`"),
+                    );
+                    continue;
+                };
+                source
+            }
+            _ => item,
+        };
+        let Some(source) = cx.string(source_node, "a config name") else {
+            continue;
+        };
+        cx.reference(RefKind::Config, &source, service, source_node.span);
+        config.source = source;
+        if config.target.split('/').any(|part| part == "..") || config.path() == "/" {
+            cx.error(
+                Diagnostic::error(
+                    item.get("target").map_or(item.span, |t| t.span),
+                    format!("config target `{}` is not allowed", config.target),
+                )
+                .with_help("write an absolute path inside the container without `..`, such as `/etc/app.conf`"),
+            );
+            continue;
+        }
+        out.push(config);
+    }
+    out
+}
+
+/// A numeric user or group id (`uid`, `gid`).
+fn numeric_id(cx: &mut Cx<'_>, node: &Node, field: &str) -> Option<String> {
+    let text = cx.string(node, "a number")?;
+    if text.parse::<u32>().is_ok() {
+        return Some(text);
+    }
+    cx.error(
+        Diagnostic::error(node.span, format!("`{field}: {text}` is not a numeric id"))
+            .with_label("expected a number")
+            .with_help(format!("write the numeric {field}, such as `1000`")),
+    );
+    None
+}
+
+/// Permission bits: octal with a leading `0` or `0o` (`0440`), else decimal, as YAML
+/// 1.1 reads a number.
+fn file_mode(cx: &mut Cx<'_>, node: &Node) -> Option<u32> {
+    let text = cx.string(node, "a file mode")?;
+    let parsed = match text.strip_prefix("0o").or_else(|| text.strip_prefix('0')) {
+        Some("") => Some(0),
+        Some(octal) => u32::from_str_radix(octal, 8).ok(),
+        None => text.parse::<u32>().ok(),
+    };
+    match parsed.filter(|m| *m <= 0o7777) {
+        Some(mode) => Some(mode),
+        None => {
+            cx.error(
+                Diagnostic::error(node.span, format!("`mode: {text}` is not a file mode"))
+                    .with_label("expected permission bits")
+                    .with_help("write the mode in octal with a leading 0, such as `0440`"),
+            );
+            None
+        }
+    }
 }
 
 fn decode_service_networks(

@@ -6,19 +6,13 @@ use std::collections::BTreeMap;
 use super::routes::{decode_proxy, decode_route};
 use super::{Cx, Fields, Unsupported, service::decode_service};
 use crate::diagnostic::Diagnostic;
-use crate::model::{DesiredState, Ipam, IpamPool, Network, Secret, Volume};
+use crate::model::{Config, DesiredState, Ipam, IpamPool, Network, Secret, Volume};
 use crate::yaml::{Node, Value};
 
-const TOP_UNSUPPORTED: &[Unsupported] = &[
-    Unsupported {
-        field: "configs",
-        help: "mount the file with a bind mount under `volumes:` (`./app.conf:/etc/app.conf:ro`)",
-    },
-    Unsupported {
-        field: "models",
-        help: "remove it",
-    },
-];
+const TOP_UNSUPPORTED: &[Unsupported] = &[Unsupported {
+    field: "models",
+    help: "remove it",
+}];
 
 const LATER: &[(&str, &str)] = &[
     ("backups", "backup schedules"),
@@ -31,6 +25,17 @@ const NETWORK_UNSUPPORTED: &[Unsupported] = &[Unsupported {
 }];
 
 const VOLUME_UNSUPPORTED: &[Unsupported] = &[];
+
+const CONFIG_UNSUPPORTED: &[Unsupported] = &[
+    Unsupported {
+        field: "name",
+        help: "remove it; holdfast mounts the config's file, which needs no name",
+    },
+    Unsupported {
+        field: "template_driver",
+        help: "remove it; write the config's final text under `content:` or in its file",
+    },
+];
 
 const SECRET_UNSUPPORTED: &[Unsupported] = &[
     Unsupported {
@@ -243,6 +248,7 @@ pub(crate) fn decode_document(
             Some(Secret { file: path })
         },
     );
+    let configs = named_map(cx, f.get("configs"), "configs", decode_config);
 
     let proxy = f.entry("proxy").and_then(|(key, node)| {
         cx.map.proxy_key = Some(key.span);
@@ -284,9 +290,94 @@ pub(crate) fn decode_document(
         networks: networks?,
         volumes: volumes?,
         secrets: secrets?,
+        configs: configs?,
         proxy,
         routes: routes?,
     })
+}
+
+/// One top-level config: exactly one of `file`, `content` and `environment`.
+fn decode_config(
+    cx: &mut Cx<'_>,
+    name: &str,
+    key_span: crate::diagnostic::Span,
+    node: &Node,
+) -> Option<Config> {
+    let mut f = Fields::new(cx, node, format!("config `{name}`"))?;
+    let sources: Vec<(&str, &Node)> = ["file", "content", "environment"]
+        .into_iter()
+        .filter_map(|k| f.get(k).map(|n| (k, n)))
+        .collect();
+    if let Some((key, value)) = f.entry("external")
+        && value.as_str() != Some("false")
+    {
+        cx.error(
+            Diagnostic::error(key.span, format!("config `{name}` is `external`, which only Docker Swarm has"))
+                .with_label("a Swarm config")
+                .with_help(format!(
+                    "keep the text in a file on this host and write `file: ./{name}`, or write it under `content:`"
+                )),
+        );
+        f.finish(cx, CONFIG_UNSUPPORTED);
+        return None;
+    }
+    f.finish(cx, CONFIG_UNSUPPORTED);
+    let (kind, value) = match sources.as_slice() {
+        [] => {
+            cx.error(
+                Diagnostic::error(key_span, format!("config `{name}` has no `file`, `content` or `environment`"))
+                    .with_help("write `file: ./NAME` with the path of the file, or the text under `content: |`"),
+            );
+            return None;
+        }
+        [one] => *one,
+        [(first, _), (second, n), ..] => {
+            cx.error(
+                Diagnostic::error(
+                    n.span,
+                    format!("config `{name}` sets both `{first}` and `{second}`"),
+                )
+                .with_label("a second source")
+                .with_help("keep one of `file`, `content` and `environment`"),
+            );
+            return None;
+        }
+    };
+    match kind {
+        "file" => {
+            let text = cx.string(value, "a file path")?;
+            let path = cx.resolve_path(value.span, &text);
+            cx.check_file(value, &text, &path, "config file");
+            Some(Config {
+                file: Some(path),
+                content: None,
+            })
+        }
+        "content" => Some(Config {
+            file: None,
+            content: Some(cx.string(value, "the config's text")?),
+        }),
+        _ => {
+            let variable = cx.string(value, "a variable name")?;
+            let Some(content) = (cx.vars)(&variable) else {
+                cx.error(
+                    Diagnostic::error(
+                        value.span,
+                        format!("variable `{variable}` of config `{name}` is not set"),
+                    )
+                    .with_label("not set")
+                    .with_help(format!(
+                        "set `{variable}` in the environment or in `.env` beside the file"
+                    )),
+                );
+                return None;
+            };
+            Some(Config {
+                file: None,
+                content: Some(content),
+            })
+        }
+    }
 }
 
 /// A top-level mapping of names to definitions, where `name:` alone means defaults.

@@ -186,6 +186,31 @@ fn path_targets(
             );
             continue;
         };
+        // The proxy reaches a service on a port holdfast publishes for it, which a
+        // container in another's network namespace or in `host`/`none` cannot have.
+        if let Some(mode) = service.network_mode.as_deref().filter(|m| *m != "bridge") {
+            out.push(
+                Diagnostic::error(
+                    path_spans.service,
+                    format!(
+                        "route `{name}` points at service `{}`, which has `network_mode: {mode}`",
+                        path.service
+                    ),
+                )
+                .with_label("holdfast cannot publish a port for it")
+                .with_help(match service.network_service() {
+                    Some(other) => format!(
+                        "route the path to service `{other}`, whose network `{}` shares, and give `{other}` `expose: [{}]`",
+                        path.service, path.port
+                    ),
+                    None => format!(
+                        "give `{}` `networks:` (or `network_mode: bridge`) instead",
+                        path.service
+                    ),
+                }),
+            );
+            continue;
+        }
         let mut ports: Vec<u16> = service.expose.clone();
         ports.extend(service.ports.iter().map(|p| p.target));
         ports.sort_unstable();

@@ -191,7 +191,10 @@ pub fn create_body(desired: &DesiredContainer) -> ContainerCreateBody {
                 ),
             })
         }),
-        network_mode: desired.networks.keys().next().cloned(),
+        network_mode: desired
+            .options
+            .docker_network_mode()
+            .or_else(|| desired.networks.keys().next().cloned()),
         readonly_rootfs: o.read_only,
         privileged: o.privileged,
         cap_add: some_list(&o.cap_add),

@@ -547,6 +547,32 @@ pub struct RuntimeOptions {
     /// `IPAMConfig`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub fixed_addresses: BTreeMap<String, FixedAddress>,
+    /// `network_mode` as the file writes it (`host`, `none`, `bridge`,
+    /// `service:NAME`, `container:NAME`); the spec hash covers these words. On the live
+    /// side `HostConfig.NetworkMode`, which names the joined container by ID
+    /// (`container:<id>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<String>,
+    /// For `service:` and `container:` modes: the ID of the container whose network
+    /// this one joins, as observed this pass (`None` while it has none). Not in the
+    /// spec hash: a new container there is drift of the old one, which joined a network
+    /// namespace that is gone.
+    #[serde(skip)]
+    pub network_container: Option<String>,
+}
+
+impl RuntimeOptions {
+    /// What `HostConfig.NetworkMode` must say: `host`, `none` or `bridge`, or
+    /// `container:<id>` of the joined container once it is known. `None` without a
+    /// network mode, or while the container to join is not there.
+    pub fn docker_network_mode(&self) -> Option<String> {
+        let mode = self.network_mode.as_deref()?;
+        if mode.contains(':') {
+            Some(format!("container:{}", self.network_container.as_deref()?))
+        } else {
+            Some(mode.to_string())
+        }
+    }
 }
 
 /// A container's fixed addresses on one network.
@@ -629,6 +655,9 @@ impl RuntimeOptions {
             platform: s.platform.clone(),
             // Keyed by Docker network name, which only the caller knows.
             fixed_addresses: BTreeMap::new(),
+            network_mode: s.network_mode.clone(),
+            // Observed, not written in the file.
+            network_container: None,
         }
     }
 
@@ -776,6 +805,25 @@ impl RuntimeOptions {
                     format!("{network} address {have}"),
                 );
             }
+        }
+        if let Some(want) = desired.docker_network_mode()
+            && live.network_mode.as_deref() != Some(want.as_str())
+        {
+            let shown = match desired.network_mode.as_deref() {
+                Some(mode) if mode != want => format!("{mode} ({want})"),
+                _ => want,
+            };
+            note("network_mode", shown, text(&live.network_mode));
+        } else if let Some(mode) = desired.network_mode.as_deref()
+            && mode.contains(':')
+            && desired.network_container.is_none()
+        {
+            // The container whose network this one joined is gone: so is the network.
+            note(
+                "network_mode",
+                format!("{mode} (no running container to join)"),
+                text(&live.network_mode),
+            );
         }
         let os = |p: &str| p.split('/').next().unwrap_or_default().to_ascii_lowercase();
         if let Some(d) = &desired.platform

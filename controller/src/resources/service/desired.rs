@@ -43,6 +43,19 @@ pub struct ResolvedInputs {
     /// Volume name in the file → its Docker name, for the volumes whose Docker name is
     /// not `<project>_<volume>` (a `name:`).
     pub volume_names: BTreeMap<String, String>,
+    /// For each config the service mounts, by its path in the container: the host file
+    /// that holds its content with the entry's owner and mode, and the content's digest
+    /// (see [`inputs::resolve`](super::inputs::resolve)).
+    pub config_files: BTreeMap<String, ConfigFile>,
+}
+
+/// A config as the container gets it: a host file bind-mounted read-only.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConfigFile {
+    /// The host file (under the controller's configs folder).
+    pub path: PathBuf,
+    /// SHA-256 (hex) of the config's content.
+    pub digest: String,
 }
 
 impl ResolvedInputs {
@@ -83,6 +96,8 @@ pub enum DesiredError {
     UnknownSecret(String),
     /// A secret the service uses has no digest in [`ResolvedInputs::secret_digests`].
     SecretNotRead(String),
+    /// A config the service mounts has no file in [`ResolvedInputs::config_files`].
+    ConfigNotRead(String),
     /// The service sets Compose fields that holdfast accepts but cannot apply yet
     /// (see [`Service::not_applied_yet`]).
     NotAppliedYet(Vec<&'static str>),
@@ -103,6 +118,9 @@ impl fmt::Display for DesiredError {
             }
             DesiredError::SecretNotRead(name) => {
                 write!(f, "secret `{name}` has not been read (no digest)")
+            }
+            DesiredError::ConfigNotRead(name) => {
+                write!(f, "config `{name}` has not been read (no file)")
             }
             DesiredError::NotAppliedYet(fields) => write!(
                 f,
@@ -196,6 +214,10 @@ pub struct DesiredContainer {
     /// Secret name → digest of the content, for the secrets this container mounts.
     /// Not given to Docker; here so that the spec hash changes with the content.
     pub secret_digests: BTreeMap<String, String>,
+    /// Config name → digest of the content, for the configs this container mounts;
+    /// like `secret_digests`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config_digests: BTreeMap<String, String>,
     /// The spec hash, also in `labels` under [`labels::SPEC_HASH`].
     #[serde(skip)]
     pub spec_hash: String,
@@ -244,17 +266,24 @@ impl DesiredContainer {
                 .get(&secret.source)
                 .ok_or_else(|| DesiredError::SecretNotRead(secret.source.clone()))?;
             secret_digests.insert(secret.source.clone(), digest.clone());
-            mounts.push(MountSpec {
-                kind: MountKind::Bind,
-                source: Some(file.to_string_lossy().into_owned()),
-                target: secret_target(if secret.target.is_empty() {
+            mounts.push(read_only_file(
+                file,
+                secret_target(if secret.target.is_empty() {
                     &secret.source
                 } else {
                     &secret.target
                 }),
-                read_only: true,
-                options: Default::default(),
-            });
+            ));
+        }
+        let mut config_digests = BTreeMap::new();
+        for config in &service.configs {
+            let target = config.path();
+            let file = inputs
+                .config_files
+                .get(&target)
+                .ok_or_else(|| DesiredError::ConfigNotRead(config.source.clone()))?;
+            config_digests.insert(config.source.clone(), file.digest.clone());
+            mounts.push(read_only_file(&file.path, target));
         }
         mounts.sort_by(|a, b| a.target.cmp(&b.target));
 
@@ -328,6 +357,7 @@ impl DesiredContainer {
             }),
             options,
             secret_digests,
+            config_digests,
             spec_hash: String::new(),
         };
         let hash = container.compute_spec_hash();
@@ -362,6 +392,18 @@ pub fn secret_target(target: &str) -> String {
         target.to_string()
     } else {
         format!("{SECRETS_DIR}/{target}")
+    }
+}
+
+/// A host file mounted read-only at `target`: how secrets and configs reach the
+/// container.
+fn read_only_file(file: &std::path::Path, target: String) -> MountSpec {
+    MountSpec {
+        kind: MountKind::Bind,
+        source: Some(file.to_string_lossy().into_owned()),
+        target,
+        read_only: true,
+        options: Default::default(),
     }
 }
 
@@ -488,6 +530,52 @@ mod tests {
         let again = DesiredContainer::new("shop", "web", &state.services["web"], &inputs).unwrap();
         assert_eq!(base.spec_hash, again.spec_hash);
         assert!(!again.secret_digests.contains_key("db_password"));
+    }
+
+    #[test]
+    fn configs_become_read_only_binds_and_their_content_is_in_the_hash() {
+        let yaml = "name: shop\nservices:\n  web:\n    image: nginx\n    configs: [app, {source: site, target: /etc/site.conf, mode: 0440}]\nconfigs:\n  app: {content: one}\n  site: {content: two}\n";
+        let state = fixtures::load(yaml);
+        let service = &state.services["web"];
+        let dir = std::path::Path::new("/var/lib/holdfast/configs");
+        let with = |app: &[u8]| {
+            let mut inputs = fixtures::inputs_for(&state, "web");
+            for c in &service.configs {
+                let content: &[u8] = if c.source == "app" { app } else { b"two" };
+                inputs
+                    .config_files
+                    .insert(c.path(), super::super::inputs::config_copy(dir, c, content));
+            }
+            DesiredContainer::new("shop", "web", service, &inputs).unwrap()
+        };
+        let web = with(b"one");
+        for target in ["/app", "/etc/site.conf"] {
+            let m = web.mounts.iter().find(|m| m.target == target).unwrap();
+            assert_eq!(m.kind, MountKind::Bind);
+            assert!(m.read_only);
+            assert!(
+                m.source
+                    .as_deref()
+                    .unwrap()
+                    .starts_with("/var/lib/holdfast/configs/")
+            );
+        }
+        assert_eq!(web.config_digests.len(), 2);
+        assert_eq!(with(b"one").spec_hash, web.spec_hash);
+        assert_ne!(with(b"changed").spec_hash, web.spec_hash);
+
+        let unread = fixtures::inputs_for(&state, "web");
+        assert_eq!(
+            DesiredContainer::new("shop", "web", service, &unread),
+            Err(DesiredError::ConfigNotRead("app".into()))
+        );
+        // A container without configs keeps the hash it had before configs existed.
+        let plain = fixtures::desired(SHOP, "web");
+        assert!(
+            !serde_json::to_string(&plain)
+                .unwrap()
+                .contains("config_digests")
+        );
     }
 
     #[test]

@@ -113,13 +113,15 @@ pub enum Field {
     Runtime,
     /// `platform`.
     Platform,
+    /// `network_mode`.
+    NetworkMode,
     /// Whether the container runs.
     Running,
 }
 
 impl Field {
     /// Every field, in the order drift reports them.
-    pub const ALL: [Field; 36] = [
+    pub const ALL: [Field; 37] = [
         Field::Image,
         Field::Command,
         Field::Entrypoint,
@@ -155,6 +157,7 @@ impl Field {
         Field::Devices,
         Field::Runtime,
         Field::Platform,
+        Field::NetworkMode,
         Field::Running,
     ];
 
@@ -199,6 +202,7 @@ impl Field {
             Field::Devices => "devices",
             Field::Runtime => "runtime",
             Field::Platform => "platform",
+            Field::NetworkMode => "network_mode",
             Field::Running => "running",
         }
     }
@@ -287,7 +291,10 @@ pub fn drift(
             desired.restart.normalized(),
             live.restart.normalized(),
         ),
-        networks_drift(&desired.networks, &live.networks),
+        // In a network mode the mode's own network (`host`, `none`, `bridge`) is
+        // all the container has; `network_mode` is compared instead.
+        networks_drift(&desired.networks, &live.networks)
+            .filter(|_| desired.options.network_mode.is_none()),
         map_drift(
             Field::Labels,
             &desired.labels,
@@ -924,6 +931,47 @@ mod tests {
     }
 
     #[test]
+    fn network_mode_drifts_when_the_joined_container_is_another() {
+        let yaml = "name: shop\nservices:\n  vpn: {image: nginx}\n  app:\n    image: nginx\n    network_mode: service:vpn\n  solo:\n    image: nginx\n    network_mode: host\n";
+        let mut app = fixtures::desired(yaml, "app");
+        app.options.network_container = Some("new-vpn-id".into());
+        let image = fixtures::image_defaults();
+        let mut live = fixtures::live_of(&app);
+        assert_eq!(
+            live.options.network_mode.as_deref(),
+            Some("container:new-vpn-id")
+        );
+        // Docker lists no project network for such a container: not drift.
+        live.networks.clear();
+        assert!(drift(&app, &live, &image).is_empty());
+
+        live.options.network_mode = Some("container:old-vpn-id".into());
+        let found = drift(&app, &live, &image);
+        let d = only(&found, Field::NetworkMode);
+        assert_eq!(d.desired, "service:vpn (container:new-vpn-id)");
+        assert_eq!(d.live, "container:old-vpn-id");
+
+        // No container to join: the one joined is gone, and so is its network.
+        app.options.network_container = None;
+        let found = drift(&app, &live, &image);
+        assert!(
+            only(&found, Field::NetworkMode)
+                .desired
+                .contains("no running container")
+        );
+
+        let solo = fixtures::desired(yaml, "solo");
+        let mut live = fixtures::live_of(&solo);
+        live.networks = BTreeMap::from([("host".to_string(), BTreeSet::new())]);
+        assert!(drift(&solo, &live, &image).is_empty());
+        live.options.network_mode = Some("bridge".into());
+        assert_eq!(
+            only(&drift(&solo, &live, &image), Field::NetworkMode).desired,
+            "host"
+        );
+    }
+
+    #[test]
     fn field_names_are_lowercase() {
         let names: Vec<String> = Field::ALL.iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -942,7 +990,7 @@ mod tests {
             ]
             .into_iter()
             .chain(holdfast_spec::RUNTIME_OPTION_FIELDS)
-            .chain(["expose", "devices", "runtime", "platform"])
+            .chain(["expose", "devices", "runtime", "platform", "network_mode"])
             .chain(["running"])
             .collect::<Vec<_>>()
         );

@@ -218,7 +218,13 @@ pub(crate) fn live_of(desired: &DesiredContainer) -> LiveContainer {
         networks,
         addresses: BTreeMap::new(),
         limits,
-        options: desired.options.clone(),
+        options: super::container::RuntimeOptions {
+            network_mode: desired
+                .options
+                .docker_network_mode()
+                .or_else(|| desired.networks.keys().next().cloned()),
+            ..desired.options.clone()
+        },
         restart: if desired.restart.name == "no" {
             RestartSpec {
                 name: String::new(),
@@ -229,8 +235,12 @@ pub(crate) fn live_of(desired: &DesiredContainer) -> LiveContainer {
         },
         state: ContainerState::Running,
         health: Health::Healthy,
+        started_at: STARTED_AT.to_string(),
     }
 }
+
+/// When [`live_of`]'s container started.
+pub(crate) const STARTED_AT: &str = "2026-01-01T10:00:00.5Z";
 
 /// The `web` service of [`SHOP`], the image defaults, and its healthy live container.
 pub(crate) fn web() -> (DesiredContainer, ImageDefaults, LiveContainer) {

@@ -35,6 +35,9 @@ pub const HEALTHY: &str = "healthy";
 pub const COMPLETED: &str = "completed";
 /// What a service publishes while it has a container at all: its ID.
 pub const CONTAINER: &str = "container";
+/// What a service publishes while its container runs: when it last started, so that a
+/// restart in place (same ID) queues the dependents with `restart: true`.
+pub const STARTED: &str = "started";
 
 /// The `holdfast get` columns of a service.
 const COLUMNS: &[Column] = &[
@@ -64,6 +67,7 @@ pub struct Service {
     restarts: Mutex<RestartLimiter>,
     pulled: crate::docker::image::Pulled,
     rollouts: Option<Rollouts>,
+    configs_dir: std::path::PathBuf,
 }
 
 impl Service {
@@ -75,6 +79,16 @@ impl Service {
             restarts: Mutex::new(RestartLimiter::default()),
             pulled: crate::docker::image::Pulled::default(),
             rollouts: None,
+            configs_dir: std::env::temp_dir().join("holdfast-configs"),
+        }
+    }
+
+    /// The kind, writing the copies of configs under `dir` (by default a folder in
+    /// the system's temporary directory).
+    pub fn with_configs_dir(self, dir: std::path::PathBuf) -> Self {
+        Service {
+            configs_dir: dir,
+            ..self
         }
     }
 
@@ -112,6 +126,7 @@ fn need(dep: &str, condition: DependencyCondition) -> Need {
 fn published(
     container: Option<&str>,
     after: Option<(ContainerState, Health)>,
+    started_at: Option<&str>,
     live: Option<&LiveContainer>,
     addresses: bool,
 ) -> BTreeMap<String, String> {
@@ -125,6 +140,9 @@ fn published(
     }
     if let Some((ContainerState::Running, health)) = after {
         out.insert(RUNNING.to_string(), id.to_string());
+        if let Some(at) = started_at.filter(|at| !at.is_empty()) {
+            out.insert(STARTED.to_string(), at.to_string());
+        }
         if matches!(health, Health::None | Health::Healthy) {
             out.insert(HEALTHY.to_string(), "true".to_string());
         }
@@ -240,6 +258,7 @@ fn convert(
         published(
             report.container.as_deref(),
             report.after,
+            report.started_at.as_deref(),
             report.live.as_ref(),
             addresses,
         )
@@ -283,7 +302,15 @@ fn published_by_replicas(
 ) -> BTreeMap<String, String> {
     let each: Vec<BTreeMap<String, String>> = replicas
         .iter()
-        .map(|r| published(r.container.as_deref(), r.after, r.live.as_ref(), addresses))
+        .map(|r| {
+            published(
+                r.container.as_deref(),
+                r.after,
+                r.started_at.as_deref(),
+                r.live.as_ref(),
+                addresses,
+            )
+        })
         .collect();
     let mut out = BTreeMap::new();
     let joined = |key: &str, all: bool| -> Option<String> {
@@ -300,6 +327,14 @@ fn published_by_replicas(
         if let Some(v) = joined(key, true) {
             out.insert(key.to_string(), v);
         }
+    }
+    // The latest start: a dependent with `restart: true` follows any replica's.
+    if let Some(latest) = each
+        .iter()
+        .filter_map(|p| p.get(STARTED))
+        .max_by_key(|at| super::reconcile::started_key(at))
+    {
+        out.insert(STARTED.to_string(), latest.clone());
     }
     let healthy = each.iter().filter(|p| p.contains_key(HEALTHY));
     let mut routed: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -381,6 +416,7 @@ impl Kind for Service {
             pulled: &self.pulled,
             creating: self.host.creating(),
             rollouts: self.rollouts.as_ref(),
+            configs_dir: &self.configs_dir,
         };
         let report = reconcile::reconcile(&scx, name).await?;
         if report.applied

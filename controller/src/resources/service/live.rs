@@ -147,6 +147,9 @@ pub struct LiveContainer {
     pub state: ContainerState,
     /// `State.Health.Status`.
     pub health: Health,
+    /// `State.StartedAt` (RFC 3339), when the container last started; empty when it
+    /// never did.
+    pub started_at: String,
 }
 
 impl LiveContainer {

@@ -392,7 +392,10 @@ pub fn live_from_inspect(c: ContainerInspectResponse) -> LiveContainer {
             runtime: host.runtime,
             platform: c.platform,
             fixed_addresses,
+            network_mode: host.network_mode,
+            network_container: None,
         },
+        started_at: state.started_at.clone().unwrap_or_default(),
         state: ContainerState::from_docker(&status, state.exit_code.unwrap_or(0))
             .unwrap_or(ContainerState::Dead),
         health: Health::from_docker(

@@ -67,6 +67,8 @@ pub struct Context<'a> {
     /// Start-first updates ([`rollout`](super::rollout)); `None` replaces every
     /// container stop-first.
     pub rollouts: Option<&'a super::rollout::Rollouts>,
+    /// Where the copies of configs are written ([`inputs`]).
+    pub configs_dir: &'a std::path::Path,
 }
 
 /// Where a service stands after a reconcile: the runtime's outcomes, which a service
@@ -112,6 +114,9 @@ pub struct Report {
     pub image_defaults: ImageDefaults,
     /// The state and health of the container as this pass left it, when there is one.
     pub after: Option<(ContainerState, Health)>,
+    /// When the container as this pass left it last started (`State.StartedAt`), when
+    /// known; published so that dependents with `restart: true` look again.
+    pub started_at: Option<String>,
     /// Whether the service is suspended or report-only, so that this pass changed
     /// nothing whatever the mode: its `steps` say what would be done, not what was.
     pub held: bool,
@@ -282,6 +287,10 @@ async fn reconcile_with(
         cx.state,
         service,
         (!image_info.id.is_empty()).then(|| image_info.id.clone()),
+        inputs::Configs {
+            dir: cx.configs_dir,
+            write: act,
+        },
     )?;
     // Routed ports are published on 127.0.0.1 for a proxy on the host.
     let service = crate::resources::route::ports::with_route_ports(cx.state, name, service);
@@ -291,6 +300,7 @@ async fn reconcile_with(
             .labels
             .insert(super::labels::REVISION.to_string(), revision.to_string());
     }
+    desired.options.network_container = network_container(cx, observer, &desired).await?;
 
     let image_defaults = observe::image_defaults(&image_info);
     let count = service.replicas();
@@ -420,6 +430,16 @@ pub(super) async fn converge(
     }
 
     let mut the_plan = plan(&desired, live.as_ref(), &image_defaults, &policy);
+    // `depends_on: {NAME: {restart: true}}`: a dependency started after this container
+    // was restarted or replaced, so this one follows it.
+    if let Some(live) = live.as_ref().filter(|l| l.state.is_running())
+        && the_plan.is_noop()
+        && !held
+        && let Some(spec) = cx.state.services.get(name)
+        && let Some(reason) = dependency_restarted(observer, &cx.state.name, spec, live).await?
+    {
+        the_plan.actions = vec![Action::Restart { reason }];
+    }
     // Drift is a live container that left the spec it was made from (stopped, killed,
     // edited by hand). A container made from an older spec is a change of the file,
     // not drift.
@@ -446,6 +466,7 @@ pub(super) async fn converge(
         live: live.clone(),
         image_defaults,
         after: live.as_ref().map(|l| (l.state, l.health)),
+        started_at: live.as_ref().map(|l| l.started_at.clone()),
         held,
         rollout: None,
         replicas: Vec::new(),
@@ -481,17 +502,24 @@ pub(super) async fn converge(
         return Ok(report);
     }
 
-    // Creating or replacing a container waits for its dependencies.
+    // Creating or replacing a container waits for its dependencies, and for the
+    // container whose network it joins.
     let replaces = the_plan
         .actions
         .iter()
         .any(|a| matches!(a, Action::Create | Action::Recreate { .. }));
+    let network_wait = match desired.options.network_mode.as_deref() {
+        Some(mode) if mode.contains(':') && desired.options.network_container.is_none() => Some(
+            format!("waiting for a running container to join (`network_mode: {mode}`)"),
+        ),
+        _ => None,
+    };
     if replaces
         && cx.mode == Mode::Apply
-        && let Some(reason) = cx.waiting_for
+        && let Some(reason) = cx.waiting_for.map(str::to_string).or(network_wait)
     {
         report.outcome = Outcome::Progressing {
-            reason: reason.to_string(),
+            reason,
             retry_after: DEPENDENCY_RECHECK,
         };
         report.plan = Some(the_plan);
@@ -562,6 +590,7 @@ pub(super) async fn converge(
                 .await
                 .map_err(docker("inspect the new container"))?;
             report.after = after.as_ref().map(|l| (l.state, l.health));
+            report.started_at = after.as_ref().map(|l| l.started_at.clone());
             readiness_of(after.as_ref(), policy.one_shot)
         }
         (true, None) => {
@@ -574,6 +603,77 @@ pub(super) async fn converge(
     };
     report.plan = Some(the_plan);
     Ok(report)
+}
+
+/// The ID of the running container whose network namespace the desired container
+/// joins (`network_mode: service:NAME` or `container:NAME`), or `None`: no such mode,
+/// or no such container running.
+async fn network_container(
+    cx: &Context<'_>,
+    observer: &Observer<'_>,
+    desired: &DesiredContainer,
+) -> Result<Option<String>, ReconcileError> {
+    let mode = desired.options.network_mode.as_deref().unwrap_or_default();
+    let found = match mode.split_once(':') {
+        Some(("service", other)) => observer
+            .containers(&desired.project, Some(other))
+            .await
+            .map_err(docker(
+                "list the containers of the service whose network it joins",
+            ))?
+            .into_iter()
+            .find(|l| l.state.is_running()),
+        Some(("container", name)) => observe::inspect(cx.docker, name)
+            .await
+            .map_err(docker("inspect the container whose network it joins"))?
+            .filter(|l| l.state.is_running()),
+        _ => None,
+    };
+    Ok(found.map(|l| l.id))
+}
+
+/// Why `live` must be restarted because a dependency with `restart: true` started
+/// after it (the controller restarted or replaced it), or `None`.
+async fn dependency_restarted(
+    observer: &Observer<'_>,
+    project: &str,
+    service: &holdfast_spec::Service,
+    live: &LiveContainer,
+) -> Result<Option<String>, ReconcileError> {
+    let Some(mine) = started_key(&live.started_at) else {
+        return Ok(None);
+    };
+    for (dep, _) in service.depends_on.iter().filter(|(_, d)| d.restart) {
+        let theirs = observer
+            .containers(project, Some(dep))
+            .await
+            .map_err(docker("list a dependency's containers"))?;
+        let latest = theirs
+            .iter()
+            .filter(|l| l.state.is_running())
+            .filter_map(|l| started_key(&l.started_at))
+            .max();
+        if latest.is_some_and(|t| t > mine) {
+            return Ok(Some(format!("{DEPENDENCY_RESTARTED} `{dep}`")));
+        }
+    }
+    Ok(None)
+}
+
+/// The reason of a restart that follows a dependency with `restart: true`.
+pub const DEPENDENCY_RESTARTED: &str = "restarted after its dependency";
+
+/// Docker's `State.StartedAt` (RFC 3339 in UTC, with up to nine fraction digits, the
+/// trailing zeros left out) as a key that orders by time; `None` for a container that
+/// never started (`0001-01-01T00:00:00Z`) or a value in another form.
+pub fn started_key(at: &str) -> Option<(String, u32)> {
+    let at = at.strip_suffix('Z')?;
+    let (seconds, fraction) = at.split_once('.').unwrap_or((at, ""));
+    if seconds.starts_with("0001-") || seconds.len() != 19 || fraction.len() > 9 {
+        return None;
+    }
+    let nanos = format!("{fraction:0<9}").parse().ok()?;
+    Some((seconds.to_string(), nanos))
 }
 
 /// The 12-character form of a container ID.
@@ -815,6 +915,7 @@ async fn remove(
         live: None,
         image_defaults: ImageDefaults::default(),
         after: None,
+        started_at: None,
         held: cx.suspended,
         rollout: None,
         replicas: Vec::new(),
@@ -906,5 +1007,21 @@ mod tests {
         );
         assert!(message.contains("engine on fire"), "{message}");
         assert!(!e.is_permanent());
+    }
+}
+
+#[cfg(test)]
+mod started_tests {
+    use super::started_key;
+
+    #[test]
+    fn start_times_order_whatever_their_fraction_digits() {
+        let a = started_key("2026-12-01T17:55:04.2Z").unwrap();
+        let b = started_key("2026-12-01T17:55:04.213202877Z").unwrap();
+        let c = started_key("2026-12-01T17:55:05Z").unwrap();
+        assert!(a < b && b < c, "{a:?} {b:?} {c:?}");
+        assert_eq!(started_key("0001-01-01T00:00:00Z"), None, "never started");
+        assert_eq!(started_key(""), None);
+        assert_eq!(started_key("2026-12-01T17:55:05+01:00"), None);
     }
 }

@@ -315,6 +315,7 @@ fn sum(
         live: first.and_then(|r| r.live.clone()),
         image_defaults: first.map(|r| r.image_defaults.clone()).unwrap_or_default(),
         after: first.and_then(|r| r.after),
+        started_at: first.and_then(|r| r.started_at.clone()),
         held,
         rollout: (!rollouts.is_empty()).then(|| rollouts.join("; ")),
         replicas: reports,

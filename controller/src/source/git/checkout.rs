@@ -17,21 +17,21 @@ pub(super) struct Checkouts {
     mirror: Arc<Mirror>,
     /// `STATE_DIR/git/<id>/checkouts`.
     root: PathBuf,
-    /// The desired-state file's path inside the repository.
-    path: String,
+    /// The desired-state files' paths inside the repository, merged in order.
+    paths: Vec<String>,
     /// The repository's name, as a clone's folder would be called.
     repository: String,
 }
 
 impl Checkouts {
-    /// The checkouts of `mirror` under `root`, for the desired-state file at `path`
-    /// in the repository.
-    pub(super) fn new(mirror: Arc<Mirror>, root: PathBuf, path: String) -> Self {
+    /// The checkouts of `mirror` under `root`, for the desired-state files at `paths`
+    /// in the repository (merged in order).
+    pub(super) fn new(mirror: Arc<Mirror>, root: PathBuf, paths: Vec<String>) -> Self {
         let repository = repository_name(mirror.display_url());
         Checkouts {
             mirror,
             root,
-            path,
+            paths,
             repository,
         }
     }
@@ -42,8 +42,8 @@ impl Checkouts {
     }
 
     /// Materialises `commit` (unless already there) and validates its desired-state
-    /// file there, with every file it names. Returns the file's text.
-    pub(super) async fn validate(&self, commit: &CommitInfo) -> Result<String, FailedCommit> {
+    /// files there, merged, with every file they name. Returns the files' texts.
+    pub(super) async fn validate(&self, commit: &CommitInfo) -> Result<Vec<String>, FailedCommit> {
         let failed = |error: String| FailedCommit {
             commit: commit.clone(),
             error,
@@ -65,18 +65,28 @@ impl Checkouts {
             .await
             .map_err(|e| failed(format!("cannot check out the commit: {e}")))?;
         }
-        let file = dir.join(&self.path);
-        let shown = PathBuf::from(&self.path);
+        let files: Vec<PathBuf> = self.paths.iter().map(|p| dir.join(p)).collect();
+        let read = files.clone();
         let loaded = tokio::task::spawn_blocking(move || {
-            holdfast_spec::load_file(&file, &holdfast_spec::LoadOptions::default())
+            holdfast_spec::load_files(&read, &holdfast_spec::LoadOptions::default())
+                .map(|_| files.iter().map(std::fs::read_to_string).collect())
         })
         .await
         .map_err(|e| failed(format!("internal error: {e}")))?;
         match loaded {
-            Ok(loaded) => Ok(loaded.report.source),
+            Ok(Ok(texts)) => Ok(texts),
+            Ok(Err(e)) => Err(failed(format!("cannot read the file: {e}"))),
             Err(mut report) => {
-                // Name the file as it is in the repository, not in the checkout.
-                report.path = shown;
+                // Name the files as they are in the repository, not in the checkout.
+                let shown = |p: &Path| p.strip_prefix(&dir).map(Path::to_path_buf).ok();
+                if let Some(p) = shown(&report.path) {
+                    report.path = p;
+                }
+                for (path, _) in &mut report.more {
+                    if let Some(p) = shown(path) {
+                        *path = p;
+                    }
+                }
                 let first = report
                     .first_error()
                     .unwrap_or_else(|| format!("{}: invalid", report.path.display()));
@@ -94,20 +104,19 @@ impl Checkouts {
         }
     }
 
-    /// Loads `text`, the validated file of `commit`, as the file under `current/`:
+    /// Loads `texts`, the validated files of `commit`, as the files under `current/`:
     /// every path in the desired state (bind mounts, env files, secret files) is then
     /// the same from commit to commit, so a commit replaces only the containers whose
     /// spec it changes. `${VAR}` comes from the process environment, then from the
-    /// `.env` beside the file in `commit`'s own checkout (as Compose does), so the
+    /// `.env` beside the first file in `commit`'s own checkout (as Compose does), so the
     /// result does not depend on where `current/` points yet.
     pub(super) fn load_as_current(
         &self,
         commit: &str,
-        text: &str,
+        texts: &[String],
     ) -> Result<holdfast_spec::DesiredState, holdfast_spec::Report> {
-        let relative = Path::new(&self.path);
-        let file = self.current_link().join(&self.repository).join(relative);
-        let dotenv = self.dir(commit).join(relative).with_file_name(".env");
+        let first = Path::new(self.paths.first().map_or("holdfast.yaml", String::as_str));
+        let dotenv = self.dir(commit).join(first).with_file_name(".env");
         let mut variables = std::fs::read_to_string(dotenv)
             .map(|text| holdfast_spec::parse_env_lines(&text))
             .unwrap_or_default();
@@ -117,7 +126,14 @@ impl Checkouts {
             check_files: false,
             ..holdfast_spec::LoadOptions::default()
         };
-        holdfast_spec::load_str(&file, text, &options).map(|loaded| loaded.state)
+        let current = self.current_link().join(&self.repository);
+        let files: Vec<(PathBuf, &str)> = self
+            .paths
+            .iter()
+            .map(|p| current.join(p))
+            .zip(texts.iter().map(String::as_str))
+            .collect();
+        holdfast_spec::load_texts(&files, &options).map(|loaded| loaded.state)
     }
 
     /// `STATE_DIR/git/<id>/current`: a symlink to the checkout of the commit in force.
@@ -188,7 +204,7 @@ mod tests {
         Checkouts::new(
             Arc::new(mirror),
             dir.join("checkouts"),
-            "holdfast.yaml".into(),
+            vec!["holdfast.yaml".into()],
         )
     }
 

@@ -39,8 +39,8 @@ pub struct GitSourceConfig {
     pub url: String,
     /// The branch, tag or commit to follow.
     pub reference: GitRef,
-    /// The desired-state file's path inside the repository.
-    pub path: String,
+    /// The desired-state files' paths inside the repository, merged in order.
+    pub paths: Vec<String>,
     /// How often to fetch without a trigger (±10 % jitter).
     pub interval: Duration,
     /// How to authenticate.
@@ -49,12 +49,19 @@ pub struct GitSourceConfig {
     pub fetch_timeout: Duration,
 }
 
+impl GitSourceConfig {
+    /// The files' paths as `holdfast get source` shows them: `a.yaml, b.yaml`.
+    pub fn shown_paths(&self) -> String {
+        self.paths.join(", ")
+    }
+}
+
 impl std::fmt::Debug for GitSourceConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GitSourceConfig")
             .field("url", &redact_url(&self.url))
             .field("reference", &self.reference)
-            .field("path", &self.path)
+            .field("paths", &self.paths)
             .field("interval", &self.interval)
             .field("credentials", &self.credentials)
             .field("fetch_timeout", &self.fetch_timeout)
@@ -131,7 +138,8 @@ impl GitSource {
             &config.url,
             config.credentials.clone(),
         )?);
-        let checkouts = Checkouts::new(mirror.clone(), root.join("checkouts"), config.path.clone());
+        let checkouts =
+            Checkouts::new(mirror.clone(), root.join("checkouts"), config.paths.clone());
         Ok(Arc::new(GitSource {
             config,
             mirror,
@@ -158,7 +166,7 @@ impl GitSource {
             kind: SourceKind::Git,
             url: self.mirror.display_url().to_string(),
             reference: Some(self.config.reference.to_string()),
-            path: Some(self.config.path.clone()),
+            path: Some(self.config.shown_paths()),
             interval_ms: Some(u64::try_from(self.config.interval.as_millis()).unwrap_or(u64::MAX)),
             last_fetched: l.last_fetched,
             last_fetch_time: l.last_fetch_time,
@@ -359,14 +367,14 @@ impl GitSource {
             (known, p.project.clone())
         });
         let project = self.project();
-        let text = match self.checkouts.validate(commit).await {
-            Ok(text) => text,
+        let texts = match self.checkouts.validate(commit).await {
+            Ok(texts) => texts,
             Err(failed) => {
                 self.refuse(&project, failed, known_error.as_deref());
                 return;
             }
         };
-        let state = match self.checkouts.load_as_current(&commit.id, &text) {
+        let state = match self.checkouts.load_as_current(&commit.id, &texts) {
             Ok(state) => state,
             Err(report) => {
                 // Validated a moment ago in its own checkout; only a race can get here.
@@ -474,7 +482,7 @@ impl GitSource {
             SetDesiredError::RenameRefused { .. } => {
                 let failed = FailedCommit {
                     commit: commit.clone(),
-                    error: format!("{}: {e}", self.config.path),
+                    error: format!("{}: {e}", self.config.shown_paths()),
                     details: String::new(),
                 };
                 self.refuse(project, failed, known_error);
@@ -603,7 +611,7 @@ mod tests {
         let config = GitSourceConfig {
             url: remote.bare_path().display().to_string(),
             reference: GitRef::Branch("main".into()),
-            path: "holdfast.yaml".into(),
+            paths: vec!["holdfast.yaml".into()],
             interval: Duration::from_secs(3600),
             credentials: Credentials::None,
             fetch_timeout: Duration::from_secs(30),
@@ -802,7 +810,7 @@ mod tests {
         let config = GitSourceConfig {
             url: "https://deploy:s3cret@example.com/acme/infra.git".into(),
             reference: GitRef::Branch("main".into()),
-            path: "holdfast.yaml".into(),
+            paths: vec!["holdfast.yaml".into()],
             interval: Duration::from_secs(60),
             credentials: Credentials::None,
             fetch_timeout: Duration::from_secs(10),

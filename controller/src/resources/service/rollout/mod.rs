@@ -918,6 +918,7 @@ impl Pass<'_, '_> {
                 self.replica,
             )),
             after: live.as_ref().map(|l| (l.state, l.health)),
+            started_at: live.as_ref().map(|l| l.started_at.clone()),
             live,
             image_defaults: self.image_defaults.clone(),
             held: false,
