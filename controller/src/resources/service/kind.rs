@@ -255,13 +255,7 @@ fn convert(
         );
     }
     out.published = if report.replicas.is_empty() {
-        published(
-            report.container.as_deref(),
-            report.after,
-            report.started_at.as_deref(),
-            report.live.as_ref(),
-            addresses,
-        )
+        published_of(&report, addresses)
     } else {
         published_by_replicas(&report.replicas, addresses)
     };
@@ -291,6 +285,17 @@ fn convert(
     out
 }
 
+/// What the container of `report` publishes: see [`published`].
+fn published_of(report: &reconcile::Report, addresses: bool) -> BTreeMap<String, String> {
+    published(
+        report.container.as_deref(),
+        report.after,
+        report.started_at.as_deref(),
+        report.live.as_ref(),
+        addresses,
+    )
+}
+
 /// What a service of several replicas publishes: [`CONTAINER`] while any has a
 /// container; [`RUNNING`], [`HEALTHY`] and [`COMPLETED`] once every replica is so
 /// (each value lists the replicas' IDs); and the addresses of the replicas that are
@@ -302,15 +307,7 @@ fn published_by_replicas(
 ) -> BTreeMap<String, String> {
     let each: Vec<BTreeMap<String, String>> = replicas
         .iter()
-        .map(|r| {
-            published(
-                r.container.as_deref(),
-                r.after,
-                r.started_at.as_deref(),
-                r.live.as_ref(),
-                addresses,
-            )
-        })
+        .map(|r| published_of(r, addresses))
         .collect();
     let mut out = BTreeMap::new();
     let joined = |key: &str, all: bool| -> Option<String> {
