@@ -117,9 +117,8 @@ impl Checkouts {
     ) -> Result<holdfast_spec::DesiredState, holdfast_spec::Report> {
         let first = Path::new(self.paths.first().map_or("holdfast.yaml", String::as_str));
         let dotenv = self.dir(commit).join(first).with_file_name(".env");
-        let mut variables = std::fs::read_to_string(dotenv)
-            .map(|text| holdfast_spec::parse_env_lines(&text))
-            .unwrap_or_default();
+        // Its values interpolate as Compose's do: the environment, then the lines above.
+        let mut variables = holdfast_spec::read_dotenv(&dotenv);
         variables.extend(std::env::vars());
         let options = holdfast_spec::LoadOptions {
             variables: Some(variables),
@@ -239,6 +238,21 @@ mod tests {
         assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("checkouts/a"));
         c.restore_current(None).unwrap();
         assert!(std::fs::symlink_metadata(&link).is_err());
+    }
+
+    #[test]
+    fn the_commits_dotenv_interpolates_as_composes_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = checkouts(dir.path(), "/srv/git/infra.git");
+        std::fs::create_dir_all(c.dir("a")).unwrap();
+        std::fs::write(
+            c.dir("a").join(".env"),
+            "HOLDFAST_TEST_DB_USER=app\nHOLDFAST_TEST_DB_URL=pg://${HOLDFAST_TEST_DB_USER}@db\n",
+        )
+        .unwrap();
+        let text = "name: x\nservices:\n  web:\n    image: busybox\n    environment: {URL: \"${HOLDFAST_TEST_DB_URL}\"}\n";
+        let state = c.load_as_current("a", &[text.to_string()]).unwrap();
+        assert_eq!(state.services["web"].environment["URL"], "pg://app@db");
     }
 
     #[test]
