@@ -344,8 +344,22 @@ fn a_platform_the_engine_does_not_run_is_an_error_that_says_so() {
         "linux/s390x"
     };
     write_placed(&p, "3000", foreign);
-    let out = common::apply(&p, &[]);
-    assert_ne!(out.status.code(), Some(0), "apply succeeded");
+    // A permanent error stalls the service: apply exits at once rather than wait out
+    // its timeout (120 s here, past `run`'s own 60 s bound).
+    let (file, state) = (p.file(), p.state_dir());
+    let out = common::run(
+        &p,
+        &[
+            "apply",
+            "-f",
+            file.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--timeout",
+            "120s",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "apply did not fail");
     let text = format!("{}{}", common::stdout(&out), common::stderr(&out));
     assert!(
         text.contains(&format!("wants platform `{foreign}`"))

@@ -536,6 +536,22 @@ impl Controller {
         }) && self.queue.is_empty()
     }
 
+    /// Whether an object of the desired state in force is Stalled by this generation's
+    /// pass: a permanent error that only a change of the file can end.
+    pub fn stalled(&self) -> bool {
+        let Some(desired) = self.current() else {
+            return false;
+        };
+        let statuses = lock(&self.statuses);
+        let reconciled = lock(&self.reconciled);
+        desired.objects.keys().any(|key| {
+            reconciled.get(key) == Some(&desired.generation)
+                && statuses
+                    .get(&key.to_string())
+                    .is_some_and(|s| s.phase == Phase::Stalled)
+        })
+    }
+
     /// The Prometheus text exposition of the controller's metrics, current as of now.
     pub fn metrics_text(&self) -> String {
         self.metrics
@@ -684,13 +700,18 @@ impl Controller {
         self.current().map(|d| d.state.clone())
     }
 
-    /// Waits until [`Controller::converged`] or `timeout`; true when converged.
+    /// Waits until [`Controller::converged`], an object is [`Controller::stalled`] or
+    /// `timeout`; true when converged.
     pub async fn wait_converged(&self, timeout: Duration) -> bool {
         let mut rx = self.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if self.converged() {
                 return true;
+            }
+            // Stalled cannot change until the file does: waiting longer is pointless.
+            if self.stalled() {
+                return false;
             }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => {}
