@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use common::{
     apply, apply_ok, assert_apply_changes_nothing, assert_exit, containers_and_starts, delete,
-    env_of, exec, id_of, inspect, inspect_object, plan, run,
+    env_of, exec, id_of, inspect, inspect_object, plan,
 };
 use holdfast_testkit::{
     BUSYBOX_IMAGE, PROJECT_LABEL, TestProject, busybox_image, docker, docker_ok, parse_docker_time,
@@ -829,18 +829,7 @@ fn apply_of_an_invalid_file_exits_1_with_line_and_column_and_creates_nothing() {
     busybox_image();
     let p = TestProject::new("bad-file");
     p.write("name: {{project}}\nservices:\n  a:\n    image: {{image}}\n    restart: sometimes\n");
-    let file = p.file();
-    let state = p.state_dir();
-    let out = run(
-        &p,
-        &[
-            "apply",
-            "-f",
-            file.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
-    );
+    let out = apply(&p, &[]);
     assert_exit(&out, 1, "holdfast apply of an invalid file");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("holdfast.yaml:5:14"),

@@ -346,19 +346,7 @@ fn a_platform_the_engine_does_not_run_is_an_error_that_says_so() {
     write_placed(&p, "3000", foreign);
     // A permanent error stalls the service: apply exits at once rather than wait out
     // its timeout (120 s here, past `run`'s own 60 s bound).
-    let (file, state) = (p.file(), p.state_dir());
-    let out = common::run(
-        &p,
-        &[
-            "apply",
-            "-f",
-            file.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--timeout",
-            "120s",
-        ],
-    );
+    let out = common::apply_within(&p, "120s", &[]);
     assert_eq!(out.status.code(), Some(1), "apply did not fail");
     let text = format!("{}{}", common::stdout(&out), common::stderr(&out));
     assert!(

@@ -35,6 +35,12 @@ pub fn run(p: &TestProject, args: &[&str]) -> Output {
 
 /// `holdfast apply -f FILE --state-dir DIR --timeout 40s EXTRA...`.
 pub fn apply(p: &TestProject, extra: &[&str]) -> Output {
+    apply_within(p, APPLY_TIMEOUT, extra)
+}
+
+/// `holdfast apply -f FILE --state-dir DIR --timeout TIMEOUT EXTRA...` (the command
+/// itself is still bounded by [`run`]'s 60 s).
+pub fn apply_within(p: &TestProject, timeout: &str, extra: &[&str]) -> Output {
     let file = p.file();
     let state = p.state_dir();
     let mut args = vec![
@@ -44,7 +50,7 @@ pub fn apply(p: &TestProject, extra: &[&str]) -> Output {
         "--state-dir",
         state.to_str().unwrap(),
         "--timeout",
-        APPLY_TIMEOUT,
+        timeout,
     ];
     args.extend_from_slice(extra);
     run(p, &args)
