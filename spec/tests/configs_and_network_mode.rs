@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use holdfast_spec::*;
 
 fn load(src: &str, vars: &[(&str, &str)]) -> Result<DesiredState, String> {
-    let dir = std::env::temp_dir().join(format!("holdfast-spec-configs-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     std::fs::create_dir_all(dir.join("conf")).unwrap();
     std::fs::write(dir.join("conf/app.ini"), "[app]\nlevel = info\n").unwrap();
     let options = LoadOptions {
