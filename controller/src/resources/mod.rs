@@ -16,8 +16,10 @@
 //! [`kinds`], the one line a new kind adds here. Kinds:
 //!
 //! - [`service`]: one container per Compose service;
-//! - [`route`]: one site of the reverse proxy per entry of `routes:`.
+//! - [`route`]: one site of the reverse proxy per entry of `routes:`;
+//! - [`backup`]: backup schedules (only its retention policy so far; not registered).
 
+pub mod backup;
 pub mod route;
 pub mod service;
 
