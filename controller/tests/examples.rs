@@ -15,6 +15,18 @@ mod common;
 use common::{assert_exit, env_of, inspect, run};
 use holdfast_testkit::{TestProject, docker};
 
+/// SleepCore's services across its base, production and monitoring files.
+const SLEEPCORE: [&str; 8] = [
+    "bot",
+    "api",
+    "miniapp",
+    "postgres",
+    "traefik",
+    "prometheus",
+    "grafana",
+    "node-exporter",
+];
+
 fn layered(folder: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -92,16 +104,7 @@ fn sleepcore_production_and_monitoring_layers_merge() {
         ],
     );
     let services = s["services"].as_object().unwrap();
-    for name in [
-        "bot",
-        "api",
-        "miniapp",
-        "postgres",
-        "traefik",
-        "prometheus",
-        "grafana",
-        "node-exporter",
-    ] {
+    for name in SLEEPCORE {
         assert!(services.contains_key(name), "{name} missing: {s}");
     }
     assert_eq!(
@@ -342,16 +345,7 @@ fn sleepcore_layers_apply_with_a_locally_built_image() {
         ],
     );
     // Every service of the three files runs, the production settings on top.
-    for service in [
-        "bot",
-        "api",
-        "miniapp",
-        "postgres",
-        "traefik",
-        "prometheus",
-        "grafana",
-        "node-exporter",
-    ] {
+    for service in SLEEPCORE {
         let c = inspect(&p, service);
         assert_eq!(c["State"]["Status"], "running", "{service}: {}", c["State"]);
         assert_eq!(

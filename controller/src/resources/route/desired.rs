@@ -240,9 +240,8 @@ fn upstreams(
         return Vec::new();
     };
     let shared = shared_network(state, service).is_some();
-    value
-        .split(',')
-        .filter(|v| !v.is_empty())
+    listed(value)
+        .into_iter()
         .map(|v| match shared {
             true => Upstream(format!("{v}:{port}")),
             false => Upstream(v.to_string()),
@@ -290,14 +289,20 @@ fn slot_switches(
             .into_iter()
             .collect();
     }
-    let serving: Vec<&str> = values
+    let serving = values
         .get(&endpoint_key(port))
-        .map(|v| v.split(',').collect())
+        .map(|v| listed(v))
         .unwrap_or_default();
     (1..=count)
         .filter_map(|n| slot::switch(state, state_dir, service, port, n))
         .filter(|s| serving.contains(&s.blue.0.as_str()) || serving.contains(&s.green.0.as_str()))
         .collect()
+}
+
+/// The addresses in a published value: one, or with replicas several, comma-separated
+/// (see the service kind's `published_by_replicas`).
+fn listed(value: &str) -> Vec<&str> {
+    value.split(',').filter(|v| !v.is_empty()).collect()
 }
 
 /// `user:hash` lines of an htpasswd file.

@@ -120,6 +120,26 @@ pub fn allocate_all(state: &DesiredState) -> (Ports, Ports) {
     (blue, green)
 }
 
+/// Moves the routed 127.0.0.1 bindings in `bindings` from the host port `from` gives
+/// a container port to the one `to` gives it (another replica's, or the green slot's),
+/// and sorts them again. Other bindings stay.
+pub fn rebind(
+    bindings: &mut [crate::resources::service::PortBinding],
+    from: impl Fn(u16) -> Option<u16>,
+    to: impl Fn(u16) -> Option<u16>,
+) {
+    for p in bindings.iter_mut() {
+        if p.host_ip == "127.0.0.1"
+            && p.host_port.is_some()
+            && from(p.container_port) == p.host_port
+            && let Some(port) = to(p.container_port)
+        {
+            p.host_port = Some(port);
+        }
+    }
+    bindings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+}
+
 /// `service` with the 127.0.0.1 ports its routes need added to `ports` (those of its
 /// first replica; see [`instance`] for the others').
 pub fn with_route_ports<'a>(

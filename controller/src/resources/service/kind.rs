@@ -248,34 +248,27 @@ fn convert(
     if let Some(rollout) = &report.rollout {
         out.columns.insert("ROLLOUT".into(), rollout.clone());
     }
-    if let Some(container) = &report.container {
-        out.columns.insert(
-            "CONTAINER".into(),
-            container.get(..12).unwrap_or(container).to_string(),
-        );
-    }
-    out.published = if report.replicas.is_empty() {
-        published_of(&report, addresses)
+    // The containers: the service's one, or each replica's.
+    let parts: &[reconcile::Report] = if report.replicas.is_empty() {
+        std::slice::from_ref(&report)
     } else {
-        published_by_replicas(&report.replicas, addresses)
+        &report.replicas
     };
-    if !report.replicas.is_empty() {
-        let ids: Vec<&str> = report
-            .replicas
-            .iter()
-            .filter_map(|r| r.container.as_deref())
-            .map(|c| c.get(..12).unwrap_or(c))
-            .collect();
+    let ids: Vec<&str> = parts
+        .iter()
+        .filter_map(|r| r.container.as_deref())
+        .map(|c| c.get(..12).unwrap_or(c))
+        .collect();
+    if !ids.is_empty() {
         out.columns.insert("CONTAINER".into(), ids.join(","));
     }
+    out.published = match parts {
+        [one] if report.replicas.is_empty() => published_of(one, addresses),
+        _ => published_by_replicas(parts, addresses),
+    };
     if plan_mode {
-        let pairs: Vec<&reconcile::Report> = if report.replicas.is_empty() {
-            vec![&report]
-        } else {
-            report.replicas.iter().collect()
-        };
         let (mut live, mut desired) = (String::new(), String::new());
-        for r in pairs {
+        for r in parts {
             let (l, d) = diff::render_pair(r.desired.as_ref(), r.live.as_ref(), &r.image_defaults);
             live.push_str(&l);
             desired.push_str(&d);

@@ -330,38 +330,20 @@ async fn reconcile_with(
         .await;
     }
 
+    let one = Converge {
+        name,
+        desired,
+        lives,
+        image_defaults,
+        policy,
+        steps,
+        object_drift,
+    };
     if replicated {
-        return super::replicas::reconcile(
-            cx,
-            observer,
-            Converge {
-                name,
-                desired,
-                lives,
-                image_defaults,
-                policy,
-                steps,
-                object_drift,
-            },
-            count,
-            service.deploy.update_config.parallelism,
-        )
-        .await;
+        let parallelism = service.deploy.update_config.parallelism;
+        return super::replicas::reconcile(cx, observer, one, count, parallelism).await;
     }
-    converge(
-        cx,
-        observer,
-        Converge {
-            name,
-            desired,
-            lives,
-            image_defaults,
-            policy,
-            steps,
-            object_drift,
-        },
-    )
-    .await
+    converge(cx, observer, one).await
 }
 
 /// What [`converge`] brings to the file: one container's desired side and what was
@@ -397,10 +379,9 @@ pub(super) async fn converge(
         mut lives,
         image_defaults,
         policy,
-        steps,
+        mut steps,
         object_drift,
     } = c;
-    let mut steps = steps;
     let held = policy.suspended || policy.report_only;
     let act = cx.mode == Mode::Apply && !held;
     // Observe: one container per service; extras (a crash between create and remove,
@@ -663,17 +644,13 @@ async fn dependency_restarted(
 /// The reason of a restart that follows a dependency with `restart: true`.
 pub const DEPENDENCY_RESTARTED: &str = "restarted after its dependency";
 
-/// Docker's `State.StartedAt` (RFC 3339 in UTC, with up to nine fraction digits, the
-/// trailing zeros left out) as a key that orders by time; `None` for a container that
-/// never started (`0001-01-01T00:00:00Z`) or a value in another form.
-pub fn started_key(at: &str) -> Option<(String, u32)> {
-    let at = at.strip_suffix('Z')?;
-    let (seconds, fraction) = at.split_once('.').unwrap_or((at, ""));
-    if seconds.starts_with("0001-") || seconds.len() != 19 || fraction.len() > 9 {
-        return None;
-    }
-    let nanos = format!("{fraction:0<9}").parse().ok()?;
-    Some((seconds.to_string(), nanos))
+/// Docker's `State.StartedAt` (RFC 3339 in UTC) as the instant it names; `None` for a
+/// container that never started (`0001-01-01T00:00:00Z`) or a value in another form.
+pub fn started_key(at: &str) -> Option<jiff::Timestamp> {
+    at.strip_suffix('Z')?;
+    at.parse::<jiff::Timestamp>()
+        .ok()
+        .filter(|t| *t > jiff::Timestamp::UNIX_EPOCH)
 }
 
 /// The 12-character form of a container ID.

@@ -64,19 +64,11 @@ pub fn replica(
     }
     let (blue, _) = ports::allocate_all(state);
     let instance = ports::instance(&desired.service, n);
-    for p in &mut out.ports {
-        let first = blue
-            .get(&(desired.service.clone(), p.container_port))
-            .copied();
-        if p.host_ip == "127.0.0.1"
-            && p.host_port.is_some()
-            && first == p.host_port
-            && let Some(port) = blue.get(&(instance.clone(), p.container_port))
-        {
-            p.host_port = Some(*port);
-        }
-    }
-    out.ports.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    ports::rebind(
+        &mut out.ports,
+        |port| blue.get(&(desired.service.clone(), port)).copied(),
+        |port| blue.get(&(instance.clone(), port)).copied(),
+    );
     out
 }
 

@@ -69,17 +69,11 @@ pub fn in_slot(
     out.name = format!("{}-green", desired.name);
     let (blue, green) = ports::allocate_all(state);
     let instance = ports::instance(&desired.service, replica);
-    for p in &mut out.ports {
-        let key = (instance.clone(), p.container_port);
-        if p.host_ip == "127.0.0.1"
-            && p.host_port.is_some()
-            && blue.get(&key).copied() == p.host_port
-            && let Some(port) = green.get(&key)
-        {
-            p.host_port = Some(*port);
-        }
-    }
-    out.ports.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    ports::rebind(
+        &mut out.ports,
+        |port| blue.get(&(instance.clone(), port)).copied(),
+        |port| green.get(&(instance.clone(), port)).copied(),
+    );
     out.labels
         .insert(SLOT_LABEL.to_string(), slot.as_str().to_string());
     out
